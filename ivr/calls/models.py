@@ -1,0 +1,36 @@
+"""Calls and everything that happened in them."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..db import Base, utcnow
+
+
+class Call(Base):
+    __tablename__ = "calls"
+
+    sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    from_number: Mapped[str] = mapped_column(String(64), default="", index=True)
+    to_number: Mapped[str] = mapped_column(String(64), default="")
+    started_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    status: Mapped[str] = mapped_column(String(32), default="in-progress")
+    events: Mapped[list["CallEvent"]] = relationship(
+        back_populates="call", order_by="CallEvent.id", cascade="all, delete-orphan"
+    )
+
+
+class CallEvent(Base):
+    __tablename__ = "call_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_sid: Mapped[str] = mapped_column(ForeignKey("calls.sid"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    # menu | digits | speech | article | ticket | order | hangup | error | status | ...
+    kind: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    call: Mapped[Call] = relationship(back_populates="events")

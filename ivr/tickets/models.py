@@ -1,0 +1,32 @@
+"""Voicemail tickets: what the machine could not answer, handed to people."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..db import Base, utcnow
+
+TICKET_STATUSES = ("new", "in_progress", "waiting", "resolved")
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # What the caller heard, e.g. "KX17"; unique so staff can look it up when the caller rings back.
+    reference: Mapped[str | None] = mapped_column(String(16), unique=True, nullable=True)
+    call_sid: Mapped[str] = mapped_column(String(64), index=True)
+    caller: Mapped[str] = mapped_column(String(64), default="", index=True)
+    recording_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    recording_url: Mapped[str] = mapped_column(String(500), default="")
+    recording_duration: Mapped[int] = mapped_column(default=0)
+    status: Mapped[str] = mapped_column(String(16), default="new", index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    transcript: Mapped[str | None] = mapped_column(Text, nullable=True)
+    transcript_confidence: Mapped[float | None] = mapped_column(nullable=True)
+    # none | pending | done | failed
+    transcript_status: Mapped[str] = mapped_column(String(16), default="none")
+    transcript_error: Mapped[str | None] = mapped_column(Text, nullable=True)
