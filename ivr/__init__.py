@@ -1,6 +1,7 @@
 """Self-hosted IVR: a phone number that answers from a knowledge base and takes voicemail tickets."""
 from __future__ import annotations
 
+import importlib
 import logging
 from typing import Any, Mapping
 
@@ -10,6 +11,11 @@ from sqlalchemy.orm import sessionmaker
 from .config import Settings, load_settings
 
 __all__ = ["create_app"]
+
+# Packages with `init_app(app)` that add routes or services (blueprints, the speaker, ...).
+APP_EXTENSIONS: list[str] = [
+    "ivr.voice",
+]
 
 
 def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
@@ -46,9 +52,8 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
             "TWILIO_VALIDATE_SIGNATURE is off: anyone who can reach this server can pose as Twilio"
         )
 
-    from .voice.routes import bp as voice_bp
-
-    app.register_blueprint(voice_bp)
+    for name in APP_EXTENSIONS:
+        importlib.import_module(name).init_app(app)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

@@ -25,6 +25,10 @@ class Ticket(Base):
     status: Mapped[str] = mapped_column(String(16), default="new", index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Where our own copy of the audio lives (relative to the recording store), once fetched.
+    recording_path: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    recording_stored_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    recording_purged_at: Mapped[datetime | None] = mapped_column(nullable=True)
     transcript: Mapped[str | None] = mapped_column(Text, nullable=True)
     transcript_confidence: Mapped[float | None] = mapped_column(nullable=True)
     # none | pending | done | failed

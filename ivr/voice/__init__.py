@@ -1,0 +1,13 @@
+"""The call flow: Twilio Voice webhooks answered with TwiML."""
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from .routes import bp
+    from .speaker import SaySpeaker
+
+    settings = app.config["IVR_SETTINGS"]
+    app.extensions.setdefault("ivr.speaker", SaySpeaker(settings.say_voice, settings.say_language))
+    app.register_blueprint(bp)
