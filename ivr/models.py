@@ -1,6 +1,6 @@
 """Imports every table so `Base.metadata` is complete (used by create_all and Alembic)."""
 from .calls.models import Call, CallEvent  # noqa: F401
 from .jobs.models import Job  # noqa: F401
-from .kb.models import Article, QuestionAsked, Topic  # noqa: F401
+from .kb.models import Article, KBRevision, QuestionAsked, Topic  # noqa: F401
 from .orders.models import Order  # noqa: F401
 from .tickets.models import Ticket  # noqa: F401

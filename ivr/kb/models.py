@@ -60,3 +60,14 @@ class QuestionAsked(Base):
     # None until the caller says; True = helped, False = rejected
     helped: Mapped[bool | None] = mapped_column(nullable=True)
     candidates: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+
+class KBRevision(Base):
+    """One row naming the loaded knowledge base's content hash; processes rebuild their index when it changes."""
+
+    __tablename__ = "kb_revision"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    revision: Mapped[str] = mapped_column(String(64))
+    loaded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    article_count: Mapped[int] = mapped_column(default=0)

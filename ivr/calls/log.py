@@ -1,0 +1,36 @@
+"""Record what happens in a call, so staff and `calls show` can replay it."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ..db import utcnow
+from .models import Call, CallEvent
+
+
+def ensure_call(session: Session, sid: str, from_number: str = "", to_number: str = "") -> Call:
+    call = session.get(Call, sid)
+    if call is None:
+        call = Call(sid=sid, from_number=from_number, to_number=to_number)
+        session.add(call)
+        session.flush()
+    elif from_number and not call.from_number:
+        call.from_number, call.to_number = from_number, to_number
+    return call
+
+
+def log_event(session: Session, sid: str, kind: str, **detail: Any) -> CallEvent:
+    ensure_call(session, sid)
+    event = CallEvent(call_sid=sid, kind=kind, detail=detail)
+    session.add(event)
+    return event
+
+
+def mark_ended(session: Session, sid: str, status: str, duration: str | None = None) -> None:
+    call = ensure_call(session, sid)
+    call.status = status
+    if status in {"completed", "busy", "failed", "no-answer", "canceled"}:
+        call.ended_at = call.ended_at or utcnow()
+    log_event(session, sid, "hangup" if status == "completed" else "status", status=status,
+              duration=duration)

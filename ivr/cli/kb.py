@@ -1,0 +1,136 @@
+"""`kb load|gaps|add-sample|eval`: keep the knowledge base right, and learn from callers."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from sqlalchemy import func, or_, select
+
+from ..kb.files import KBFormatError, add_sample_question
+from ..kb.loader import load_knowledge_base
+from ..kb.models import QuestionAsked
+from . import CLIError
+from .context import app_session, make_app
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("kb", help="knowledge base: load, find gaps, add caller phrasings, evaluate")
+    ksub = p.add_subparsers(dest="kb_command", required=True, metavar="ACTION")
+
+    load = ksub.add_parser("load", help="validate kb_data/ and load it (all or nothing)")
+    load.add_argument("--path", type=Path, help="knowledge-base folder (default: IVR_KB_PATH or kb_data/)")
+    load.add_argument("--json", action="store_true")
+    load.set_defaults(func=cmd_load)
+
+    gaps = ksub.add_parser("gaps", help="questions that found nothing or were rejected, most frequent first")
+    gaps.add_argument("--limit", type=int, default=30)
+    gaps.add_argument("--json", action="store_true")
+    gaps.set_defaults(func=cmd_gaps)
+
+    add = ksub.add_parser("add-sample", help="add a caller's phrasing to an article (written to kb_data/)")
+    add.add_argument("article_id")
+    add.add_argument("question")
+    add.add_argument("--path", type=Path)
+    add.add_argument("--no-reload", action="store_true", help="only edit the file; don't reload the database")
+    add.set_defaults(func=cmd_add_sample)
+
+    ev = ksub.add_parser("eval", help="accuracy of the loaded knowledge base on a labelled CSV (text,article_id)")
+    ev.add_argument("file", type=Path)
+    ev.add_argument("--json", action="store_true")
+    ev.set_defaults(func=cmd_eval)
+
+
+def _kb_path(app, override: Path | None) -> Path:
+    return override or app.config["IVR_SETTINGS"].kb_path
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    app = make_app()
+    path = _kb_path(app, args.path)
+    try:
+        with app_session(app) as session:
+            kb = load_knowledge_base(session, path)
+    except KBFormatError as exc:
+        raise CLIError(f"knowledge base not loaded (nothing changed): {len(exc.problems)} problem(s): "
+                       + " | ".join(exc.problems)) from None
+    for hook in app.extensions.get("ivr.kb_reload_hooks", []):
+        hook(app)
+    summary = {"topics": len(kb.topics), "articles": len(kb.articles), "path": str(path)}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"loaded {summary['articles']} article(s) in {summary['topics']} topic(s) from {path}")
+    return 0
+
+
+def gap_rows(session, limit: int) -> list[dict]:
+    text = func.lower(func.trim(QuestionAsked.text))
+    rows = session.execute(
+        select(text.label("q"), func.count(QuestionAsked.id).label("n"), func.max(QuestionAsked.asked_at),
+               func.max(QuestionAsked.article_id))
+        .where(or_(QuestionAsked.outcome == "declined", QuestionAsked.helped.is_(False)))
+        .group_by(text).order_by(func.count(QuestionAsked.id).desc(), func.max(QuestionAsked.asked_at).desc())
+        .limit(max(limit, 1))
+    ).all()
+    return [{"question": q, "count": n, "last_asked": last.isoformat() if last else None, "last_offered": art}
+            for q, n, last, art in rows]
+
+
+def cmd_gaps(args: argparse.Namespace) -> int:
+    app = make_app()
+    with app_session(app) as session:
+        rows = gap_rows(session, args.limit)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("no gaps: every question so far found an answer the caller accepted")
+    for r in rows:
+        offered = f"  (offered: {r['last_offered']})" if r["last_offered"] else ""
+        print(f"{r['count']:>4}  {r['question']}{offered}")
+    return 0
+
+
+def cmd_add_sample(args: argparse.Namespace) -> int:
+    app = make_app()
+    path = _kb_path(app, args.path)
+    try:
+        written = add_sample_question(path, args.article_id, args.question)
+    except (ValueError, KBFormatError) as exc:
+        raise CLIError(str(exc)) from None
+    print(f"added to {written}")
+    if not args.no_reload:
+        try:
+            with app_session(app) as session:
+                load_knowledge_base(session, path)
+        except KBFormatError as exc:
+            raise CLIError(f"file updated but the knowledge base did not reload: {exc}") from None
+        print("knowledge base reloaded")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from ..kb.evaluate import evaluate, read_labelled_csv
+    from ..kb.service import search_engine
+
+    app = make_app()
+    try:
+        rows = read_labelled_csv(args.file)
+    except (OSError, ValueError) as exc:
+        raise CLIError(str(exc)) from None
+    with app_session(app) as session:
+        engine = search_engine(app, session)
+        known = {a.id for a in engine.articles} if hasattr(engine, "articles") else None
+        report = evaluate(engine, rows)
+    if known is not None:
+        unknown = sorted({aid for _, aid in rows} - known)
+        if unknown:
+            raise CLIError(f"{args.file}: article id(s) not in the loaded knowledge base: {', '.join(unknown[:5])}")
+    data = report.as_dict() if hasattr(report, "as_dict") else report.__dict__
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        for key, value in data.items():
+            print(f"{key}={value:.4f}" if isinstance(value, float) else f"{key}={value}")
+    return 0

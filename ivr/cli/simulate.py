@@ -1,0 +1,92 @@
+"""`simulate`: call the IVR from a terminal, hearing what a caller would hear.
+
+Type keys (e.g. `1`, `4512#`), a sentence to say it, nothing to stay silent, `hangup` to end.
+While recording, type a number of seconds (or press enter) to leave a message.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from typing import Callable, Iterator
+
+from ..simulate.driver import CallDriver, CallError, FlaskTransport, HttpTransport, Step
+from ..simulate.twiml_check import TwimlError
+from . import CLIError
+
+KEYS_RE = re.compile(r"^[0-9*#]+$")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("simulate", help="place a pretend call in this terminal")
+    p.add_argument("--url", help="base URL of a running service (default: run the app in this process)")
+    p.add_argument("--from", dest="caller", default="+15005550006", help="caller's number")
+    p.add_argument("--script", help="caller turns separated by ';' instead of typing, e.g. '1;how do I return something;1'")
+    p.set_defaults(func=cmd_simulate)
+
+
+def _turns(script: str | None) -> Iterator[str]:
+    if script is not None:
+        for turn in script.split(";"):
+            print(f"> {turn}")
+            yield turn.strip()
+        yield "hangup"
+        return
+    while True:
+        try:
+            yield input("> ").strip()
+        except EOFError:
+            yield "hangup"
+            return
+
+
+def run_call(driver: CallDriver, turns: Iterator[str], out: Callable[[str], None] = print) -> Step:
+    step = driver.start()
+    while True:
+        for line in step.heard:
+            out(f"  IVR: {line}")
+        if step.waiting is None:
+            out(f"[call ended: {step.ended}]")
+            return step
+        hint = "recording... type seconds or press enter" if step.waiting == "record" else (
+            "press keys" + (" or say something" if "speech" in step.gather.get("input", "") else ""))
+        out(f"[{hint}; empty = silence, 'hangup' to end]")
+        turn = next(turns)
+        if turn.lower() in {"hangup", "quit", "exit", "bye"}:
+            driver.hangup()
+            out("[you hung up]")
+            return step
+        if step.waiting == "record":
+            step = driver.record(int(turn) if turn.isdigit() else 10)
+        elif not turn:
+            step = driver.silence()
+        elif KEYS_RE.match(turn) and "dtmf" in step.gather.get("input", "dtmf"):
+            step = driver.press(turn)
+        else:
+            step = driver.say(turn)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from .context import make_app
+
+    if args.url:
+        app = None
+        from ..config import load_settings
+
+        settings = load_settings()
+        transport, base = HttpTransport(), args.url
+    else:
+        app = make_app()
+        settings = app.config["IVR_SETTINGS"]
+        transport, base = FlaskTransport(app.test_client()), settings.public_base_url or "http://localhost"
+    driver = CallDriver(transport, base, settings.twilio_auth_token, account_sid=settings.twilio_account_sid,
+                        caller=args.caller, api_base=settings.twilio_api_base)
+    print(f"calling {base}/voice as {args.caller} (call {driver.call_sid})")
+    try:
+        run_call(driver, _turns(args.script))
+    except (CallError, TwimlError) as exc:
+        raise CLIError(f"the service answered something Twilio would reject: {exc}") from None
+    except OSError as exc:
+        raise CLIError(f"cannot reach {base}: {exc}") from None
+    print(f"see the log: python -m ivr calls show {driver.call_sid}")
+    return 0

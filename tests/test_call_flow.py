@@ -1,0 +1,290 @@
+"""End-to-end calls through the real app and a real SQLite database, driven like Twilio would."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from ivr.calls.models import Call, CallEvent
+from ivr.kb.models import Article, QuestionAsked, Topic
+from ivr.orders.models import Order
+from ivr.tickets.models import Ticket
+
+
+def heard(step) -> str:
+    return " ".join(step.heard)
+
+
+def catalogue(app):
+    return app.extensions["ivr.prompts"]
+
+
+def test_greeting_and_main_menu(app, call):
+    step = call().start()
+    assert "Thank you for calling Northwind Goods" in heard(step)
+    assert catalogue(app).text("main_menu") in heard(step)
+    assert step.waiting == "gather"
+    assert set(step.gather["input"].split()) == {"dtmf", "speech"}
+
+
+@pytest.mark.parametrize("key,expect_prompt,waiting", [
+    ("1", "ask_question", "gather"),
+    ("2", "topics_intro", "gather"),
+    ("3", "order_ask", "gather"),
+    ("4", "message_intro", "record"),
+    ("0", "operator_unavailable", "record"),
+    ("9", "main_menu", "gather"),
+])
+def test_every_main_menu_key(app, call, key, expect_prompt, waiting):
+    driver = call()
+    driver.start()
+    step = driver.press(key)
+    assert catalogue(app).text(expect_prompt) in heard(step)
+    assert step.waiting == waiting
+
+
+@pytest.mark.parametrize("said,expect_prompt", [
+    ("I'd like to leave a message", "message_intro"),
+    ("check on my order please", "order_ask"),
+    ("can I talk to a person", "operator_unavailable"),
+    ("browse topics", "topics_intro"),
+    ("two", "topics_intro"),
+])
+def test_main_menu_by_voice(app, call, said, expect_prompt):
+    driver = call()
+    driver.start()
+    assert catalogue(app).text(expect_prompt) in heard(driver.say(said))
+
+
+def test_silence_reprompts_twice_then_offers_a_message(app, call):
+    driver = call()
+    driver.start()
+    first = driver.silence()
+    assert catalogue(app).text("no_input") in heard(first) and first.waiting == "gather"
+    second = driver.silence()
+    assert catalogue(app).text("no_input") in heard(second) and second.waiting == "gather"
+    third = driver.silence()
+    assert catalogue(app).text("giving_up_offer_message") in heard(third)
+    assert third.waiting == "record"
+    # Even silence during the offered message never leaves dead air: back to the menu.
+    after = driver.silence()
+    assert catalogue(app).text("no_message") in heard(after)
+    assert after.waiting == "gather"
+
+
+def test_invalid_key_says_so_and_reprompts(app, call):
+    driver = call()
+    driver.start()
+    step = driver.press("7")
+    assert catalogue(app).text("invalid_choice") in heard(step)
+    assert catalogue(app).text("main_menu") in heard(step)
+    assert step.waiting == "gather"
+
+
+def test_unmatched_speech_is_invalid(app, call):
+    driver = call()
+    driver.start()
+    step = driver.say("purple elephants dancing")
+    assert catalogue(app).text("invalid_choice") in heard(step)
+
+
+def test_star_returns_to_main_menu_from_any_menu(app, call):
+    driver = call()
+    driver.start()
+    topics = driver.press("2")
+    assert catalogue(app).text("star_for_main_menu") in heard(topics)
+    articles = driver.press("1")
+    assert catalogue(app).text("star_for_main_menu") in heard(articles)
+    back = driver.press("*")
+    assert catalogue(app).text("main_menu") in heard(back)
+
+
+def test_browse_topic_and_hear_article(app, call, db):
+    first_topic = db.scalars(select(Topic).order_by(Topic.position)).first()
+    first_article = db.scalars(select(Article).where(Article.topic_id == first_topic.id)
+                               .order_by(Article.position, Article.title)).first()
+    driver = call()
+    driver.start()
+    topics = driver.press("2")
+    assert f"For {first_topic.name}, press 1" in heard(topics)
+    articles = driver.press("1")
+    assert f"For {first_article.title}, press 1" in heard(articles)
+    answer = driver.press("1")
+    assert first_article.answer in heard(answer)
+    again = driver.press("1")
+    assert first_article.answer in heard(again)
+    events = db.scalars(select(CallEvent).where(CallEvent.call_sid == driver.call_sid,
+                                                CallEvent.kind == "article")).all()
+    assert [e.detail["article_id"] for e in events] == [first_article.id, first_article.id]
+
+
+def test_long_topic_is_paged(app, call, db):
+    topic = db.scalars(select(Topic).order_by(Topic.position)).first()
+    for n in range(12):
+        db.add(Article(id=f"extra-{n}", title=f"Extra article number {n}", topic_id=topic.id,
+                       position=100 + n, answer=f"Extra answer {n}.", questions=[f"extra {n}"], keywords=[]))
+    db.commit()
+    total = db.scalar(select(func.count()).select_from(Article).where(Article.topic_id == topic.id))
+    driver = call()
+    driver.start()
+    driver.press("2")
+    page1 = driver.press("1")
+    assert "For more, press 8" in heard(page1)
+    assert heard(page1).count(", press ") <= 7 + 2  # seven articles, more, back
+    seen = heard(page1)
+    page = page1
+    pages = 1
+    while "For more, press 8" in heard(page):
+        page = driver.press("8")
+        seen += heard(page)
+        pages += 1
+    assert pages == -(-total // 7)
+    all_titles = db.scalars(select(Article.title).where(Article.topic_id == topic.id)).all()
+    assert all(f"For {t}, press" in seen for t in all_titles)
+    back = driver.press("9")
+    assert catalogue(app).text("topics_intro") in heard(back)
+
+
+def _sample(db, article_id=None):
+    query = select(Article).order_by(Article.id)
+    if article_id:
+        query = query.where(Article.id == article_id)
+    article = db.scalars(query).first()
+    return article, article.questions[0]
+
+
+def test_question_answered_and_caller_says_it_helped(app, call, db):
+    article, question = _sample(db)
+    driver = call()
+    driver.start()
+    driver.press("1")
+    step = driver.say(question)
+    assert article.answer in heard(step), heard(step)
+    assert catalogue(app).text("did_that_help") in heard(step)
+    thanks = driver.press("1")
+    assert catalogue(app).text("glad_to_help") in heard(thanks)
+    end = driver.silence()
+    assert end.ended == "hangup"
+    asked = db.scalars(select(QuestionAsked).where(QuestionAsked.call_sid == driver.call_sid)).one()
+    assert (asked.text, asked.article_id, asked.outcome, asked.helped) == (question, article.id, "answered", True)
+
+
+def test_question_next_best_answer_then_ask_again(app, call, db):
+    article, question = _sample(db)
+    driver = call()
+    driver.start()
+    driver.press("1")
+    driver.say(question)
+    step = driver.press("2")
+    text = heard(step)
+    assert ("Here's another answer" in text) or (catalogue(app).text("no_more_answers") in text)
+    asked = db.scalars(select(QuestionAsked).where(QuestionAsked.call_sid == driver.call_sid)).one()
+    assert asked.helped is False
+    again = driver.press("*")
+    assert catalogue(app).text("main_menu") in heard(again)
+
+
+def test_question_not_found_offers_rephrase_or_message(app, call, db):
+    driver = call()
+    driver.start()
+    driver.press("1")
+    step = driver.say("what is the airspeed velocity of an unladen swallow")
+    assert catalogue(app).text("not_found") in heard(step)
+    assert catalogue(app).text("not_found_menu") in heard(step)
+    rephrase = driver.press("1")
+    assert catalogue(app).text("ask_again") in heard(rephrase)
+    asked = db.scalars(select(QuestionAsked).where(QuestionAsked.call_sid == driver.call_sid)).one()
+    assert asked.outcome == "declined" and asked.article_id is None
+
+
+def test_question_silence_is_asked_again_never_dead_air(app, call):
+    driver = call()
+    driver.start()
+    driver.press("1")
+    step = driver.silence()
+    assert catalogue(app).text("didnt_catch") in heard(step)
+    assert catalogue(app).text("ask_again") in heard(step)
+    driver.silence()
+    last = driver.silence()
+    assert last.waiting == "record"
+
+
+def test_order_found(app, call, db):
+    order = db.scalars(select(Order).where(Order.status == "shipped")).first()
+    driver = call()
+    driver.start()
+    driver.press("3")
+    step = driver.press(order.number + "#")
+    spoken_number = " ".join(order.number)
+    assert f"Order {spoken_number} has shipped." in heard(step)
+    assert order.detail in heard(step)
+    assert catalogue(app).text("after_order") in heard(step)
+
+
+def test_order_not_found_then_retry_then_give_up(app, call):
+    driver = call()
+    driver.start()
+    driver.press("3")
+    step = driver.press("99999999#")
+    assert "I couldn't find order 9 9 9 9 9 9 9 9." in heard(step)
+    assert catalogue(app).text("order_ask") in heard(step)
+    step = driver.press("12#")
+    assert catalogue(app).text("order_malformed") in heard(step)
+    assert catalogue(app).text("order_give_up") in heard(step)
+    assert catalogue(app).text("after_order") in heard(step)
+    retry = driver.press("1")
+    assert catalogue(app).text("order_ask") in heard(retry)
+
+
+def test_order_malformed_number(app, call):
+    driver = call()
+    driver.start()
+    driver.press("3")
+    step = driver.press("12#")
+    assert catalogue(app).text("order_malformed") in heard(step)
+    assert step.waiting == "gather"
+
+
+def test_voicemail_becomes_one_ticket_even_when_twilio_repeats(app, call, db):
+    driver = call(caller="+15551234567")
+    driver.start()
+    driver.press("4")
+    step = driver.record(seconds=17)
+    tickets = db.scalars(select(Ticket)).all()
+    assert len(tickets) == 1
+    ticket = tickets[0]
+    assert (ticket.caller, ticket.call_sid, ticket.recording_duration, ticket.status) == (
+        "+15551234567", driver.call_sid, 17, "new")
+    assert ticket.recording_sid == driver.recordings[0]["RecordingSid"]
+    assert ticket.reference and ticket.reference[:2].isalpha()
+    letters = " ".join(ticket.reference[:2])
+    assert f"Your reference is {letters} {ticket.reference[2:]}" in heard(step)
+    assert step.ended == "hangup"
+    # Twilio retries the action and the status callback: still one ticket.
+    rec = driver.recordings[0]
+    for url in ("/voice/state/message_saved", "/voice/recording-status"):
+        status, _ = driver.signed_post("http://localhost" + url,
+                                       {**driver._base_params(), **rec, "RecordingStatus": "completed"})
+        assert status in (200, 204)
+    db.expire_all()
+    assert db.scalar(select(func.count()).select_from(Ticket)) == 1
+
+
+def test_voicemail_when_caller_hangs_up_while_recording(app, call, db):
+    driver = call()
+    driver.start()
+    driver.press("4")
+    driver.record(seconds=9, hangup=True)
+    assert db.scalar(select(func.count()).select_from(Ticket)) == 1
+
+
+def test_call_log_records_the_call(app, call, db):
+    driver = call()
+    driver.start()
+    driver.press("3")
+    driver.press("0000#")
+    driver.hangup()
+    call_row = db.get(Call, driver.call_sid)
+    kinds = [e.kind for e in call_row.events]
+    assert kinds[0] == "call_started"
+    assert {"menu", "digits", "order", "hangup"} <= set(kinds)
+    assert call_row.status == "completed" and call_row.ended_at is not None
