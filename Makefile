@@ -1,0 +1,15 @@
+# The two commands in README.md: `make run` (service) and `make test` (test suite).
+.PHONY: run test setup setup-dev bench
+
+run:
+	scripts/bootstrap
+	.venv/bin/python -m ivr serve
+
+test:
+	scripts/bootstrap --dev
+	.venv/bin/python -m pytest -q
+
+bench:
+	.venv/bin/python bench/kb_banking77.py --train ../shared/datasets/banking77/train.csv --shots 10
+	.venv/bin/python bench/asr.py
+	.venv/bin/python bench/tts.py

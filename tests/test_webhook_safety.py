@@ -1,0 +1,194 @@
+"""Security and robustness of the Twilio-facing routes: signatures, errors, settings."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from twilio.request_validator import RequestValidator
+
+from ivr.config import ConfigError, load_settings
+from ivr.simulate.twiml_check import TwimlError, check_twiml
+from ivr.tickets.models import Ticket
+from ivr.tickets.service import replay_spool, spool_path
+from ivr.voice import flow
+
+from .conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT
+
+TWILIO_ROUTES = [
+    "/voice",
+    "/voice/state/menu?name=main",
+    "/voice/state/ask",
+    "/voice/input/main?attempt=0",
+    "/voice/state/message_saved",
+    "/voice/status",
+    "/voice/recording-status",
+]
+PARAMS = {"CallSid": "CA" + "a" * 32, "From": "+15005550006", "To": "+15005550001", "Digits": "1",
+          "RecordingSid": "RE" + "b" * 32, "RecordingUrl": "https://api.twilio.com/x", "RecordingDuration": "3"}
+
+
+def sign(url: str, params: dict, token: str = AUTH_TOKEN) -> str:
+    return RequestValidator(token).compute_signature(url, params)
+
+
+@pytest.mark.parametrize("route", TWILIO_ROUTES)
+def test_missing_signature_is_forbidden(app, route):
+    resp = app.test_client().post(route, data=PARAMS)
+    assert resp.status_code == 403
+
+
+@pytest.mark.parametrize("route", TWILIO_ROUTES)
+def test_forged_signature_is_forbidden(app, route):
+    forged = sign("http://localhost" + route, PARAMS, token="9" * 32)
+    resp = app.test_client().post(route, data=PARAMS, headers={"X-Twilio-Signature": forged})
+    assert resp.status_code == 403
+
+
+def test_tampered_parameters_are_forbidden(app):
+    good = sign("http://localhost/voice", PARAMS)
+    resp = app.test_client().post("/voice", data={**PARAMS, "From": "+19999999999"},
+                                  headers={"X-Twilio-Signature": good})
+    assert resp.status_code == 403
+
+
+@pytest.mark.parametrize("route", TWILIO_ROUTES)
+def test_valid_signature_is_accepted(app, route):
+    resp = app.test_client().post(route, data=PARAMS,
+                                  headers={"X-Twilio-Signature": sign("http://localhost" + route, PARAMS)})
+    assert resp.status_code in (200, 204)
+    if resp.status_code == 200:
+        check_twiml(resp.data)
+    assert not app.test_client().get(route).status_code == 200
+
+
+def test_signature_checked_against_the_url_the_proxy_received(app):
+    """Behind a TLS-terminating proxy Twilio signs the https URL the caller-facing host has."""
+    url = "https://ivr.example.org/voice"
+    resp = app.test_client().post("/voice", data=PARAMS, headers={
+        "X-Twilio-Signature": sign(url, PARAMS), "X-Forwarded-Proto": "https",
+        "X-Forwarded-Host": "ivr.example.org"})
+    assert resp.status_code == 200
+
+
+def test_public_base_url_is_what_gets_verified(settings_overrides):
+    from ivr import create_app
+
+    app = create_app({**settings_overrides, "public_base_url": "https://help.example.com"})
+    good = sign("https://help.example.com/voice", PARAMS)
+    assert app.test_client().post("/voice", data=PARAMS, headers={"X-Twilio-Signature": good}).status_code == 200
+    local = sign("http://localhost/voice", PARAMS)
+    assert app.test_client().post("/voice", data=PARAMS, headers={"X-Twilio-Signature": local}).status_code == 403
+
+
+def test_turning_the_check_off_needs_a_setting_and_warns(settings_overrides, caplog):
+    from ivr import create_app
+
+    with caplog.at_level("WARNING"):
+        app = create_app({**settings_overrides, "validate_twilio_signature": False})
+    assert "TWILIO_VALIDATE_SIGNATURE is off" in caplog.text
+    assert app.test_client().post("/voice", data=PARAMS).status_code == 200
+
+
+def test_exception_inside_a_route_is_answered_with_an_apology(app, call, monkeypatch):
+    def broken(ctx, **params):
+        raise RuntimeError("database on fire")
+
+    monkeypatch.setitem(flow.STATES, "order", broken)
+    driver = call()
+    driver.start()
+    step = driver.press("3")
+    assert app.extensions["ivr.prompts"].text("error_apology") in " ".join(step.heard)
+    assert step.waiting == "record"  # the apology offers a message
+    driver.record(seconds=5)  # and that message still becomes a ticket
+    session = app.extensions["ivr.sessionmaker"]()
+    assert session.scalar(select(func.count()).select_from(Ticket)) == 1
+    session.close()
+
+
+def test_unknown_state_or_menu_goes_to_main_menu(app):
+    client = app.test_client()
+    for route in ("/voice/state/nope", "/voice/input/nope"):
+        resp = client.post(route, data=PARAMS, headers={"X-Twilio-Signature": sign("http://localhost" + route, PARAMS)})
+        assert resp.status_code == 200
+        assert app.extensions["ivr.prompts"].text("main_menu") in resp.get_data(as_text=True)
+
+
+def test_voicemail_survives_a_database_failure(app, call, monkeypatch):
+    """If the ticket can't be written when Twilio calls back, it is spooled and created later."""
+    import ivr.voice.flow as flow_module
+
+    def db_down(session, cb):
+        raise ConnectionError("database unavailable")
+
+    monkeypatch.setattr(flow_module, "create_ticket", db_down)
+    driver = call()
+    driver.start()
+    driver.press("4")
+    step = driver.record(seconds=8)
+    assert app.extensions["ivr.prompts"].text("message_saved_no_reference") in " ".join(step.heard)
+    settings = app.config["IVR_SETTINGS"]
+    assert spool_path(settings.instance_path).exists()
+    session = app.extensions["ivr.sessionmaker"]()
+    assert session.scalar(select(func.count()).select_from(Ticket)) == 0
+    monkeypatch.undo()
+    assert replay_spool(settings.instance_path, app.extensions["ivr.sessionmaker"]) == 1
+    ticket = session.scalars(select(Ticket)).one()
+    assert ticket.recording_sid == driver.recordings[0]["RecordingSid"]
+    assert ticket.call_sid == driver.call_sid and ticket.recording_duration == 8
+    assert not spool_path(settings.instance_path).exists()
+    session.close()
+
+
+# --------------------------------------------------------------------------- settings
+
+BASE_ENV = {"TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "SECRET_KEY": "s" * 32}
+
+
+@pytest.mark.parametrize("change,named", [
+    ({"TWILIO_ACCOUNT_SID": ""}, "TWILIO_ACCOUNT_SID"),
+    ({"TWILIO_ACCOUNT_SID": "XY123"}, "TWILIO_ACCOUNT_SID"),
+    ({"TWILIO_AUTH_TOKEN": ""}, "TWILIO_AUTH_TOKEN"),
+    ({"TWILIO_AUTH_TOKEN": "short"}, "TWILIO_AUTH_TOKEN"),
+    ({"SECRET_KEY": ""}, "SECRET_KEY"),
+    ({"DATABASE_URL": "not a url"}, "DATABASE_URL"),
+    ({"PUBLIC_BASE_URL": "ivr.example.com"}, "PUBLIC_BASE_URL"),
+    ({"TWILIO_VALIDATE_SIGNATURE": "maybe"}, "TWILIO_VALIDATE_SIGNATURE"),
+    ({"IVR_MAX_MESSAGE_SECONDS": "lots"}, "IVR_MAX_MESSAGE_SECONDS"),
+])
+def test_bad_settings_fail_naming_the_setting(change, named):
+    with pytest.raises(ConfigError, match=named):
+        load_settings({**BASE_ENV, **change})
+
+
+def test_defaults_need_no_server():
+    settings = load_settings(BASE_ENV)
+    assert settings.sqlalchemy_url.startswith("sqlite:///") and "instance" in settings.sqlalchemy_url
+
+
+def test_service_refuses_to_start_with_one_clear_line(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "IVR_ENV_FILE": "/dev/null", "SECRET_KEY": "s" * 32,
+           "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "IVR_INSTANCE_PATH": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-m", "ivr", "calls", "list"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().count("\n") == 0
+    assert "TWILIO_ACCOUNT_SID is not set" in proc.stderr
+
+
+# --------------------------------------------------------------------------- TwiML checker
+
+@pytest.mark.parametrize("doc", [
+    "<Response><Sayy>hi</Sayy></Response>",
+    "<Response><Gather inputt='dtmf'/></Response>",
+    "<Response><Gather input='keys'/></Response>",
+    "<Response><Gather><Record/></Gather></Response>",
+    "<Response><Redirect/></Response>",
+    "<Response><Say>unclosed</Response>",
+    "<Reply/>",
+])
+def test_twiml_checker_rejects_what_twilio_rejects(doc):
+    with pytest.raises(TwimlError):
+        check_twiml(doc)
