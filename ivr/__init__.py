@@ -37,8 +37,10 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
 
     from . import db
 
+    from .migrations import prepare_database
+
     engine = db.make_engine(settings.sqlalchemy_url)
-    db.create_all(engine)
+    prepare_database(engine)
     app.extensions["ivr.engine"] = engine
     app.extensions["ivr.sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
     app.teardown_appcontext(db.close_session)

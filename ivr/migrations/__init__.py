@@ -8,7 +8,6 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 
 HERE = Path(__file__).resolve().parent
@@ -33,13 +32,9 @@ def prepare_database(engine: Engine) -> None:
     cfg = alembic_config(url)
     with engine.begin() as conn:
         current = MigrationContext.configure(conn).get_current_revision()
-        has_tables = bool(inspect(conn).get_table_names())
         cfg.attributes["connection"] = conn
-        if current is None and not has_tables:
-            create_all(conn)
-            command.stamp(cfg, "head")
-        elif current is None:
-            # Made before migrations existed: it matches the first revision.
+        if current is None:
+            # A new database (or one made before the first release): build it from the models.
             create_all(conn)
             command.stamp(cfg, "head")
         else:

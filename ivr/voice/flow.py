@@ -184,9 +184,26 @@ def after_article_menu(ctx: CallContext, id: str = "") -> Menu:
 
 # --------------------------------------------------------------------------- ask a question
 
+def speech_engine(ctx: CallContext):
+    """Our own recogniser (Vosk) when a model is installed and not switched off, else None (Twilio's)."""
+    choice = (ctx.settings.extra.get("IVR_SPEECH") or "auto").lower()
+    if choice == "twilio":
+        return None
+    from ..speech.engine import get_engine
+
+    return get_engine(ctx.settings, ctx.settings.say_language.split("-")[0])
+
+
 @state("ask")
 def ask(ctx: CallContext, attempt: int | str = 0, again: int | str = 0) -> VoiceResponse:
     resp = ctx.response()
+    if speech_engine(ctx) is not None:
+        # Record the question ourselves: a short silence ends it, no beep, silence trimmed.
+        ctx.speak(resp, ctx.t("ask_again" if _int(again) else "ask_question"))
+        resp.record(action=ctx.url("question_recorded", attempt=_int(attempt)), method="POST",
+                    timeout=2, max_length=20, play_beep=False, trim="trim-silence", finish_on_key="#*")
+        resp.redirect(ctx.url("question_missed", attempt=_int(attempt)), method="POST")
+        return resp
     gather = resp.gather(
         input="dtmf speech", action=ctx.url("question", attempt=_int(attempt)), method="POST",
         num_digits=1, timeout=6, speech_timeout="auto", language=ctx.settings.say_language,
@@ -219,6 +236,35 @@ def question(ctx: CallContext, attempt: int | str = 0) -> VoiceResponse:
     if not text:
         return go(ctx, "question_missed", attempt=attempt)
     ctx.log("speech", menu="ask", text=text, confidence=ctx.form.get("Confidence"))
+    return answer_question(ctx, text)
+
+
+@state("question_recorded")
+def question_recorded(ctx: CallContext, attempt: int | str = 0) -> VoiceResponse:
+    """The caller's recorded question: fetch it from Twilio's API, transcribe it with Vosk, answer."""
+    if (ctx.form.get("Digits") or "") == "*":
+        return go(ctx, "menu", name="main")
+    recording_sid = ctx.form.get("RecordingSid", "")
+    engine = speech_engine(ctx)
+    if not recording_sid or engine is None:
+        return go(ctx, "question_missed", attempt=attempt)
+    from ..kb.service import search_engine
+    from ..recordings.fetch import fetch_recording
+    from ..speech.vocabulary import kb_phrases
+
+    try:
+        audio = fetch_recording(ctx.settings, recording_sid)
+        phrases = kb_phrases(search_engine(ctx.app, ctx.session).articles)
+        transcript = engine.transcribe(audio, phrases=phrases)
+    except Exception as exc:  # noqa: BLE001 - the caller hears "sorry" and tries again, never silence
+        ctx.app.logger.warning("question recording %s not transcribed: %s", recording_sid, exc)
+        ctx.log("speech_failed", recording_sid=recording_sid, error=f"{type(exc).__name__}: {exc}")
+        return go(ctx, "question_missed", attempt=attempt)
+    text = transcript.text.strip()
+    ctx.log("speech", menu="ask", text=text, confidence=round(transcript.confidence, 3), engine="vosk",
+            recording_sid=recording_sid, seconds=round(transcript.elapsed_seconds, 3))
+    if not text:
+        return go(ctx, "question_missed", attempt=attempt)
     return answer_question(ctx, text)
 
 
