@@ -32,6 +32,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["SESSION_COOKIE_SECURE"] = settings.public_base_url.startswith("https://")
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
     settings.instance_path.mkdir(parents=True, exist_ok=True)
 

@@ -7,6 +7,7 @@ as CLIError and printed as one line.
 from __future__ import annotations
 
 import argparse
+import logging
 import importlib
 import sys
 from typing import Sequence
@@ -39,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command not in {"serve", "worker"}:
+        # Commands print their own results; only warnings and errors are logged.
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args) or 0)
     except (CLIError, ConfigError) as exc:

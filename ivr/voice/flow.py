@@ -189,8 +189,10 @@ def speech_engine(ctx: CallContext):
     choice = (ctx.settings.extra.get("IVR_SPEECH") or "auto").lower()
     if choice == "twilio":
         return None
-    from ..speech.engine import get_engine
-
+    try:
+        from ..speech.engine import get_engine
+    except ImportError:
+        return None
     return get_engine(ctx.settings, ctx.settings.say_language.split("-")[0])
 
 
