@@ -22,6 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--url", help="base URL of a running service (default: run the app in this process)")
     p.add_argument("--from", dest="caller", default="+15005550006", help="caller's number")
     p.add_argument("--script", help="caller turns separated by ';' instead of typing, e.g. '1;how do I return something;1'")
+    p.add_argument("--vosk", action="store_true",
+                   help="in-process only: keep the Vosk question path (questions must then be recorded)")
     p.set_defaults(func=cmd_simulate)
 
 
@@ -67,8 +69,6 @@ def run_call(driver: CallDriver, turns: Iterator[str], out: Callable[[str], None
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from .context import make_app
-
     if args.url:
         app = None
         from ..config import load_settings
@@ -76,8 +76,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         settings = load_settings()
         transport, base = HttpTransport(), args.url
     else:
-        app = make_app()
-        settings = app.config["IVR_SETTINGS"]
+        from dataclasses import replace
+
+        from .. import create_app
+        from ..config import load_settings
+
+        settings = load_settings()
+        if not args.vosk:
+            # Typed text stands for what Twilio's recogniser heard; there is no audio to transcribe.
+            settings = replace(settings, extra={**settings.extra, "IVR_SPEECH": "twilio"})
+        app = create_app(settings)
         transport, base = FlaskTransport(app.test_client()), settings.public_base_url or "http://localhost"
     driver = CallDriver(transport, base, settings.twilio_auth_token, account_sid=settings.twilio_account_sid,
                         caller=args.caller, api_base=settings.twilio_api_base)
