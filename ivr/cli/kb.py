@@ -121,13 +121,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise CLIError(str(exc)) from None
     with app_session(app) as session:
         engine = search_engine(app, session)
-        known = {a.id for a in engine.articles} if hasattr(engine, "articles") else None
-        report = evaluate(engine, rows)
-    if known is not None:
-        unknown = sorted({aid for _, aid in rows} - known)
-        if unknown:
-            raise CLIError(f"{args.file}: article id(s) not in the loaded knowledge base: {', '.join(unknown[:5])}")
-    data = report.as_dict() if hasattr(report, "as_dict") else report.__dict__
+    unknown = sorted({aid for _, aid in rows} - {a.id for a in engine.articles})
+    if unknown:
+        raise CLIError(f"{args.file}: article id(s) not in the loaded knowledge base: {', '.join(unknown[:5])}")
+    report = evaluate(engine, rows)
+    data = report.as_dict()
     if args.json:
         print(json.dumps(data, indent=2))
     else:

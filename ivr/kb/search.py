@@ -1,20 +1,33 @@
-"""Rank knowledge-base articles for a caller's question.
+"""Rank knowledge-base articles for a caller's question, with a confidence the flow can trust.
 
-Lexical BM25 over each article's sample questions, title and keywords (with light stemming
-and number words folded to digits, since speech recognisers spell numbers either way), scored
-per article as its best-matching field. Scores are squashed to 0..1 so thresholds read as
-"how sure", and the decision declines rather than reading a wrong answer.
+Each article is scored three ways and the scores are fused:
+- semantic, nearest sample question: cosine between the question's embedding and the
+  article's closest sample question or title (all-MiniLM-L6-v2, see embedding.py);
+- semantic, centroid: cosine to the mean of the article's sample questions, which steadies
+  the score when an article has many phrasings;
+- lexical: BM25 over sample questions, title, keywords and answer, with light stemming and
+  number words folded to digits, since recognisers write "two" or "2" at random.
+The fused score becomes a probability with a logistic calibration fitted when the index is
+built, by asking the index each article's own sample questions with that question held out.
+No labelled data is needed at run time, and the threshold means the same on any knowledge base.
+Without the embedding model the engine still works on keywords alone (and logs why).
 """
 from __future__ import annotations
 
+import hashlib
+import logging
 import math
 import re
 import threading
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Literal, Sequence
 
+import numpy as np
+
 from .article import ArticleText
+
+log = logging.getLogger(__name__)
 
 STOPWORDS = frozenset("""a an and are as at be but by can could do does did for from have has had how i i'm
 if in into is it its me my of on or our please so that the their them then there these this to too us was
@@ -26,12 +39,15 @@ NUMBER_WORDS = {"zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", 
                 "sixty": "60", "ninety": "90", "hundred": "100"}
 _SUFFIXES = ("ing", "edly", "ed", "ies", "es", "s", "ly")
 
+# Fusion weights, tuned on a dev split of Banking77's training questions (bench/kb_banking77.py).
+W_NEAREST, W_CENTROID, W_LEXICAL = 0.55, 0.25, 0.20
+LOO_SAMPLE = 600  # held-out questions used to fit the calibration
+
 
 def stem(word: str) -> str:
     for suffix in _SUFFIXES:
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            word = word[: -len(suffix)] + ("y" if suffix == "ies" else "")
-            break
+            return word[: -len(suffix)] + ("y" if suffix == "ies" else "")
     return word
 
 
@@ -49,7 +65,7 @@ def tokens(text: str) -> list[str]:
 class Hit:
     article_id: str
     title: str
-    score: float
+    score: float  # calibrated: about the probability that this is the right article
 
 
 @dataclass(frozen=True)
@@ -60,73 +76,227 @@ class Decision:
 
 @dataclass(frozen=True)
 class Thresholds:
-    answer: float = 0.45  # below this, decline
-    close_margin: float = 0.08  # top two within this → ask the caller to choose
-    choose_floor: float = 0.35  # both must be at least this to be offered
+    answer: float = 0.5  # below this probability, decline rather than read a wrong answer
+    choose_floor: float = 0.2  # the runner-up must be at least this likely to be offered
+    close_ratio: float = 2.5  # ...and the leader less than this many times as likely
+
+
+class _Lexical:
+    """BM25 over short fields; an article's score is its best field's."""
+
+    def __init__(self, fields: list[tuple[int, str]], k1: float = 1.2, b: float = 0.5):
+        self.k1, self.b = k1, b
+        self.docs = [(owner, Counter(tokens(text))) for owner, text in fields]
+        self.docs = [(o, c) for o, c in self.docs if c]
+        df: Counter = Counter()
+        for _, counts in self.docs:
+            df.update(counts.keys())
+        n = max(len(self.docs), 1)
+        self.idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
+        self.avg_len = (sum(sum(c.values()) for _, c in self.docs) / n) if self.docs else 1.0
+        self.postings: dict[str, list[int]] = {}
+        for i, (_, counts) in enumerate(self.docs):
+            for t in counts:
+                self.postings.setdefault(t, []).append(i)
+
+    def scores(self, question: str, n_articles: int, skip_text: Counter | None = None) -> np.ndarray:
+        query = tokens(question)
+        out = np.zeros(n_articles, dtype=np.float32)
+        if not query:
+            return out
+        k1, b = self.k1, self.b
+        per_doc: dict[int, float] = {}
+        for term in set(query):
+            idf = self.idf.get(term, 0.0)
+            for i in self.postings.get(term, ()):
+                counts = self.docs[i][1]
+                tf = counts[term]
+                length = sum(counts.values())
+                per_doc[i] = per_doc.get(i, 0.0) + idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / self.avg_len))
+        ideal = sum(self.idf.get(t, 0.0) for t in set(query)) * (k1 + 1) / (1 + k1) or 1.0
+        for i, s in per_doc.items():
+            owner, counts = self.docs[i]
+            if skip_text is not None and counts == skip_text:
+                continue
+            out[owner] = max(out[owner], min(1.0, s / ideal))
+        return out
+
+
+# Embeddings of texts already seen in this process, so a reload only embeds what changed.
+_EMBED_CACHE: "OrderedDict[str, np.ndarray]" = OrderedDict()
+_EMBED_CACHE_MAX = 200_000
+_cache_lock = threading.Lock()
+
+
+def _embed_cached(embedder, texts: list[str]) -> np.ndarray:
+    keys = [hashlib.sha1(t.encode()).hexdigest() for t in texts]
+    with _cache_lock:
+        missing = [i for i, k in enumerate(keys) if k not in _EMBED_CACHE]
+    if missing:
+        fresh = embedder.embed([texts[i] for i in missing])
+        with _cache_lock:
+            for i, vec in zip(missing, fresh):
+                _EMBED_CACHE[keys[i]] = vec
+            while len(_EMBED_CACHE) > _EMBED_CACHE_MAX:
+                _EMBED_CACHE.popitem(last=False)
+    with _cache_lock:
+        return np.stack([_EMBED_CACHE[k] for k in keys]) if keys else np.zeros((0, 384), np.float32)
+
+
+def _sigmoid(x: np.ndarray | float) -> np.ndarray | float:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _fit_logistic(features: np.ndarray, labels: np.ndarray, l2: float = 1e-2) -> np.ndarray:
+    """Newton's method for a small logistic regression (intercept first)."""
+    x = np.hstack([np.ones((len(features), 1)), features])
+    w = np.zeros(x.shape[1])
+    for _ in range(30):
+        p = _sigmoid(x @ w)
+        grad = x.T @ (p - labels) + l2 * w
+        hess = (x * (p * (1 - p))[:, None]).T @ x + l2 * np.eye(len(w))
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-6:
+            break
+    return w
 
 
 @dataclass
 class SearchEngine:
     articles: list[ArticleText]
     thresholds: Thresholds = field(default_factory=Thresholds)
-    _docs: list[tuple[int, Counter]] = field(default_factory=list, repr=False)
-    _idf: dict[str, float] = field(default_factory=dict, repr=False)
-    _avg_len: float = 1.0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    embedder: object | None = None
+    calibration: np.ndarray = field(default_factory=lambda: np.array([-6.0, 9.0, 25.0]))
+    _lexical: _Lexical | None = field(default=None, repr=False)
+    _vectors: np.ndarray | None = field(default=None, repr=False)
+    _owners: np.ndarray | None = field(default=None, repr=False)
+    _texts: list[str] = field(default_factory=list, repr=False)
+    _centroids: np.ndarray | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, articles: Sequence[ArticleText], *, embedder: object | None = None,
-              thresholds: Thresholds | None = None) -> "SearchEngine":
+              thresholds: Thresholds | None = None, calibrate: bool = True) -> "SearchEngine":
         engine = cls(articles=list(articles), thresholds=thresholds or Thresholds())
-        docs: list[tuple[int, Counter]] = []
-        for index, article in enumerate(engine.articles):
-            fields = [*article.questions, article.title, " ".join(article.keywords)]
-            for text in fields:
-                toks = tokens(text)
-                if toks:
-                    docs.append((index, Counter(toks)))
-            answer_toks = tokens(article.answer)
-            if answer_toks:
-                docs.append((index, Counter(answer_toks)))
-        df: Counter = Counter()
-        for _, counts in docs:
-            df.update(counts.keys())
-        n = max(len(docs), 1)
-        engine._docs = docs
-        engine._idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
-        engine._avg_len = sum(sum(c.values()) for _, c in docs) / n if docs else 1.0
+        fields: list[tuple[int, str]] = []
+        for i, a in enumerate(engine.articles):
+            fields += [(i, q) for q in a.questions] + [(i, a.title)]
+            if a.keywords:
+                fields.append((i, " ".join(a.keywords)))
+            fields.append((i, a.answer))
+        engine._lexical = _Lexical(fields)
+        if embedder is None:
+            from .embedding import EmbeddingUnavailable, get_embedder
+
+            try:
+                embedder = get_embedder()
+            except EmbeddingUnavailable:
+                embedder = None
+        engine.embedder = embedder
+        if embedder is not None and engine.articles:
+            texts, owners = [], []
+            for i, a in enumerate(engine.articles):
+                for text in (*a.questions, a.title):
+                    texts.append(text)
+                    owners.append(i)
+            engine._texts = texts
+            engine._owners = np.array(owners)
+            engine._vectors = _embed_cached(embedder, texts)
+            centroids = np.zeros((len(engine.articles), engine._vectors.shape[1]), np.float32)
+            np.add.at(centroids, engine._owners, engine._vectors)
+            engine._centroids = centroids / np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-9)
+        if calibrate:
+            engine._calibrate()
         return engine
 
-    def _bm25(self, query: list[str], counts: Counter, k1: float = 1.2, b: float = 0.5) -> float:
-        length = sum(counts.values())
-        score = 0.0
-        for term in query:
-            tf = counts.get(term, 0)
-            if tf:
-                score += self._idf.get(term, 0.0) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / self._avg_len))
-        return score
+    # ------------------------------------------------------------------ scoring
+    def _fused(self, question: str, vector: np.ndarray | None, hold_out: int | None = None) -> np.ndarray:
+        n = len(self.articles)
+        skip = Counter(tokens(self._texts[hold_out])) if hold_out is not None else None
+        lexical = self._lexical.scores(question, n, skip_text=skip) if self._lexical else np.zeros(n, np.float32)
+        if vector is None or self._vectors is None:
+            return lexical
+        sims = self._vectors @ vector
+        if hold_out is not None:
+            sims = sims.copy()
+            sims[hold_out] = -1.0
+        nearest = np.full(n, -1.0, dtype=np.float32)
+        np.maximum.at(nearest, self._owners, sims)
+        centroids = self._centroids
+        if hold_out is not None:  # the held-out question must not pull its own centroid
+            owner = self._owners[hold_out]
+            members = self._vectors[self._owners == owner]
+            rest = members.sum(0) - self._vectors[hold_out]
+            centroids = centroids.copy()
+            norm = np.linalg.norm(rest)
+            centroids[owner] = rest / norm if norm > 1e-9 else 0.0
+        centroid = centroids @ vector
+        return W_NEAREST * nearest + W_CENTROID * centroid + W_LEXICAL * lexical
 
+    def _embed_question(self, question: str) -> np.ndarray | None:
+        if self.embedder is None or not question.strip():
+            return None
+        return self.embedder.embed([question])[0]
+
+    def _features(self, fused: np.ndarray, index: int) -> np.ndarray:
+        others = np.delete(fused, index)
+        margin = fused[index] - (others.max() if len(others) else 0.0)
+        return np.array([fused[index], margin])
+
+    def _probability(self, fused: np.ndarray, index: int) -> float:
+        f = self._features(fused, index)
+        return float(_sigmoid(self.calibration[0] + self.calibration[1:] @ f))
+
+    def _calibrate(self) -> None:
+        """Fit fused score → P(correct) on held-out sample questions (leave-one-out)."""
+        if self._vectors is None or len(self.articles) < 3:
+            return
+        candidates = [i for i in range(len(self._texts))
+                      if int((self._owners == self._owners[i]).sum()) > 1]
+        if len(candidates) < 20:
+            return
+        rng = np.random.default_rng(0)
+        chosen = rng.choice(candidates, size=min(LOO_SAMPLE, len(candidates)), replace=False)
+        feats, labels = [], []
+        for i in chosen:
+            fused = self._fused(self._texts[i], self._vectors[i], hold_out=int(i))
+            top = int(np.argmax(fused))
+            feats.append(self._features(fused, top))
+            labels.append(1.0 if top == self._owners[i] else 0.0)
+            # The same question with its whole article missing stands for a caller asking
+            # something the knowledge base doesn't cover: whatever ranks first is wrong.
+            without = np.delete(fused, self._owners[i])
+            top = int(np.argmax(without))
+            feats.append(self._features(without, top))
+            labels.append(0.0)
+        labels_arr = np.array(labels)
+        if labels_arr.min() == labels_arr.max():
+            return  # nothing to separate: keep the default curve
+        self.calibration = _fit_logistic(np.array(feats), labels_arr)
+
+    # ------------------------------------------------------------------ public API
     def search(self, question: str, limit: int = 3) -> list[Hit]:
-        query = tokens(question)
-        if not query or not self._docs:
+        if not self.articles or not question.strip():
             return []
-        best: dict[int, float] = {}
-        for index, counts in self._docs:
-            s = self._bm25(query, counts)
-            if s > best.get(index, 0.0):
-                best[index] = s
-        # Normalise by the best possible score for this query, so confidence is comparable across questions.
-        ideal = sum(self._idf.get(t, 0.0) * 2.2 / (1 + 1.2 * 0.5 + 1.2 * 0.5 * len(query) / self._avg_len)
-                    for t in query) or 1.0
-        ranked = sorted(best.items(), key=lambda kv: kv[1], reverse=True)[:limit]
-        return [Hit(self.articles[i].id, self.articles[i].title, round(min(1.0, s / ideal), 4)) for i, s in ranked]
+        fused = self._fused(question, self._embed_question(question))
+        if not fused.any():
+            return []
+        order = np.argsort(-fused)[:limit]
+        return [Hit(self.articles[i].id, self.articles[i].title, round(self._probability(fused, int(i)), 4))
+                for i in order]
 
     def decide(self, question: str, limit: int = 3) -> Decision:
-        hits = self.search(question, limit)
+        if not self.articles or not question.strip():
+            return Decision("none", [])
+        fused = self._fused(question, self._embed_question(question))
+        order = [int(i) for i in np.argsort(-fused)[:limit]]
+        hits = [Hit(self.articles[i].id, self.articles[i].title, round(self._probability(fused, i), 4))
+                for i in order]
         t = self.thresholds
+        if (len(hits) > 1 and hits[1].score >= t.choose_floor
+                and hits[0].score < t.close_ratio * hits[1].score):
+            # Two different articles are both plausible and neither clearly wins: let the caller pick.
+            return Decision("choose", hits)
         if not hits or hits[0].score < t.answer:
             return Decision("none", hits)
-        if (len(hits) > 1 and hits[1].score >= t.choose_floor
-                and hits[0].score - hits[1].score < t.close_margin):
-            return Decision("choose", hits)
         return Decision("answer", hits)

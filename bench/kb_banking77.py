@@ -1,0 +1,111 @@
+"""Knowledge-base retrieval on Banking77: one article per intent, answered through SearchEngine.decide.
+
+    python bench/kb_banking77.py --train ../shared/datasets/banking77/train.csv --shots 10
+    python bench/kb_banking77.py --train TRAIN.csv --test TEST.csv --shots 0 --asr-noise
+
+Without --test, the training file is split (seeded, stratified) into train and dev parts.
+Runs on one CPU core (BLAS threads pinned to 1) so latency reads per core.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import csv  # noqa: E402
+import random  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections import defaultdict  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from ivr.kb.article import ArticleText  # noqa: E402
+from ivr.kb.asr_noise import perturb  # noqa: E402
+from ivr.kb.evaluate import evaluate  # noqa: E402
+from ivr.kb.search import SearchEngine  # noqa: E402
+
+
+def read_rows(path: Path) -> list[tuple[str, str]]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return [(r["text"].strip(), r["category"].strip()) for r in csv.DictReader(fh) if r["text"].strip()]
+
+
+def split(rows, dev_share: float, seed: int):
+    by_label = defaultdict(list)
+    for text, label in rows:
+        by_label[label].append(text)
+    rng = random.Random(seed)
+    train, dev = [], []
+    for label, texts in sorted(by_label.items()):
+        rng.shuffle(texts)
+        cut = max(1, int(len(texts) * dev_share))
+        dev += [(t, label) for t in texts[:cut]]
+        train += [(t, label) for t in texts[cut:]]
+    return train, dev
+
+
+def build_articles(train, shots: int, seed: int) -> list[ArticleText]:
+    by_label = defaultdict(list)
+    for text, label in train:
+        by_label[label].append(text)
+    rng = random.Random(seed)
+    articles = []
+    for label, texts in sorted(by_label.items()):
+        texts = sorted(texts)
+        rng.shuffle(texts)
+        chosen = texts if shots == 0 else texts[:shots]
+        title = label.replace("_", " ")
+        articles.append(ArticleText(id=label, title=title, topic="bank", answer=title, questions=tuple(chosen)))
+    return articles
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--train", type=Path, required=True)
+    p.add_argument("--test", type=Path)
+    p.add_argument("--shots", type=int, default=10, help="sample questions per intent (0 = all)")
+    p.add_argument("--dev-split", type=float, default=0.2, help="dev share when no --test is given")
+    p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--asr-noise", action="store_true", help="perturb test questions like a recogniser would")
+    p.add_argument("--limit", type=int, default=0, help="evaluate only this many test questions")
+    args = p.parse_args()
+
+    rows = read_rows(args.train)
+    if args.test:
+        train, test = rows, read_rows(args.test)
+        where = f"test={args.test.name}"
+    else:
+        train, test = split(rows, args.dev_split, args.seed)
+        where = f"dev split {args.dev_split:.0%} of {args.train.name} (seed {args.seed})"
+    if args.limit:
+        test = random.Random(args.seed).sample(test, min(args.limit, len(test)))
+    if args.asr_noise:
+        rng = random.Random(args.seed)
+        test = [(perturb(t, rng), label) for t, label in test]
+    articles = build_articles(train, args.shots, args.seed)
+    n_questions = sum(len(a.questions) for a in articles)
+
+    start = time.perf_counter()
+    engine = SearchEngine.build(articles)
+    build_s = time.perf_counter() - start
+    engine.decide("warm up")
+    report = evaluate(engine, test)
+    print(f"data={where} shots={args.shots or 'all'} asr_noise={args.asr_noise}")
+    print(f"articles={len(articles)} sample_questions={n_questions} test_questions={report.n}")
+    print(f"semantic={'on' if engine.embedder is not None else 'off'} build_s={build_s:.2f}")
+    print(f"top3={report.top3:.4f}")
+    print(f"answered_share={report.answered_share:.4f} choice_share={report.choice_share:.4f} "
+          f"declined_share={report.declined_share:.4f}")
+    print(f"answered_accuracy={report.answered_accuracy:.4f}")
+    print(f"p50_ms={report.p50_ms:.2f}")
+    print(f"top1={report.top1:.4f}")
+    print(f"p95_ms={report.p95_ms:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""Retrieval as callers meet it: paraphrases answered, close calls offered as a choice."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from ivr.kb.files import read_knowledge_base
+from ivr.kb.models import QuestionAsked
+from ivr.kb.search import SearchEngine
+
+from .conftest import ROOT
+
+
+def words(text: str) -> set[str]:
+    return {w.strip("?,.'").lower() for w in text.split()}
+
+
+def test_paraphrase_sharing_no_word_with_the_title_is_answered(app, call, db):
+    from ivr.kb.models import Article
+
+    title = db.get(Article, "refund-timing").title
+    question = "how many days until my money is back on my card after a return"
+    assert not words(question) & words(title)
+    driver = call()
+    driver.start()
+    driver.press("1")
+    step = driver.say(question)
+    assert db.get(Article, "refund-timing").answer in " ".join(step.heard)
+
+
+def find_close_question(engine: SearchEngine) -> tuple[str, list]:
+    candidates = [
+        "how long until the refund on my gift card",
+        "where do I send a return and how long do I have",
+        "I paid with a gift card and returned it, how long does the refund take",
+    ]
+    for q in candidates:
+        decision = engine.decide(q)
+        if decision.kind == "choose":
+            return q, decision.hits
+    raise AssertionError("none of the mixed questions was close enough to ask the caller")
+
+
+def test_close_candidates_ask_the_caller_to_choose(app, call, db):
+    engine = SearchEngine.build(read_knowledge_base(ROOT / "kb_data").articles)
+    question, hits = find_close_question(engine)
+    assert hits[0].article_id != hits[1].article_id
+    driver = call()
+    driver.start()
+    driver.press("1")
+    step = driver.say(question)
+    text = " ".join(step.heard)
+    assert f"For {hits[0].title}, press 1. For {hits[1].title}, press 2." in text
+    assert "Did that help?" not in text  # no answer read before the caller chooses
+    from ivr.kb.models import Article
+
+    chosen = driver.press("2")
+    assert db.get(Article, hits[1].article_id).answer in " ".join(chosen.heard)
+    asked = db.scalars(select(QuestionAsked).where(QuestionAsked.call_sid == driver.call_sid)).one()
+    assert asked.article_id == hits[1].article_id and asked.outcome == "answered"
+
+
+def test_choosing_neither_is_a_gap(app, call, db):
+    engine = SearchEngine.build(read_knowledge_base(ROOT / "kb_data").articles)
+    question, _ = find_close_question(engine)
+    driver = call()
+    driver.start()
+    driver.press("1")
+    driver.say(question)
+    step = driver.press("3")
+    assert app.extensions["ivr.prompts"].text("not_found_menu") in " ".join(step.heard)
+    asked = db.scalars(select(QuestionAsked).where(QuestionAsked.call_sid == driver.call_sid)).one()
+    assert asked.outcome == "declined" and asked.helped is False

@@ -1,0 +1,143 @@
+"""The retrieval engine on the sample knowledge base: ranking, confidence, the choice, degraded mode."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from ivr.kb.asr_noise import number_words, perturb
+from ivr.kb.embedding import EmbeddingUnavailable, Embedder, default_model_dir, get_embedder
+from ivr.kb.evaluate import evaluate, read_labelled_csv
+from ivr.kb.files import read_knowledge_base
+from ivr.kb.search import SearchEngine, tokens
+
+from .conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT
+
+LABELLED = ROOT / "tests" / "fixtures" / "kb_questions.csv"
+
+
+@pytest.fixture(scope="module")
+def engine() -> SearchEngine:
+    return SearchEngine.build(read_knowledge_base(ROOT / "kb_data").articles)
+
+
+def test_embeddings_are_unit_vectors_and_padding_does_not_change_them():
+    e = get_embedder()
+    texts = ["when are you open", "I would like to return the blender I bought for my sister last month"]
+    together = e.embed(texts)
+    alone = np.stack([e.embed([t])[0] for t in texts])
+    assert np.allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-4)
+    assert np.allclose(together, alone, atol=1e-4)  # the attention mask hides padding
+
+
+def test_embeddings_place_paraphrases_closer_than_unrelated_questions():
+    v = get_embedder().embed(["How do I return an item?", "Can I send something back?", "What are your opening hours?"])
+    assert v[0] @ v[1] > 0.5 > 0.1 > v[0] @ v[2]
+
+
+def test_missing_model_is_a_clear_error(tmp_path):
+    with pytest.raises(EmbeddingUnavailable, match=str(tmp_path)):
+        Embedder(tmp_path)
+    assert (default_model_dir() / "model.safetensors").exists()
+
+
+@pytest.mark.parametrize("question,article", [
+    ("when are you open", "opening-hours"),
+    ("the mug came smashed", "damaged-item"),
+    ("i forgot my password", "reset-password"),
+    ("do you ship to france", "international-shipping"),
+    ("how many days until my money is back on my card after a return", "refund-timing"),
+    # speech-shaped: no punctuation, numbers as words, a misheard word
+    ("is there a thirty day limit four sending things back", "return-window"),
+])
+def test_ranks_and_answers(engine, question, article):
+    decision = engine.decide(question)
+    assert decision.kind == "answer"
+    assert decision.hits[0].article_id == article
+    assert decision.hits[0].score > decision.hits[1].score
+
+
+@pytest.mark.parametrize("question", [
+    "what is the airspeed velocity of an unladen swallow",
+    "what is the weather tomorrow",
+    "zorblax gadget thingamajig fizzbuzz",
+    "",
+])
+def test_declines_what_the_knowledge_base_does_not_cover(engine, question):
+    decision = engine.decide(question)
+    assert decision.kind == "none"
+    assert all(h.score < engine.thresholds.answer for h in decision.hits)
+
+
+def test_scores_are_probabilities_ranked_by_article(engine):
+    hits = engine.search("how long do I have to return something", limit=5)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert all(0.0 <= h.score <= 1.0 for h in hits)
+    assert len({h.article_id for h in hits}) == len(hits)
+
+
+def test_close_candidates_from_different_articles_become_a_choice(engine):
+    decision = engine.decide("how long until the refund on my gift card")
+    assert decision.kind == "choose"
+    assert {decision.hits[0].article_id, decision.hits[1].article_id} == {"refund-gift-card", "refund-timing"}
+
+
+def test_calibration_is_fitted_from_the_knowledge_base(engine):
+    default = SearchEngine.build(engine.articles, calibrate=False).calibration
+    assert not np.allclose(engine.calibration, default)
+    assert engine.calibration[1] > 0 and engine.calibration[2] > 0  # higher score / wider margin → surer
+
+
+def test_keywords_alone_when_there_is_no_model():
+    articles = read_knowledge_base(ROOT / "kb_data").articles
+    lexical = SearchEngine.build(articles, embedder=None, calibrate=False)
+    lexical.embedder = None
+    lexical._vectors = None
+    assert lexical.search("reset my password")[0].article_id == "reset-password"
+
+
+def test_number_words_and_plurals_normalise():
+    assert tokens("Thirty DAYS returns") == tokens("30 day return")
+    assert number_words(42) == "forty two"
+    import random
+
+    noisy = perturb("Can I return it within 30 days?", random.Random(1))
+    assert noisy == noisy.lower() and "?" not in noisy and "thirty" in noisy
+
+
+def test_eval_on_a_labelled_file(engine):
+    rows = read_labelled_csv(LABELLED)
+    report = evaluate(engine, rows)
+    assert report.n == len(rows) >= 60
+    assert report.top1 >= 0.8 and report.top3 >= report.top1
+    assert abs(report.answered_share + report.choice_share + report.declined_share - 1) < 1e-9
+    assert report.answered_accuracy >= 0.9
+
+
+def test_eval_rejects_a_bad_file(tmp_path):
+    bad = tmp_path / "q.csv"
+    bad.write_text("question,label\nhi,there\n")
+    with pytest.raises(ValueError, match="missing column"):
+        read_labelled_csv(bad)
+
+
+def test_kb_eval_command(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "IVR_ENV_FILE": "/dev/null", "SECRET_KEY": "s" * 32, "HOME": str(tmp_path),
+           "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "IVR_TTS": "off",
+           "IVR_INSTANCE_PATH": str(tmp_path)}
+    run = lambda *a: subprocess.run([sys.executable, "-m", "ivr", *a], cwd=ROOT, env=env,  # noqa: E731
+                                    capture_output=True, text=True, timeout=120)
+    assert run("kb", "load").returncode == 0
+    out = run("kb", "eval", str(LABELLED), "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["n"] >= 60 and 0.8 <= data["top1"] <= 1.0
+    text = run("kb", "eval", str(LABELLED)).stdout
+    assert "top1=" in text and "top3=" in text and "answered_share=" in text and "answered_accuracy=" in text
+    bad = tmp_path / "bad.csv"
+    bad.write_text("text,article_id\nwhere is it,no-such-article\n")
+    proc = run("kb", "eval", str(bad))
+    assert proc.returncode == 1 and "not in the loaded knowledge base" in proc.stderr
