@@ -22,6 +22,10 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
+# Settings read by individual areas (besides every IVR_* variable).
+EXTRA_SETTINGS = {"VOSK_MODEL_PATH"}
+
+
 class ConfigError(Exception):
     """A setting is missing or malformed; the message names it."""
 
@@ -117,7 +121,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         business_name=(env.get("IVR_BUSINESS_NAME") or "Northwind Goods").strip(),
         run_worker=_env_bool(env, "IVR_RUN_WORKER", True),
         log_level=(env.get("LOG_LEVEL") or "INFO").strip().upper(),
-        extra={k: v for k, v in env.items() if k.startswith("IVR_")},
+        extra={k: v for k, v in env.items() if k.startswith("IVR_") or k in EXTRA_SETTINGS},
     )
     if overrides:
         known = {f.name for f in fields(Settings)}

@@ -21,6 +21,8 @@ COMMAND_MODULES = [
     "orders",
     "calls",
     "simulate",
+    "speech",
+    "doctor",
 ]
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..calls.log import log_event
-from ..jobs.queue import enqueue
+from ..jobs.queue import HANDLERS, enqueue, load_handlers
 from .models import Ticket
 
 log = logging.getLogger(__name__)
@@ -72,8 +72,10 @@ def create_ticket(session: Session, cb: RecordingCallback) -> tuple[Ticket, bool
         session.add(ticket)
         session.flush()
         ticket.reference = new_reference(ticket.id)
+        load_handlers()
         for kind in JOBS_FOR_NEW_TICKET:
-            enqueue(session, kind, {"ticket_id": ticket.id})
+            if kind in HANDLERS:  # areas not installed get no jobs
+                enqueue(session, kind, {"ticket_id": ticket.id})
         log_event(session, cb.call_sid, "ticket", ticket_id=ticket.id, reference=ticket.reference,
                   recording_sid=cb.recording_sid)
         session.commit()

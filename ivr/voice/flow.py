@@ -189,10 +189,8 @@ def speech_engine(ctx: CallContext):
     choice = (ctx.settings.extra.get("IVR_SPEECH") or "auto").lower()
     if choice == "twilio":
         return None
-    try:
-        from ..speech.engine import get_engine
-    except ImportError:
-        return None
+    from ..speech.engine import get_engine
+
     return get_engine(ctx.settings, ctx.settings.say_language.split("-")[0])
 
 
@@ -255,7 +253,8 @@ def question_recorded(ctx: CallContext, attempt: int | str = 0) -> VoiceResponse
     from ..speech.vocabulary import kb_phrases
 
     try:
-        audio = fetch_recording(ctx.settings, recording_sid)
+        budget = float(ctx.settings.extra.get("IVR_RECORDING_FETCH_SECONDS") or 8)
+        audio = fetch_recording(ctx.settings, recording_sid, timeout_seconds=budget)
         phrases = kb_phrases(search_engine(ctx.app, ctx.session).articles)
         transcript = engine.transcribe(audio, phrases=phrases)
     except Exception as exc:  # noqa: BLE001 - the caller hears "sorry" and tries again, never silence

@@ -1,0 +1,1 @@
+"""Speech recognition on our own machine (Vosk)."""

