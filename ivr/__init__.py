@@ -15,6 +15,7 @@ __all__ = ["create_app"]
 # Packages with `init_app(app)` that add routes or services (blueprints, the speaker, ...).
 APP_EXTENSIONS: list[str] = [
     "ivr.voice",
+    "ivr.tts",
 ]
 
 

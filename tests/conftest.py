@@ -23,6 +23,8 @@ def settings_overrides(tmp_path: Path) -> dict:
         "secret_key": secrets.token_hex(16),
         "database_url": f"sqlite:///{tmp_path / 'ivr.db'}",
         "instance_path": tmp_path / "instance",
+        # Flow tests read the words the caller hears; TTS tests switch our own audio on.
+        "extra": {"IVR_TTS": "off"},
     }
 
 

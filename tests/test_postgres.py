@@ -46,7 +46,8 @@ def pg_app(pg_url, tmp_path):
     from ivr.kb.loader import load_knowledge_base
 
     app = create_app({"twilio_account_sid": ACCOUNT_SID, "twilio_auth_token": AUTH_TOKEN,
-                      "secret_key": "s" * 32, "database_url": pg_url, "instance_path": tmp_path})
+                      "secret_key": "s" * 32, "database_url": pg_url, "instance_path": tmp_path,
+                      "extra": {"IVR_TTS": "off"}})
     with session_scope(app.extensions["ivr.sessionmaker"]) as session:
         load_knowledge_base(session, ROOT / "kb_data")
     yield app

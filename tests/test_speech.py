@@ -258,7 +258,8 @@ def vosk_app(settings_overrides, ko_model):
 
     api = FakeServer(auth=(ACCOUNT_SID, AUTH_TOKEN)).__enter__()
     app = create_app({**settings_overrides, "twilio_api_base": api.url,
-                      "extra": {"VOSK_MODEL_PATH": f"en={ko_model}", "IVR_RECORDING_FETCH_SECONDS": "2"}})
+                      "extra": {"VOSK_MODEL_PATH": f"en={ko_model}", "IVR_RECORDING_FETCH_SECONDS": "2",
+                                "IVR_TTS": "off"}})
     with session_scope(app.extensions["ivr.sessionmaker"]) as session:
         load_knowledge_base(session, ROOT / "kb_data")
     app.fake_api = api

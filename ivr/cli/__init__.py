@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "simulate",
     "speech",
     "doctor",
+    "prompts",
 ]
 
 

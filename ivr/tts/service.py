@@ -1,0 +1,236 @@
+"""Render text to phone-ready audio once, and find it again by content.
+
+A clip's key hashes (text, voice, rate, volume, format, engine version), so a changed prompt
+gets a new file and a new URL while unchanged ones are never rendered twice. Audio is 8 kHz
+mono mu-law WAV, which Twilio plays without transcoding; sox converts pyttsx3's output.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+log = logging.getLogger(__name__)
+
+FORMAT = "wav-8000-mono-mulaw"
+RENDERER_VERSION = "1"
+KEY_RE = r"[0-9a-f]{32}"
+
+
+class RenderError(RuntimeError):
+    """Rendering failed; the message gives the cause (missing espeak-ng, timeout, empty output...)."""
+
+
+def _engine_version() -> str:
+    try:
+        out = subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        out = "espeak-ng missing"
+    try:
+        from importlib.metadata import version
+
+        pyttsx3_version = version("pyttsx3")
+    except Exception:  # noqa: BLE001
+        pyttsx3_version = "?"
+    return f"pyttsx3 {pyttsx3_version}; {out.strip()[:80]}; r{RENDERER_VERSION}"
+
+
+@dataclass
+class RenderResult:
+    rendered: int
+    cached: int
+    failed: list[tuple[str, str]]
+    seconds: float
+    audio_seconds: float
+
+
+class TTSService:
+    def __init__(self, cache_dir: Path, voice: str = "gmw/en-us", rate: int = 165, volume: float = 1.0,
+                 timeout: float = 20.0):
+        self.cache_dir = Path(cache_dir)
+        self.voice, self.rate, self.volume, self.timeout = voice, int(rate), float(volume), timeout
+        self._version: str | None = None
+        self._lock = threading.Lock()  # one renderer child at a time: the engine is not thread-safe
+        self._pending: "queue.Queue[str]" = queue.Queue()
+        self._queued: set[str] = set()
+        self._thread: threading.Thread | None = None
+
+    @classmethod
+    def from_settings(cls, settings) -> "TTSService":
+        extra = settings.extra
+        return cls(
+            cache_dir=Path(extra.get("IVR_TTS_CACHE") or Path(settings.instance_path) / "tts"),
+            voice=extra.get("IVR_TTS_VOICE") or "gmw/en-us",
+            rate=int(extra.get("IVR_TTS_RATE") or 165),
+            volume=float(extra.get("IVR_TTS_VOLUME") or 1.0),
+            timeout=float(extra.get("IVR_TTS_TIMEOUT") or 20.0),
+        )
+
+    # ------------------------------------------------------------------ keys and files
+    @property
+    def engine_version(self) -> str:
+        if self._version is None:
+            self._version = _engine_version()
+        return self._version
+
+    def key(self, text: str) -> str:
+        blob = json.dumps([" ".join(text.split()), self.voice, self.rate, self.volume, FORMAT, self.engine_version])
+        return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+    def path_for_key(self, key: str) -> Path:
+        return self.cache_dir / key[:2] / f"{key}.wav"
+
+    def cached_path(self, text: str) -> Path | None:
+        path = self.path_for_key(self.key(text))
+        return path if path.is_file() else None
+
+    # ------------------------------------------------------------------ rendering
+    def render(self, texts: Sequence[str], timeout: float | None = None) -> RenderResult:
+        """Render every text not yet cached; returns counts. Never raises for one bad text."""
+        start = time.perf_counter()
+        todo: dict[str, str] = {}
+        cached = 0
+        for text in texts:
+            text = " ".join(text.split())
+            if not text:
+                continue
+            if self.cached_path(text) is not None:
+                cached += 1
+            else:
+                todo.setdefault(self.key(text), text)
+        failed: list[tuple[str, str]] = []
+        audio_seconds = 0.0
+        if todo:
+            with self._lock:
+                done, failed = self._render_batch(todo, timeout or self.timeout + 0.5 * len(todo))
+            for key in done:
+                audio_seconds += (self.path_for_key(key).stat().st_size - 58) / 8000
+        return RenderResult(rendered=len(todo) - len(failed), cached=cached, failed=failed,
+                            seconds=time.perf_counter() - start, audio_seconds=audio_seconds)
+
+    def _render_batch(self, todo: dict[str, str], timeout: float) -> tuple[list[str], list[tuple[str, str]]]:
+        if shutil.which("espeak-ng") is None and shutil.which("espeak") is None:
+            return [], [(t, "espeak-ng is not installed (apt-get install espeak-ng)") for t in todo.values()]
+        if shutil.which("sox") is None:
+            return [], [(t, "sox is not installed (apt-get install sox)") for t in todo.values()]
+        done: list[str] = []
+        failed: list[tuple[str, str]] = []
+        with tempfile.TemporaryDirectory(prefix="tts-") as tmp:
+            jobs = [{"text": text, "path": str(Path(tmp) / f"{key}.raw.wav"), "voice": self.voice,
+                     "rate": self.rate, "volume": self.volume} for key, text in todo.items()]
+            try:
+                proc = subprocess.run([sys.executable, "-m", "ivr.tts.render_worker"],
+                                      input="\n".join(json.dumps(j) for j in jobs) + "\n",
+                                      capture_output=True, text=True, timeout=timeout,
+                                      env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+                results = {r["path"]: r for r in (json.loads(line) for line in proc.stdout.splitlines()
+                                                  if line.startswith("{"))}
+                crash = proc.stderr.strip().splitlines()[-1] if proc.returncode and proc.stderr.strip() else ""
+            except subprocess.TimeoutExpired:
+                results, crash = {}, f"pyttsx3 did not finish within {timeout:.0f}s (killed)"
+            for (key, text), job in zip(todo.items(), jobs):
+                result = results.get(job["path"])
+                if result is None or not result["ok"]:
+                    failed.append((text, (result or {}).get("error") or crash or "renderer exited without output"))
+                    continue
+                try:
+                    self._to_phone_format(Path(job["path"]), self.path_for_key(key))
+                    done.append(key)
+                except RenderError as exc:
+                    failed.append((text, str(exc)))
+        for text, error in failed:
+            log.warning("could not render %r: %s", text[:60], error)
+        return done, failed
+
+    def _to_phone_format(self, source: Path, target: Path) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(".part.wav")
+        proc = subprocess.run(["sox", str(source), "-r", "8000", "-c", "1", "-e", "mu-law", str(tmp)],
+                              capture_output=True, text=True, timeout=30)
+        if proc.returncode != 0 or not tmp.exists():
+            raise RenderError(f"sox could not convert the audio: {proc.stderr.strip()[:200]}")
+        from ..speech.audio import AudioError, read_wav
+
+        try:
+            pcm = read_wav(tmp.read_bytes())
+        except AudioError as exc:
+            raise RenderError(f"converted audio is not valid: {exc}") from None
+        if pcm.rate != 8000 or pcm.seconds <= 0:
+            raise RenderError("converted audio is not 8 kHz or is empty")
+        tmp.replace(target)
+
+    # ------------------------------------------------------------------ background
+    def schedule(self, texts: Iterable[str]) -> None:
+        """Render later, in one background thread, each text once."""
+        for text in texts:
+            if text and text not in self._queued:
+                self._queued.add(text)
+                self._pending.put(text)
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._drain, name="tts-render", daemon=True)
+            self._thread.start()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                first = self._pending.get(timeout=2)
+            except queue.Empty:
+                return
+            batch = [first]
+            while len(batch) < 50:
+                try:
+                    batch.append(self._pending.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                self.render(batch)
+            except Exception:  # noqa: BLE001 - background work must never die loudly
+                log.exception("background rendering failed")
+            finally:
+                self._queued.difference_update(batch)
+
+
+def texts_to_render(app) -> list[str]:
+    """Everything a call speaks that can be known ahead: static prompts and the knowledge base."""
+    from sqlalchemy import select
+
+    from ..kb.models import Article
+
+    catalogue = app.extensions["ivr.prompts"]
+    texts = [p.text for p in catalogue.prompts.values() if not p.placeholders]
+    texts.append(catalogue.text("greeting", business=app.config["IVR_SETTINGS"].business_name))
+    session = app.extensions["ivr.sessionmaker"]()
+    try:
+        for article in session.scalars(select(Article)):
+            texts += [article.answer, catalogue.text("article_title", title=article.title),
+                      catalogue.text("answer_intro", title=article.title)]
+    finally:
+        session.close()
+    return texts
+
+
+def render_missing_in_background(app) -> threading.Thread:
+    service: TTSService = app.extensions["ivr.tts"]
+
+    def run() -> None:
+        try:
+            result = service.render(texts_to_render(app))
+            log.info("prompt audio: %d rendered, %d already cached, %d failed in %.1fs",
+                     result.rendered, result.cached, len(result.failed), result.seconds)
+        except Exception:  # noqa: BLE001
+            log.exception("background prompt rendering failed")
+
+    thread = threading.Thread(target=run, name="tts-startup", daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,182 @@
+"""Our own voice, rendered for real with pyttsx3 + espeak-ng and served over HTTP."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ivr.speech.audio import read_wav
+from ivr.tts.service import TTSService
+from ivr.tts.spoken import spell_out_digits, spoken_reference
+
+from .conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT
+
+
+@pytest.fixture
+def tts(tmp_path) -> TTSService:
+    return TTSService(tmp_path / "tts")
+
+
+def wav_header(data: bytes) -> tuple[int, int, int, int]:
+    """(format tag, channels, rate, bits) straight from the RIFF header."""
+    import struct
+
+    assert data[:4] == b"RIFF" and data[8:12] == b"WAVE"
+    pos = 12
+    while pos < len(data):
+        cid, size = data[pos:pos + 4], struct.unpack("<I", data[pos + 4:pos + 8])[0]
+        if cid == b"fmt ":
+            tag, ch, rate, _, _, bits = struct.unpack("<HHIIHH", data[pos + 8:pos + 24])
+            return tag, ch, rate, bits
+        pos += 8 + size + (size & 1)
+    raise AssertionError("no fmt chunk")
+
+
+def test_render_is_8khz_mono_mulaw_of_plausible_length(tts):
+    short, long_ = "Goodbye.", "Thank you for calling. To ask a question, press 1. To browse help topics, press 2."
+    result = tts.render([short, long_])
+    assert result.rendered == 2 and not result.failed
+    a, b = (tts.cached_path(t).read_bytes() for t in (short, long_))
+    assert wav_header(a) == (7, 1, 8000, 8) == wav_header(b)
+    sa, sb = read_wav(a).seconds, read_wav(b).seconds
+    assert 0.3 < sa < 2.0 and 3.0 < sb < 12.0  # ~2.5 words a second
+    assert sb > 4 * sa
+    assert max(abs(read_wav(b).samples)) > 3000  # not silence
+
+
+def test_second_render_hits_the_cache(tts):
+    text = "Your message is saved."
+    tts.render([text])
+    path = tts.cached_path(text)
+    mtime = path.stat().st_mtime_ns
+    again = tts.render([text])
+    assert (again.rendered, again.cached) == (0, 1)
+    assert path.stat().st_mtime_ns == mtime
+
+
+def test_key_changes_with_text_voice_and_rate(tmp_path):
+    a = TTSService(tmp_path)
+    assert a.key("Hello.") == a.key("  Hello.  ")
+    assert a.key("Hello.") != a.key("Hello there.")
+    assert a.key("Hello.") != TTSService(tmp_path, rate=120).key("Hello.")
+    assert a.key("Hello.") != TTSService(tmp_path, voice="gmw/en-gb-x-rp").key("Hello.")
+
+
+def test_renderer_failure_is_reported_with_cause(tmp_path):
+    bad = TTSService(tmp_path, voice="no-such-voice-xyz")
+    result = bad.render(["Hello."])
+    assert result.rendered == 0 and result.failed and result.failed[0][1]
+    assert bad.cached_path("Hello.") is None
+
+
+def test_spoken_numbers():
+    assert spell_out_digits("4512") == "4 5 1 2"
+    assert spoken_reference("AB12") == "A B 12"
+
+
+@pytest.fixture
+def tts_app(settings_overrides):
+    from ivr import create_app
+
+    return create_app({**settings_overrides, "extra": {"IVR_TTS": "on"}})
+
+
+def test_calls_play_our_audio_and_changed_text_changes_the_url(tts_app, call):
+    from ivr.simulate.driver import CallDriver, FlaskTransport
+
+    catalogue = tts_app.extensions["ivr.prompts"]
+    service = tts_app.extensions["ivr.tts"]
+    service.render([catalogue.text("main_menu"), catalogue.text("greeting", business="Northwind Goods")])
+    driver = CallDriver(FlaskTransport(tts_app.test_client()), "http://localhost", AUTH_TOKEN, account_sid=ACCOUNT_SID)
+    step = driver.start()
+    urls = [h for h in step.heard if h.startswith("[audio ")]
+    assert f"[audio http://localhost/audio/{service.key(catalogue.text('main_menu'))}.wav]" in urls
+    client = tts_app.test_client()
+    url = re.search(r"/audio/[0-9a-f]{32}\.wav", urls[0]).group(0)
+    assert client.get(url).status_code == 200
+    assert service.key(catalogue.text("main_menu") + " Changed.") != service.key(catalogue.text("main_menu"))
+
+
+def test_audio_route_headers_head_ranges_and_traversal(tts_app):
+    service = tts_app.extensions["ivr.tts"]
+    service.render(["Thank you for calling."])
+    key = service.key("Thank you for calling.")
+    data = service.path_for_key(key).read_bytes()
+    client = tts_app.test_client()
+    resp = client.get(f"/audio/{key}.wav")
+    assert resp.status_code == 200 and resp.data == data
+    assert resp.headers["Content-Type"] == "audio/wav"
+    assert int(resp.headers["Content-Length"]) == len(data)
+    assert "immutable" in resp.headers["Cache-Control"] and key in resp.headers["ETag"]
+    head = client.head(f"/audio/{key}.wav")
+    assert head.status_code == 200 and head.data == b"" and int(head.headers["Content-Length"]) == len(data)
+    part = client.get(f"/audio/{key}.wav", headers={"Range": "bytes=10-109"})
+    assert part.status_code == 206 and part.data == data[10:110]
+    assert part.headers["Content-Range"] == f"bytes 10-109/{len(data)}"
+    assert client.get(f"/audio/{key}.wav", headers={"If-None-Match": f'"{key}"'}).status_code == 304
+    for bad in ("/audio/../../etc/passwd", "/audio/..%2F..%2Fivr.db", "/audio/" + "0" * 32 + ".wav",
+                "/audio/%2e%2e%2fsecret.wav", "/audio/" + key[:-1] + "g.wav"):
+        assert client.get(bad).status_code == 404
+
+
+def test_renderer_failure_falls_back_to_say_in_a_real_call(settings_overrides):
+    from ivr import create_app
+    from ivr.simulate.driver import CallDriver, FlaskTransport
+
+    app = create_app({**settings_overrides, "extra": {"IVR_TTS": "on", "IVR_TTS_VOICE": "no-such-voice-xyz"}})
+    driver = CallDriver(FlaskTransport(app.test_client()), "http://localhost", AUTH_TOKEN, account_sid=ACCOUNT_SID)
+    step = driver.start()
+    text = " ".join(step.heard)
+    assert "Thank you for calling Northwind Goods" in text and "[audio" not in text
+    assert step.waiting == "gather"
+
+
+def prompts_cli(tmp_path, *args, **env_extra):
+    env = {"PATH": "/usr/bin:/bin", "IVR_ENV_FILE": "/dev/null", "SECRET_KEY": "s" * 32, "HOME": str(tmp_path),
+           "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "IVR_INSTANCE_PATH": str(tmp_path),
+           **env_extra}
+    return subprocess.run([sys.executable, "-m", "ivr", "prompts", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_prompts_check_passes_on_the_shipped_catalogue(tmp_path):
+    proc = prompts_cli(tmp_path, "check")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_prompts_check_catches_a_missing_id(tmp_path):
+    import yaml
+
+    catalogue = yaml.safe_load((ROOT / "prompts" / "catalogue.yaml").read_text())
+    del catalogue["prompts"]["order_ask"]
+    catalogue["prompts"]["never_used_prompt"] = {"text": "Nobody says this."}
+    catalogue["prompts"]["rambling"] = {"text": " ".join(["word"] * 120)}
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "prompts" / "catalogue.yaml").write_text(yaml.safe_dump(catalogue))
+    proc = prompts_cli(tmp_path, "check", "--json", IVR_PROMPTS_PATH=str(tmp_path / "prompts"))
+    assert proc.returncode == 1
+    import json
+
+    report = json.loads(proc.stdout)
+    assert "order_ask" in report["missing"]
+    assert "never_used_prompt" in report["unused"] and "rambling" in report["too_long"]
+
+
+def test_prompts_render_command(tmp_path):
+    import json
+
+    env = {"IVR_TTS_CACHE": str(tmp_path / "cache")}
+    subprocess.run([sys.executable, "-m", "ivr", "kb", "load"], cwd=ROOT, check=True, capture_output=True,
+                   env={"PATH": "/usr/bin:/bin", "IVR_ENV_FILE": "/dev/null", "SECRET_KEY": "s" * 32,
+                        "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+                        "IVR_INSTANCE_PATH": str(tmp_path)})
+    first = prompts_cli(tmp_path, "render", "--json", **env)
+    assert first.returncode == 0, first.stderr
+    data = json.loads(first.stdout)
+    assert data["rendered"] > 60 and data["failed"] == 0
+    second = json.loads(prompts_cli(tmp_path, "render", "--json", **env).stdout)
+    assert second["rendered"] == 0 and second["cached"] == data["rendered"] + data["cached"]
+    assert len(list((tmp_path / "cache").rglob("*.wav"))) == data["rendered"]
