@@ -54,8 +54,6 @@ def cmd_load(args: argparse.Namespace) -> int:
     except KBFormatError as exc:
         raise CLIError(f"knowledge base not loaded (nothing changed): {len(exc.problems)} problem(s): "
                        + " | ".join(exc.problems)) from None
-    for hook in app.extensions.get("ivr.kb_reload_hooks", []):
-        hook(app)
     summary = {"topics": len(kb.topics), "articles": len(kb.articles), "path": str(path)}
     if args.json:
         print(json.dumps(summary))

@@ -35,4 +35,8 @@ def search_engine(app: Flask, session: Session) -> SearchEngine:
         articles = [a.to_text() for a in session.scalars(select(Article).order_by(Article.id))]
         engine = SearchEngine.build(articles)
         app.extensions["ivr.kb_engine"] = (revision, engine)
-        return engine
+    if cached is not None:
+        # The knowledge base was reloaded (maybe by another process): e.g. render new answers' audio.
+        for hook in app.extensions.get("ivr.kb_reload_hooks", []):
+            hook(app)
+    return engine
