@@ -16,6 +16,8 @@ __all__ = ["create_app"]
 APP_EXTENSIONS: list[str] = [
     "ivr.voice",
     "ivr.tts",
+    "ivr.dashboard",
+    "ivr.api",
 ]
 
 

@@ -14,6 +14,7 @@ class FakeServer:
     def __init__(self, auth: tuple[str, str] | None = None):
         self.routes: dict[str, Route] = {}
         self.hits: dict[str, int] = {}
+        self.bodies: list[bytes] = []
         self.auth = auth
         server = self
 
@@ -36,6 +37,11 @@ class FakeServer:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                server.bodies.append(self.rfile.read(length))
+                self._handle()
 
             do_GET = _handle
             do_DELETE = _handle

@@ -24,6 +24,8 @@ COMMAND_MODULES = [
     "speech",
     "doctor",
     "prompts",
+    "users",
+    "tickets",
 ]
 
 

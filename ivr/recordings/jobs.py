@@ -11,7 +11,7 @@ from flask import Flask
 from ..db import session_scope, utcnow
 from ..jobs.queue import enqueue, job_handler, on_final_failure
 from ..tickets.models import Ticket
-from .fetch import fetch_recording
+from .fetch import delete_recording, fetch_recording
 from .store import get_store
 
 
@@ -25,9 +25,14 @@ def fetch_voicemail(app: Flask, payload: dict) -> None:
             return
         store = get_store(app)
         if not (ticket.recording_path and store.exists(ticket.recording_path)):
-            data = fetch_recording(settings, ticket.recording_sid, timeout_seconds=30)
+            budget = float(settings.extra.get("IVR_RECORDING_JOB_FETCH_SECONDS") or 30)
+            data = fetch_recording(settings, ticket.recording_sid, timeout_seconds=budget)
             ticket.recording_path = store.save(ticket.id, ticket.recording_sid, data)
             ticket.recording_stored_at = utcnow()
+        if (settings.extra.get("IVR_DELETE_AT_TWILIO") or "false").lower() in {"1", "true", "yes", "on"}:
+            # Our copy is on disk (fsynced): Twilio's can go. Deleting twice is harmless (404 = done),
+            # so a retried job skips the download and only retries this.
+            delete_recording(settings, ticket.recording_sid)
         if ticket.transcript_status in ("none", "failed"):
             ticket.transcript_status = "pending"
             enqueue(session, "voicemail.transcribe", {"ticket_id": ticket.id})

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String, Text
+from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db import Base, utcnow
@@ -23,6 +23,7 @@ class Ticket(Base):
     recording_url: Mapped[str] = mapped_column(String(500), default="")
     recording_duration: Mapped[int] = mapped_column(default=0)
     status: Mapped[str] = mapped_column(String(16), default="new", index=True)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     # Where our own copy of the audio lives (relative to the recording store), once fetched.

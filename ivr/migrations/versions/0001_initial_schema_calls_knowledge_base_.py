@@ -1,8 +1,8 @@
-"""initial schema: calls, knowledge base, orders, tickets, jobs
+"""initial schema: calls, knowledge base, orders, tickets, jobs, staff
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 00:42:03.981012
+Create Date: 2026-11-23 00:47:05.560257
 """
 from alembic import op
 import sqlalchemy as sa
@@ -83,33 +83,31 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('number')
     )
-    op.create_table('tickets',
+    op.create_table('users',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('reference', sa.String(length=16), nullable=True),
-    sa.Column('call_sid', sa.String(length=64), nullable=False),
-    sa.Column('caller', sa.String(length=64), nullable=False),
-    sa.Column('recording_sid', sa.String(length=64), nullable=False),
-    sa.Column('recording_url', sa.String(length=500), nullable=False),
-    sa.Column('recording_duration', sa.Integer(), nullable=False),
-    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('email', sa.String(length=254), nullable=False),
+    sa.Column('password_hash', sa.String(length=256), nullable=False),
+    sa.Column('role', sa.String(length=16), nullable=False),
+    sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('updated_at', sa.DateTime(), nullable=False),
-    sa.Column('recording_path', sa.String(length=500), nullable=True),
-    sa.Column('recording_stored_at', sa.DateTime(), nullable=True),
-    sa.Column('recording_purged_at', sa.DateTime(), nullable=True),
-    sa.Column('transcript', sa.Text(), nullable=True),
-    sa.Column('transcript_confidence', sa.Double(), nullable=True),
-    sa.Column('transcript_status', sa.String(length=16), nullable=False),
-    sa.Column('transcript_error', sa.Text(), nullable=True),
+    sa.Column('last_login_at', sa.DateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('recording_sid'),
-    sa.UniqueConstraint('reference')
+    sa.UniqueConstraint('email')
     )
-    with op.batch_alter_table('tickets', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_tickets_call_sid'), ['call_sid'], unique=False)
-        batch_op.create_index(batch_op.f('ix_tickets_caller'), ['caller'], unique=False)
-        batch_op.create_index(batch_op.f('ix_tickets_created_at'), ['created_at'], unique=False)
-        batch_op.create_index(batch_op.f('ix_tickets_status'), ['status'], unique=False)
+    op.create_table('api_tokens',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=100), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('last_used_at', sa.DateTime(), nullable=True),
+    sa.Column('revoked', sa.Boolean(), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('token_hash')
+    )
+    with op.batch_alter_table('api_tokens', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_api_tokens_user_id'), ['user_id'], unique=False)
 
     op.create_table('call_events',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -135,23 +133,96 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['topic_id'], ['kb_topics.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
+    op.create_table('tickets',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('reference', sa.String(length=16), nullable=True),
+    sa.Column('call_sid', sa.String(length=64), nullable=False),
+    sa.Column('caller', sa.String(length=64), nullable=False),
+    sa.Column('recording_sid', sa.String(length=64), nullable=False),
+    sa.Column('recording_url', sa.String(length=500), nullable=False),
+    sa.Column('recording_duration', sa.Integer(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('assignee_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.Column('recording_path', sa.String(length=500), nullable=True),
+    sa.Column('recording_stored_at', sa.DateTime(), nullable=True),
+    sa.Column('recording_purged_at', sa.DateTime(), nullable=True),
+    sa.Column('transcript', sa.Text(), nullable=True),
+    sa.Column('transcript_confidence', sa.Double(), nullable=True),
+    sa.Column('transcript_status', sa.String(length=16), nullable=False),
+    sa.Column('transcript_error', sa.Text(), nullable=True),
+    sa.ForeignKeyConstraint(['assignee_id'], ['users.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('recording_sid'),
+    sa.UniqueConstraint('reference')
+    )
+    with op.batch_alter_table('tickets', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_tickets_assignee_id'), ['assignee_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_tickets_call_sid'), ['call_sid'], unique=False)
+        batch_op.create_index(batch_op.f('ix_tickets_caller'), ['caller'], unique=False)
+        batch_op.create_index(batch_op.f('ix_tickets_created_at'), ['created_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_tickets_status'), ['status'], unique=False)
+
+    op.create_table('ticket_changes',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('ticket_id', sa.Integer(), nullable=False),
+    sa.Column('author_id', sa.Integer(), nullable=True),
+    sa.Column('field', sa.String(length=32), nullable=False),
+    sa.Column('old', sa.String(length=254), nullable=True),
+    sa.Column('new', sa.String(length=254), nullable=True),
+    sa.Column('at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['author_id'], ['users.id'], ),
+    sa.ForeignKeyConstraint(['ticket_id'], ['tickets.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('ticket_changes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_ticket_changes_ticket_id'), ['ticket_id'], unique=False)
+
+    op.create_table('ticket_notes',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('ticket_id', sa.Integer(), nullable=False),
+    sa.Column('author_id', sa.Integer(), nullable=True),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['author_id'], ['users.id'], ),
+    sa.ForeignKeyConstraint(['ticket_id'], ['tickets.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('ticket_notes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_ticket_notes_ticket_id'), ['ticket_id'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
-    op.drop_table('kb_articles')
-    with op.batch_alter_table('call_events', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_call_events_call_sid'))
+    with op.batch_alter_table('ticket_notes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_ticket_notes_ticket_id'))
 
-    op.drop_table('call_events')
+    op.drop_table('ticket_notes')
+    with op.batch_alter_table('ticket_changes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_ticket_changes_ticket_id'))
+
+    op.drop_table('ticket_changes')
     with op.batch_alter_table('tickets', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_tickets_status'))
         batch_op.drop_index(batch_op.f('ix_tickets_created_at'))
         batch_op.drop_index(batch_op.f('ix_tickets_caller'))
         batch_op.drop_index(batch_op.f('ix_tickets_call_sid'))
+        batch_op.drop_index(batch_op.f('ix_tickets_assignee_id'))
 
     op.drop_table('tickets')
+    op.drop_table('kb_articles')
+    with op.batch_alter_table('call_events', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_call_events_call_sid'))
+
+    op.drop_table('call_events')
+    with op.batch_alter_table('api_tokens', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_api_tokens_user_id'))
+
+    op.drop_table('api_tokens')
+    op.drop_table('users')
     op.drop_table('orders')
     op.drop_table('kb_topics')
     op.drop_table('kb_revision')

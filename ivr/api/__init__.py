@@ -1,0 +1,13 @@
+"""JSON API for helpdesk integrations, authenticated with bearer tokens (python -m ivr users token)."""
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from .routes import bp
+
+    app.register_blueprint(bp)
+    csrf = app.extensions.get("ivr.csrf")
+    if csrf is not None:
+        csrf.exempt(bp)

@@ -1,0 +1,1 @@
+"""Tell staff about new tickets by email and/or a webhook (e.g. a chat channel)."""

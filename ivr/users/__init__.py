@@ -1,0 +1,1 @@
+"""Staff accounts: who may see tickets, and API tokens for helpdesk integrations."""
