@@ -23,7 +23,7 @@ _FALSE = {"0", "false", "no", "off"}
 
 
 # Settings read by individual areas (besides every IVR_* variable).
-EXTRA_SETTINGS = {"VOSK_MODEL_PATH"}
+EXTRA_SETTINGS = {"VOSK_MODEL_PATH", "KB_EMBEDDING_MODEL"}
 
 
 class ConfigError(Exception):
