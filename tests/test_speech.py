@@ -347,3 +347,30 @@ def test_voicemail_transcription_failure_is_recorded_not_lost(vosk_app):
     assert ticket.transcript_status == "failed" and "unreadable recording: not a WAV" in ticket.transcript_error
     assert ticket.recording_path and ticket.recording_sid == SID  # the message itself is kept
     session.close()
+
+
+def test_voicemail_from_a_simulated_call_shows_in_the_dashboard_with_its_transcript(vosk_app, ko_speech):
+    import re
+
+    from ivr.db import session_scope
+    from ivr.users.service import create_user
+
+    vosk_app.fake_api.routes[rec_path()] = lambda n: (200, ko_speech["ulaw"])
+    driver = _driver(vosk_app)
+    driver.start()
+    driver.press("4")
+    driver.record(seconds=3, recording_sid=SID)
+    Worker(vosk_app).run_until_idle()
+    with session_scope(vosk_app.extensions["ivr.sessionmaker"]) as s:
+        create_user(s, "agent@example.com", "agent", "correct horse battery")
+        ticket = s.scalars(select(Ticket)).one()
+        transcript, ticket_id, reference = ticket.transcript, ticket.id, ticket.reference
+    assert transcript
+    client = vosk_app.test_client()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").get_data(as_text=True)).group(1)
+    client.post("/login", data={"email": "agent@example.com", "password": "correct horse battery", "csrf_token": token})
+    listing = client.get("/tickets", query_string={"q": transcript.split()[-1]}).get_data(as_text=True)
+    assert reference in listing
+    page = client.get(f"/tickets/{ticket_id}").get_data(as_text=True)
+    assert transcript in page and f"/tickets/{ticket_id}/audio" in page
+    assert client.get(f"/tickets/{ticket_id}/audio").data == ko_speech["ulaw"]
