@@ -5,6 +5,7 @@ import json
 import re
 import subprocess
 import sys
+import threading
 from datetime import timedelta
 
 import pytest
@@ -254,3 +255,43 @@ def test_retention_purge_deletes_old_audio_and_keeps_tickets(app, call, tmp_path
         o, n = s.get(Ticket, old.id), s.get(Ticket, new.id)
         assert o.recording_purged_at and not store.exists(o.recording_path) and o.transcript == "old one"
         assert n.recording_purged_at is None and store.exists(n.recording_path)
+
+
+def test_email_notification_reaches_a_real_smtp_server(settings_overrides):
+    """A local SMTP server (the standard library's, on 127.0.0.1) receives the notification."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import asyncore
+        import smtpd
+
+    received = []
+
+    class Capture(smtpd.SMTPServer):
+        def process_message(self, peer, mailfrom, rcpttos, data, **kwargs):
+            received.append((mailfrom, rcpttos, data.decode() if isinstance(data, bytes) else data))
+
+    server = Capture(("127.0.0.1", 0), None)
+    port = server.socket.getsockname()[1]
+    loop = threading.Thread(target=asyncore.loop, kwargs={"timeout": 0.1, "count": 200}, daemon=True)
+    loop.start()
+    from ivr import create_app
+    from ivr.simulate.driver import CallDriver, FlaskTransport
+
+    with FakeServer() as api:
+        app = create_app({**settings_overrides, "twilio_api_base": api.url, "extra": {
+            "IVR_TTS": "off", "IVR_RECORDING_JOB_FETCH_SECONDS": "0.5", "IVR_SMTP_HOST": "127.0.0.1",
+            "IVR_SMTP_PORT": str(port), "IVR_SMTP_TLS": "false", "IVR_SMTP_FROM": "ivr@shop.example",
+            "IVR_NOTIFY_EMAILS": "desk@shop.example"}})
+        driver = CallDriver(FlaskTransport(app.test_client()), "http://localhost", AUTH_TOKEN,
+                            account_sid=ACCOUNT_SID, caller="+15550001111")
+        driver.start()
+        driver.press("4")
+        driver.record(seconds=5)
+        Worker(app).run_until_idle()
+    server.close()
+    assert len(received) == 1
+    mailfrom, rcpttos, data = received[0]
+    assert mailfrom == "ivr@shop.example" and rcpttos == ["desk@shop.example"]
+    assert "New voicemail" in data and "+15550001111" in data
