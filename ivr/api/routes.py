@@ -35,6 +35,20 @@ def token_required(view: Callable) -> Callable:
     return wrapper
 
 
+def with_ticket(view: Callable) -> Callable:
+    """Resolve the <ident> in the URL (id or reference) to a ticket, or answer 404."""
+
+    @functools.wraps(view)
+    def wrapper(ident: str):
+        session = get_session()
+        ticket = find_ticket(session, ident)
+        if ticket is None:
+            return error(404, f"no ticket {ident!r}")
+        return view(session, ticket)
+
+    return wrapper
+
+
 @bp.get("/tickets")
 @token_required
 def list_():
@@ -49,21 +63,15 @@ def list_():
 
 @bp.get("/tickets/<ident>")
 @token_required
-def read(ident: str):
-    session = get_session()
-    ticket = find_ticket(session, ident)
-    if ticket is None:
-        return error(404, f"no ticket {ident!r}")
+@with_ticket
+def read(session, ticket):
     return jsonify(ticket_dict(ticket, session, full=True))
 
 
 @bp.patch("/tickets/<ident>")
 @token_required
-def update(ident: str):
-    session = get_session()
-    ticket = find_ticket(session, ident)
-    if ticket is None:
-        return error(404, f"no ticket {ident!r}")
+@with_ticket
+def update(session, ticket):
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not ({"status", "assignee_id"} & set(body)):
         return error(400, "send JSON with 'status' and/or 'assignee_id'")
@@ -84,11 +92,8 @@ def update(ident: str):
 
 @bp.post("/tickets/<ident>/notes")
 @token_required
-def note(ident: str):
-    session = get_session()
-    ticket = find_ticket(session, ident)
-    if ticket is None:
-        return error(404, f"no ticket {ident!r}")
+@with_ticket
+def note(session, ticket):
     body = request.get_json(silent=True) or {}
     try:
         created = add_note(session, ticket, str(body.get("body") or ""), g.api_user)
