@@ -288,3 +288,15 @@ def test_call_log_records_the_call(app, call, db):
     assert kinds[0] == "call_started"
     assert {"menu", "digits", "order", "hangup"} <= set(kinds)
     assert call_row.status == "completed" and call_row.ended_at is not None
+
+
+def test_leaving_a_message_after_an_answer_counts_as_not_helped(app, call, db):
+    article, question = _sample(db)
+    driver = call()
+    driver.start()
+    driver.press("1")
+    driver.say(question)
+    step = driver.press("4")
+    assert step.waiting == "record"
+    asked = db.scalars(select(QuestionAsked).where(QuestionAsked.call_sid == driver.call_sid)).one()
+    assert asked.helped is False and asked.article_id == article.id

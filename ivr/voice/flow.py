@@ -315,9 +315,19 @@ def feedback_menu(ctx: CallContext, q: int | str = 0, rank: int | str = 0) -> Me
             Choice("2", "next_answer", {"q": q, "rank": _int(rank) + 1},
                    words=("no", "another", "another answer", "next", "something else")),
             Choice("3", "ask", {"again": 1}, words=("ask", "different question", "another question")),
-            Choice("4", "message", words=("message", "voicemail")),
+            Choice("4", "message_after_answer", {"q": q}, words=("message", "voicemail")),
         ],
     )
+
+
+@state("message_after_answer")
+def message_after_answer(ctx: CallContext, q: int | str = 0) -> VoiceResponse:
+    """Leaving a message right after an answer means it didn't help: count it as a gap."""
+    asked = ctx.session.get(QuestionAsked, _int(q))
+    if asked is not None and asked.helped is None:
+        asked.helped = False
+        ctx.log("feedback", question_id=asked.id, article_id=asked.article_id, helped=False)
+    return go(ctx, "message")
 
 
 @state("helped")
