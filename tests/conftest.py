@@ -65,3 +65,13 @@ def db(app):
     session = app.extensions["ivr.sessionmaker"]()
     yield session
     session.close()
+
+
+def cli_env(instance_path, **settings) -> dict:
+    """Environment for running `python -m ivr ...` as a subprocess: no .env, test credentials,
+    TTS off, the given instance folder. A setting given as None is left out."""
+    env = {"PATH": "/usr/bin:/bin", "IVR_ENV_FILE": os.devnull, "SECRET_KEY": "s" * 32,
+           "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "IVR_TTS": "off",
+           "IVR_INSTANCE_PATH": str(instance_path), "HOME": str(instance_path)}
+    env.update({k: str(v) for k, v in settings.items() if v is not None})
+    return {k: v for k, v in env.items() if settings.get(k, "") is not None}

@@ -10,15 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT
+from .conftest import ROOT, cli_env
 
 
 @pytest.fixture
 def cli(tmp_path):
-    env = {"PATH": "/usr/bin:/bin", "IVR_ENV_FILE": "/dev/null", "SECRET_KEY": "s" * 32,
-           "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-           "IVR_INSTANCE_PATH": str(tmp_path / "instance"), "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
-           "HOME": str(tmp_path), "IVR_TTS": "off"}
+    env = cli_env(tmp_path / "instance", DATABASE_URL=f"sqlite:///{tmp_path / 'cli.db'}")
 
     def run(*args: str, check: bool = True, **extra_env: str) -> subprocess.CompletedProcess:
         proc = subprocess.run([sys.executable, "-m", "ivr", *args], cwd=ROOT, env={**env, **extra_env},

@@ -19,7 +19,7 @@ from ivr.tickets.models import Ticket
 from ivr.users.models import ApiToken, User
 from ivr.users.service import create_user
 
-from .conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT
+from .conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT, cli_env
 from .fake_twilio_api import FakeServer
 
 PASSWORD = "correct horse battery"
@@ -200,9 +200,7 @@ def test_webhook_notification_is_retried_until_delivered(settings_overrides, cal
 
 
 def cli(tmp_path, db_url, *args):
-    env = {"PATH": "/usr/bin:/bin", "IVR_ENV_FILE": "/dev/null", "SECRET_KEY": "s" * 32, "HOME": str(tmp_path),
-           "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "IVR_TTS": "off",
-           "IVR_INSTANCE_PATH": str(tmp_path / "instance"), "DATABASE_URL": db_url}
+    env = cli_env(tmp_path / "instance", DATABASE_URL=db_url)
     return subprocess.run([sys.executable, "-m", "ivr", *args], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=120)
 
@@ -245,9 +243,7 @@ def test_retention_purge_deletes_old_audio_and_keeps_tickets(app, call, tmp_path
     url = app.config["IVR_SETTINGS"].sqlalchemy_url
     env_path = app.config["IVR_SETTINGS"].instance_path
     proc = subprocess.run([sys.executable, "-m", "ivr", "tickets", "purge", "--days", "30", "--json"], cwd=ROOT,
-                          env={"PATH": "/usr/bin:/bin", "IVR_ENV_FILE": "/dev/null", "SECRET_KEY": "s" * 32,
-                               "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-                               "IVR_INSTANCE_PATH": str(env_path), "DATABASE_URL": url, "HOME": str(tmp_path)},
+                          env=cli_env(env_path, DATABASE_URL=url),
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert [d["ticket"] for d in json.loads(proc.stdout)["deleted"]] == [old.reference]

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from ivr.kb.files import FRONT_MATTER_RE, add_sample_question, parse_article, read_knowledge_base
 from ivr.kb.models import QuestionAsked
 
-from .conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT
+from .conftest import ROOT, cli_env
 
 
 def test_add_sample_keeps_the_answer_and_is_idempotent(tmp_path):
@@ -36,10 +36,7 @@ def test_gaps_and_add_sample_round_trip_through_a_call(app, call, tmp_path):
     kb = tmp_path / "kb"
     shutil.copytree(ROOT / "kb_data", kb)
     db_url = app.config["IVR_SETTINGS"].sqlalchemy_url
-    env = {"PATH": "/usr/bin:/bin", "IVR_ENV_FILE": "/dev/null", "SECRET_KEY": "s" * 32, "IVR_TTS": "off",
-           "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "HOME": str(tmp_path),
-           "DATABASE_URL": db_url, "IVR_KB_PATH": str(kb),
-           "IVR_INSTANCE_PATH": str(app.config["IVR_SETTINGS"].instance_path)}
+    env = cli_env(app.config["IVR_SETTINGS"].instance_path, DATABASE_URL=db_url, IVR_KB_PATH=str(kb))
 
     def cli(*args):
         proc = subprocess.run([sys.executable, "-m", "ivr", *args], cwd=ROOT, env=env, capture_output=True,
@@ -74,9 +71,7 @@ def test_gaps_and_add_sample_round_trip_through_a_call(app, call, tmp_path):
 
 
 def test_add_sample_unknown_article_is_one_clear_line(tmp_path):
-    env = {"PATH": "/usr/bin:/bin", "IVR_ENV_FILE": "/dev/null", "SECRET_KEY": "s" * 32,
-           "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "IVR_TTS": "off",
-           "IVR_INSTANCE_PATH": str(tmp_path), "IVR_KB_PATH": str(ROOT / "kb_data")}
+    env = cli_env(tmp_path, IVR_KB_PATH=str(ROOT / "kb_data"))
     proc = subprocess.run([sys.executable, "-m", "ivr", "kb", "add-sample", "no-such-article", "hello"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and proc.stderr.startswith("error: no article 'no-such-article'")

@@ -14,7 +14,7 @@ from ivr.kb.evaluate import evaluate, read_labelled_csv
 from ivr.kb.files import read_knowledge_base
 from ivr.kb.search import SearchEngine, tokens
 
-from .conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT
+from .conftest import ROOT, cli_env
 
 LABELLED = ROOT / "tests" / "fixtures" / "kb_questions.csv"
 
@@ -125,9 +125,7 @@ def test_eval_rejects_a_bad_file(tmp_path):
 
 
 def test_kb_eval_command(tmp_path):
-    env = {"PATH": "/usr/bin:/bin", "IVR_ENV_FILE": "/dev/null", "SECRET_KEY": "s" * 32, "HOME": str(tmp_path),
-           "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "IVR_TTS": "off",
-           "IVR_INSTANCE_PATH": str(tmp_path)}
+    env = cli_env(tmp_path)
     run = lambda *a: subprocess.run([sys.executable, "-m", "ivr", *a], cwd=ROOT, env=env,  # noqa: E731
                                     capture_output=True, text=True, timeout=120)
     assert run("kb", "load").returncode == 0

@@ -11,7 +11,7 @@ import requests
 
 from ivr.simulate.driver import CallDriver, HttpTransport
 
-from .conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT
+from .conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT, cli_env
 
 
 def free_port() -> int:
@@ -23,9 +23,7 @@ def free_port() -> int:
 @pytest.fixture
 def server(tmp_path):
     port = free_port()
-    env = {"PATH": "/usr/bin:/bin", "IVR_ENV_FILE": "/dev/null", "SECRET_KEY": "s" * 32, "HOME": str(tmp_path),
-           "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "IVR_TTS": "off",
-           "IVR_INSTANCE_PATH": str(tmp_path / "instance"), "DATABASE_URL": f"sqlite:///{tmp_path / 'h.db'}"}
+    env = cli_env(tmp_path / "instance", DATABASE_URL=f"sqlite:///{tmp_path / 'h.db'}")
     for args in (["kb", "load"], ["orders", "import", str(ROOT / "samples" / "orders.csv")]):
         subprocess.run([sys.executable, "-m", "ivr", *args], cwd=ROOT, env=env, check=True,
                        capture_output=True, timeout=120)

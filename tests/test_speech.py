@@ -24,7 +24,7 @@ from ivr.speech.models import DownloadError, download_model
 from ivr.speech.vocabulary import correct_toward, kb_phrases
 from ivr.tickets.models import Ticket
 
-from .conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT
+from .conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT, cli_env
 from .fake_twilio_api import FakeServer, slow
 
 KOREAN = "안녕하세요 주문한 물건이 아직 도착하지 않았어요"
@@ -127,8 +127,7 @@ def test_vocabulary_correction_toward_kb_words():
 def test_transcribe_command(ko_model, ko_speech, tmp_path):
     wav = tmp_path / "q.wav"
     wav.write_bytes(ko_speech["ulaw"])
-    env = {"PATH": "/usr/bin:/bin", "IVR_ENV_FILE": "/dev/null", "SECRET_KEY": "s" * 32, "HOME": str(tmp_path),
-           "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "IVR_INSTANCE_PATH": str(tmp_path)}
+    env = cli_env(tmp_path)
     run = lambda *a: subprocess.run([sys.executable, "-m", "ivr", "transcribe", *a], cwd=ROOT, env=env,  # noqa: E731
                                     capture_output=True, text=True, timeout=120)
     out = run(str(wav), "--model", str(ko_model), "--json")
@@ -239,8 +238,7 @@ def test_download_refuses_archive_escaping_its_folder(tmp_path):
 
 
 def test_download_command_unreachable_site_is_one_line(tmp_path):
-    env = {"PATH": "/usr/bin:/bin", "IVR_ENV_FILE": "/dev/null", "SECRET_KEY": "s" * 32, "HOME": str(tmp_path),
-           "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "IVR_INSTANCE_PATH": str(tmp_path)}
+    env = cli_env(tmp_path)
     proc = subprocess.run([sys.executable, "-m", "ivr", "models", "download", "en", "--list-url",
                            "http://127.0.0.1:9/model-list.json"], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=60)

@@ -12,7 +12,7 @@ from ivr.speech.audio import read_wav
 from ivr.tts.service import TTSService
 from ivr.tts.spoken import spell_out_digits, spoken_reference
 
-from .conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT
+from .conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT, cli_env
 
 
 @pytest.fixture
@@ -135,9 +135,7 @@ def test_renderer_failure_falls_back_to_say_in_a_real_call(settings_overrides):
 
 
 def prompts_cli(tmp_path, *args, **env_extra):
-    env = {"PATH": "/usr/bin:/bin", "IVR_ENV_FILE": "/dev/null", "SECRET_KEY": "s" * 32, "HOME": str(tmp_path),
-           "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "IVR_INSTANCE_PATH": str(tmp_path),
-           **env_extra}
+    env = cli_env(tmp_path, **env_extra)
     return subprocess.run([sys.executable, "-m", "ivr", "prompts", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
 
@@ -170,9 +168,7 @@ def test_prompts_render_command(tmp_path):
 
     env = {"IVR_TTS_CACHE": str(tmp_path / "cache")}
     subprocess.run([sys.executable, "-m", "ivr", "kb", "load"], cwd=ROOT, check=True, capture_output=True,
-                   env={"PATH": "/usr/bin:/bin", "IVR_ENV_FILE": "/dev/null", "SECRET_KEY": "s" * 32,
-                        "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-                        "IVR_INSTANCE_PATH": str(tmp_path)})
+                   env=cli_env(tmp_path))
     first = prompts_cli(tmp_path, "render", "--json", **env)
     assert first.returncode == 0, first.stderr
     data = json.loads(first.stdout)

@@ -15,7 +15,7 @@ from ivr.tickets.models import Ticket
 from ivr.tickets.service import replay_spool, spool_path
 from ivr.voice import flow
 
-from .conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT
+from .conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT, cli_env
 
 TWILIO_ROUTES = [
     "/voice",
@@ -169,8 +169,7 @@ def test_defaults_need_no_server():
 
 
 def test_service_refuses_to_start_with_one_clear_line(tmp_path):
-    env = {"PATH": "/usr/bin:/bin", "IVR_ENV_FILE": "/dev/null", "SECRET_KEY": "s" * 32,
-           "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "IVR_INSTANCE_PATH": str(tmp_path)}
+    env = cli_env(tmp_path, TWILIO_ACCOUNT_SID=None)
     proc = subprocess.run([sys.executable, "-m", "ivr", "calls", "list"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
