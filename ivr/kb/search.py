@@ -82,44 +82,59 @@ class Thresholds:
 
 
 class _Lexical:
-    """BM25 over short fields; an article's score is its best field's."""
+    """BM25 over short fields; an article's score is its best field's.
 
-    def __init__(self, fields: list[tuple[int, str]], k1: float = 1.2, b: float = 0.5):
-        self.k1, self.b = k1, b
-        self.docs = [(owner, Counter(tokens(text))) for owner, text in fields]
-        self.docs = [(o, c) for o, c in self.docs if c]
+    A term's BM25 weight in a field doesn't depend on the question, so it is computed once
+    per field at build time; a question then costs one vector add per query term and one
+    grouped max, which keeps latency flat on a knowledge base of thousands of phrasings.
+    """
+
+    def __init__(self, fields: list[tuple[int, str]], n_articles: int, k1: float = 1.2, b: float = 0.5):
+        self.k1 = k1
+        self.n_articles = n_articles
+        docs = sorted(((owner, Counter(tokens(text))) for owner, text in fields), key=lambda d: d[0])
+        docs = [(o, c) for o, c in docs if c]
+        self.owners = np.array([o for o, _ in docs], dtype=np.int64)
+        # One key per field's bag of words, so a held-out question can hide its copies too.
+        self.keys = np.array([hash(frozenset(c.items())) for _, c in docs], dtype=np.int64)
         df: Counter = Counter()
-        for _, counts in self.docs:
+        for _, counts in docs:
             df.update(counts.keys())
-        n = max(len(self.docs), 1)
+        n = max(len(docs), 1)
         self.idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
-        self.avg_len = (sum(sum(c.values()) for _, c in self.docs) / n) if self.docs else 1.0
-        self.postings: dict[str, list[int]] = {}
-        for i, (_, counts) in enumerate(self.docs):
-            for t in counts:
-                self.postings.setdefault(t, []).append(i)
+        avg_len = (sum(sum(c.values()) for _, c in docs) / n) if docs else 1.0
+        postings: dict[str, tuple[list[int], list[float]]] = {}
+        for i, (_, counts) in enumerate(docs):
+            norm = k1 * (1 - b + b * sum(counts.values()) / avg_len)
+            for t, tf in counts.items():
+                rows, weights = postings.setdefault(t, ([], []))
+                rows.append(i)
+                weights.append(self.idf[t] * tf * (k1 + 1) / (tf + norm))
+        self.postings = {t: (np.array(r, dtype=np.int64), np.array(w, dtype=np.float32))
+                         for t, (r, w) in postings.items()}
+        # Fields are sorted by article, so each article's fields are one contiguous run.
+        self.starts = np.flatnonzero(np.r_[True, self.owners[1:] != self.owners[:-1]]) if docs else np.zeros(0, np.int64)
+        self.run_owner = self.owners[self.starts] if docs else np.zeros(0, np.int64)
 
-    def scores(self, question: str, n_articles: int, skip_text: Counter | None = None) -> np.ndarray:
-        query = tokens(question)
-        out = np.zeros(n_articles, dtype=np.float32)
-        if not query:
+    def key_of(self, text: str) -> int:
+        return hash(frozenset(Counter(tokens(text)).items()))
+
+    def scores(self, question: str, skip: tuple[int, int] | None = None) -> np.ndarray:
+        """Per-article score in [0, 1]; skip=(article, key) hides that article's copies of a field."""
+        out = np.zeros(self.n_articles, dtype=np.float32)
+        query = set(tokens(question))
+        if not query or not len(self.owners):
             return out
-        k1, b = self.k1, self.b
-        per_doc: dict[int, float] = {}
-        for term in set(query):
-            idf = self.idf.get(term, 0.0)
-            for i in self.postings.get(term, ()):
-                counts = self.docs[i][1]
-                tf = counts[term]
-                length = sum(counts.values())
-                per_doc[i] = per_doc.get(i, 0.0) + idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / self.avg_len))
-        ideal = sum(self.idf.get(t, 0.0) for t in set(query)) * (k1 + 1) / (1 + k1) or 1.0
-        for i, s in per_doc.items():
-            owner, counts = self.docs[i]
-            if skip_text is not None and counts == skip_text:
-                continue
-            out[owner] = max(out[owner], min(1.0, s / ideal))
-        return out
+        per_field = np.zeros(len(self.owners), dtype=np.float32)
+        for term in query:
+            posting = self.postings.get(term)
+            if posting is not None:
+                per_field[posting[0]] += posting[1]
+        if skip is not None:
+            per_field[(self.owners == skip[0]) & (self.keys == skip[1])] = 0.0
+        ideal = sum(self.idf.get(t, 0.0) for t in query) * (self.k1 + 1) / (1 + self.k1) or 1.0
+        out[self.run_owner] = np.maximum.reduceat(per_field, self.starts)
+        return np.minimum(out / ideal, 1.0)
 
 
 # Embeddings of texts already seen in this process, so a reload only embeds what changed.
@@ -173,6 +188,7 @@ class SearchEngine:
     _owners: np.ndarray | None = field(default=None, repr=False)
     _texts: list[str] = field(default_factory=list, repr=False)
     _centroids: np.ndarray | None = field(default=None, repr=False)
+    _starts: np.ndarray | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, articles: Sequence[ArticleText], *, embedder: object | None = None,
@@ -184,7 +200,7 @@ class SearchEngine:
             if a.keywords:
                 fields.append((i, " ".join(a.keywords)))
             fields.append((i, a.answer))
-        engine._lexical = _Lexical(fields)
+        engine._lexical = _Lexical(fields, len(engine.articles))
         if embedder is None:
             from .embedding import EmbeddingUnavailable, get_embedder
 
@@ -201,6 +217,8 @@ class SearchEngine:
                     owners.append(i)
             engine._texts = texts
             engine._owners = np.array(owners)
+            # Texts are grouped by article, so "best phrasing per article" is one reduceat.
+            engine._starts = np.flatnonzero(np.r_[True, engine._owners[1:] != engine._owners[:-1]])
             engine._vectors = _embed_cached(embedder, texts)
             centroids = np.zeros((len(engine.articles), engine._vectors.shape[1]), np.float32)
             np.add.at(centroids, engine._owners, engine._vectors)
@@ -212,16 +230,17 @@ class SearchEngine:
     # ------------------------------------------------------------------ scoring
     def _fused(self, question: str, vector: np.ndarray | None, hold_out: int | None = None) -> np.ndarray:
         n = len(self.articles)
-        skip = Counter(tokens(self._texts[hold_out])) if hold_out is not None else None
-        lexical = self._lexical.scores(question, n, skip_text=skip) if self._lexical else np.zeros(n, np.float32)
+        skip = None
+        if hold_out is not None and self._lexical:
+            skip = (int(self._owners[hold_out]), self._lexical.key_of(self._texts[hold_out]))
+        lexical = self._lexical.scores(question, skip=skip) if self._lexical else np.zeros(n, np.float32)
         if vector is None or self._vectors is None:
             return lexical
         sims = self._vectors @ vector
         if hold_out is not None:
             sims = sims.copy()
             sims[hold_out] = -1.0
-        nearest = np.full(n, -1.0, dtype=np.float32)
-        np.maximum.at(nearest, self._owners, sims)
+        nearest = np.maximum.reduceat(sims, self._starts)
         centroids = self._centroids
         if hold_out is not None:  # the held-out question must not pull its own centroid
             owner = self._owners[hold_out]
