@@ -139,3 +139,29 @@ def test_kb_eval_command(tmp_path):
     bad.write_text("text,article_id\nwhere is it,no-such-article\n")
     proc = run("kb", "eval", str(bad))
     assert proc.returncode == 1 and "not in the loaded knowledge base" in proc.stderr
+
+
+def test_sound_alike_words_are_heard_as_the_knowledge_base_words(engine):
+    assert engine.heard_as("can i pay with a gift cart") == "can i pay with a gift card"
+    assert engine.heard_as("Where is my oarder?") == "Where is my order?"
+    # Words the knowledge base uses, short words and unrelated words are left alone.
+    for text in ("How do I reset my password?", "is it ok", "my parrot ate the parcel"):
+        assert engine.heard_as(text) == text
+
+
+def test_a_misheard_word_no_longer_hides_the_answer(engine):
+    deaf = SearchEngine.build(engine.articles)
+    deaf._soundalike = None
+    question = "can i pay with a gift cart"
+    assert deaf.decide(question).kind != "answer"  # as recognised, "cart" says nothing about cards
+    decision = engine.decide(question)
+    assert decision.kind == "answer" and decision.hits[0].article_id == "gift-cards"
+
+
+def test_sound_alike_prefers_the_commonest_word_and_needs_a_close_spelling():
+    from ivr.kb.soundalike import SoundAlike
+
+    s = SoundAlike(["card card card", "cord", "pin pin", "sent sent", "receipt receipt"])
+    assert s.correct("lost my cart") == "lost my card"  # card and cord share a sound; card is commoner
+    assert s.correct("the pen and the cent") == "the pin and the sent"
+    assert s.correct("recipe") == "recipe"  # sounds alike but three edits away

@@ -7,6 +7,8 @@ Each article is scored three ways and the scores are fused:
   the score when an article has many phrasings;
 - lexical: BM25 over sample questions, title, keywords and answer, with light stemming and
   number words folded to digits, since recognisers write "two" or "2" at random.
+Before scoring, words the knowledge base never uses that sound like words it does are read
+as those words (soundalike.py), since recognisers swap homophones ("cart" for "card").
 The fused score becomes a probability with a logistic calibration fitted when the index is
 built, by asking the index each article's own sample questions with that question held out.
 No labelled data is needed at run time, and the threshold means the same on any knowledge base.
@@ -26,6 +28,7 @@ from typing import Literal, Sequence
 import numpy as np
 
 from .article import ArticleText
+from .soundalike import SoundAlike
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +192,7 @@ class SearchEngine:
     _texts: list[str] = field(default_factory=list, repr=False)
     _centroids: np.ndarray | None = field(default=None, repr=False)
     _starts: np.ndarray | None = field(default=None, repr=False)
+    _soundalike: SoundAlike | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, articles: Sequence[ArticleText], *, embedder: object | None = None,
@@ -201,6 +205,7 @@ class SearchEngine:
                 fields.append((i, " ".join(a.keywords)))
             fields.append((i, a.answer))
         engine._lexical = _Lexical(fields, len(engine.articles))
+        engine._soundalike = SoundAlike((text for _, text in fields), skip=STOPWORDS)
         if embedder is None:
             from .embedding import EmbeddingUnavailable, get_embedder
 
@@ -294,9 +299,14 @@ class SearchEngine:
         self.calibration = _fit_logistic(np.array(feats), labels_arr)
 
     # ------------------------------------------------------------------ public API
+    def heard_as(self, question: str) -> str:
+        """The question with sound-alike recognition errors mapped to the knowledge base's words."""
+        return self._soundalike.correct(question) if self._soundalike else question
+
     def search(self, question: str, limit: int = 3) -> list[Hit]:
         if not self.articles or not question.strip():
             return []
+        question = self.heard_as(question)
         fused = self._fused(question, self._embed_question(question))
         if not fused.any():
             return []
@@ -307,6 +317,7 @@ class SearchEngine:
     def decide(self, question: str, limit: int = 3) -> Decision:
         if not self.articles or not question.strip():
             return Decision("none", [])
+        question = self.heard_as(question)
         fused = self._fused(question, self._embed_question(question))
         order = [int(i) for i in np.argsort(-fused)[:limit]]
         hits = [Hit(self.articles[i].id, self.articles[i].title, round(self._probability(fused, i), 4))
