@@ -165,3 +165,37 @@ def test_sound_alike_prefers_the_commonest_word_and_needs_a_close_spelling():
     assert s.correct("lost my cart") == "lost my card"  # card and cord share a sound; card is commoner
     assert s.correct("the pen and the cent") == "the pin and the sent"
     assert s.correct("recipe") == "recipe"  # sounds alike but three edits away
+
+
+def test_article_classifier_learns_the_knowledge_base_and_is_reused_until_it_changes(engine):
+    from ivr.kb import head as article_head
+
+    trained = engine._head
+    assert trained is not None and trained.article_ids == tuple(a.id for a in engine.articles)
+    # It has learned the sample questions: each one's own article is its most likely.
+    predicted = (engine._vectors @ trained.weights + trained.bias).argmax(1)
+    assert (predicted == engine._owners).mean() > 0.95
+    p = trained.probabilities(engine._vectors[0])
+    assert abs(p.sum() - 1.0) < 1e-5
+    # Same knowledge base, same head (no retraining on reload); any change trains a new one.
+    again = SearchEngine.build(engine.articles)
+    assert again._head is trained
+    from dataclasses import replace
+
+    edited = [replace(a, questions=a.questions + ("how long do refunds to a gift card take",))
+              if a.id == "refund-gift-card" else a for a in engine.articles]
+    fresh = SearchEngine.build(edited)
+    assert fresh._head is not trained
+    cold = article_head.train(fresh._head.article_ids, fresh._vectors, fresh._owners, use_cache=False)
+    assert (np.argmax(fresh._vectors @ fresh._head.weights + fresh._head.bias, 1)
+            == np.argmax(fresh._vectors @ cold.weights + cold.bias, 1)).mean() > 0.95  # warm start ≈ cold
+
+
+def test_classifier_changes_the_order_but_not_the_confidence(engine):
+    question = "my refund went onto a gift card, when can I spend it"
+    vector = engine._embed_question(engine.heard_as(question))
+    fused = engine._fused(question, vector)
+    ranked = engine._ranking(fused, vector)
+    assert not np.allclose(ranked, fused)
+    hits = engine.search(question)
+    assert hits[0].score == round(engine._probability(fused, int(np.argmax(ranked))), 4)

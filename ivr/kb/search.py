@@ -27,6 +27,7 @@ from typing import Literal, Sequence
 
 import numpy as np
 
+from . import head as article_head
 from .article import ArticleText
 from .soundalike import SoundAlike
 
@@ -44,6 +45,7 @@ _SUFFIXES = ("ing", "edly", "ed", "ies", "es", "s", "ly")
 
 # Fusion weights, tuned on a dev split of Banking77's training questions (bench/kb_banking77.py).
 W_NEAREST, W_CENTROID, W_LEXICAL = 0.55, 0.25, 0.20
+W_HEAD = 0.2  # weight of the trained article classifier (head.py) in the ranking
 LOO_SAMPLE = 600  # held-out questions used to fit the calibration
 
 
@@ -193,6 +195,7 @@ class SearchEngine:
     _centroids: np.ndarray | None = field(default=None, repr=False)
     _starts: np.ndarray | None = field(default=None, repr=False)
     _soundalike: SoundAlike | None = field(default=None, repr=False)
+    _head: article_head.ArticleHead | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, articles: Sequence[ArticleText], *, embedder: object | None = None,
@@ -228,6 +231,8 @@ class SearchEngine:
             centroids = np.zeros((len(engine.articles), engine._vectors.shape[1]), np.float32)
             np.add.at(centroids, engine._owners, engine._vectors)
             engine._centroids = centroids / np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-9)
+            if len(engine.articles) > 1:
+                engine._head = article_head.train([a.id for a in engine.articles], engine._vectors, engine._owners)
         if calibrate:
             engine._calibrate()
         return engine
@@ -256,6 +261,17 @@ class SearchEngine:
             centroids[owner] = rest / norm if norm > 1e-9 else 0.0
         centroid = centroids @ vector
         return W_NEAREST * nearest + W_CENTROID * centroid + W_LEXICAL * lexical
+
+    def _ranking(self, fused: np.ndarray, vector: np.ndarray | None) -> np.ndarray:
+        """Order of articles: the fused similarity plus the trained classifier's vote.
+
+        Confidence stays with the fused score alone (calibrated on held-out questions, which
+        the classifier has seen); when the classifier lifts an article over the most similar
+        one, that article's lower confidence makes the flow ask or decline rather than answer.
+        """
+        if self._head is None or vector is None:
+            return fused
+        return fused + W_HEAD * self._head.probabilities(vector)
 
     def _embed_question(self, question: str) -> np.ndarray | None:
         if self.embedder is None or not question.strip():
@@ -307,10 +323,11 @@ class SearchEngine:
         if not self.articles or not question.strip():
             return []
         question = self.heard_as(question)
-        fused = self._fused(question, self._embed_question(question))
+        vector = self._embed_question(question)
+        fused = self._fused(question, vector)
         if not fused.any():
             return []
-        order = np.argsort(-fused)[:limit]
+        order = np.argsort(-self._ranking(fused, vector))[:limit]
         return [Hit(self.articles[i].id, self.articles[i].title, round(self._probability(fused, int(i)), 4))
                 for i in order]
 
@@ -318,8 +335,9 @@ class SearchEngine:
         if not self.articles or not question.strip():
             return Decision("none", [])
         question = self.heard_as(question)
-        fused = self._fused(question, self._embed_question(question))
-        order = [int(i) for i in np.argsort(-fused)[:limit]]
+        vector = self._embed_question(question)
+        fused = self._fused(question, vector)
+        order = [int(i) for i in np.argsort(-self._ranking(fused, vector))[:limit]]
         hits = [Hit(self.articles[i].id, self.articles[i].title, round(self._probability(fused, i), 4))
                 for i in order]
         t = self.thresholds
