@@ -86,6 +86,13 @@ class Thresholds:
     close_ratio: float = 2.5  # ...and the leader less than this many times as likely
 
 
+def _run_starts(owners: np.ndarray) -> np.ndarray:
+    """Where each article's run begins in an owner-sorted array, for np.maximum.reduceat."""
+    if not len(owners):
+        return np.zeros(0, np.int64)
+    return np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
+
+
 class _Lexical:
     """BM25 over short fields; an article's score is its best field's.
 
@@ -118,8 +125,8 @@ class _Lexical:
         self.postings = {t: (np.array(r, dtype=np.int64), np.array(w, dtype=np.float32))
                          for t, (r, w) in postings.items()}
         # Fields are sorted by article, so each article's fields are one contiguous run.
-        self.starts = np.flatnonzero(np.r_[True, self.owners[1:] != self.owners[:-1]]) if docs else np.zeros(0, np.int64)
-        self.run_owner = self.owners[self.starts] if docs else np.zeros(0, np.int64)
+        self.starts = _run_starts(self.owners)
+        self.run_owner = self.owners[self.starts]
 
     def key_of(self, text: str) -> int:
         return hash(frozenset(Counter(tokens(text)).items()))
@@ -226,7 +233,7 @@ class SearchEngine:
             engine._texts = texts
             engine._owners = np.array(owners)
             # Texts are grouped by article, so "best phrasing per article" is one reduceat.
-            engine._starts = np.flatnonzero(np.r_[True, engine._owners[1:] != engine._owners[:-1]])
+            engine._starts = _run_starts(engine._owners)
             engine._vectors = _embed_cached(embedder, texts)
             centroids = np.zeros((len(engine.articles), engine._vectors.shape[1]), np.float32)
             np.add.at(centroids, engine._owners, engine._vectors)
@@ -319,27 +326,25 @@ class SearchEngine:
         """The question with sound-alike recognition errors mapped to the knowledge base's words."""
         return self._soundalike.correct(question) if self._soundalike else question
 
-    def search(self, question: str, limit: int = 3) -> list[Hit]:
-        if not self.articles or not question.strip():
-            return []
-        question = self.heard_as(question)
-        vector = self._embed_question(question)
-        fused = self._fused(question, vector)
-        if not fused.any():
-            return []
-        order = np.argsort(-self._ranking(fused, vector))[:limit]
-        return [Hit(self.articles[i].id, self.articles[i].title, round(self._probability(fused, int(i)), 4))
-                for i in order]
-
-    def decide(self, question: str, limit: int = 3) -> Decision:
-        if not self.articles or not question.strip():
-            return Decision("none", [])
+    def _hits(self, question: str, limit: int) -> tuple[np.ndarray, list[Hit]]:
+        """The fused scores and the best `limit` articles, in ranking order, with confidences."""
         question = self.heard_as(question)
         vector = self._embed_question(question)
         fused = self._fused(question, vector)
         order = [int(i) for i in np.argsort(-self._ranking(fused, vector))[:limit]]
-        hits = [Hit(self.articles[i].id, self.articles[i].title, round(self._probability(fused, i), 4))
-                for i in order]
+        return fused, [Hit(self.articles[i].id, self.articles[i].title, round(self._probability(fused, i), 4))
+                       for i in order]
+
+    def search(self, question: str, limit: int = 3) -> list[Hit]:
+        if not self.articles or not question.strip():
+            return []
+        fused, hits = self._hits(question, limit)
+        return hits if fused.any() else []
+
+    def decide(self, question: str, limit: int = 3) -> Decision:
+        if not self.articles or not question.strip():
+            return Decision("none", [])
+        _, hits = self._hits(question, limit)
         t = self.thresholds
         if (len(hits) > 1 and hits[1].score >= t.choose_floor
                 and hits[0].score < t.close_ratio * hits[1].score):
