@@ -320,22 +320,25 @@ def feedback_menu(ctx: CallContext, q: int | str = 0, rank: int | str = 0) -> Me
     )
 
 
+def _feedback(ctx: CallContext, q: int | str, helped: bool, *, keep_earlier: bool = False) -> QuestionAsked | None:
+    """Store whether an answer helped (what `kb gaps` reads) and log it in the call's history."""
+    asked = ctx.session.get(QuestionAsked, _int(q))
+    if asked is not None and not (keep_earlier and asked.helped is not None):
+        asked.helped = helped
+        ctx.log("feedback", question_id=asked.id, article_id=asked.article_id, helped=helped)
+    return asked
+
+
 @state("message_after_answer")
 def message_after_answer(ctx: CallContext, q: int | str = 0) -> VoiceResponse:
     """Leaving a message right after an answer means it didn't help: count it as a gap."""
-    asked = ctx.session.get(QuestionAsked, _int(q))
-    if asked is not None and asked.helped is None:
-        asked.helped = False
-        ctx.log("feedback", question_id=asked.id, article_id=asked.article_id, helped=False)
+    _feedback(ctx, q, False, keep_earlier=True)
     return go(ctx, "message")
 
 
 @state("helped")
 def helped(ctx: CallContext, q: int | str = 0) -> VoiceResponse:
-    asked = ctx.session.get(QuestionAsked, _int(q))
-    if asked is not None:
-        asked.helped = True
-        ctx.log("feedback", question_id=asked.id, article_id=asked.article_id, helped=True)
+    _feedback(ctx, q, True)
     resp = ctx.response()
     gather = resp.gather(input="dtmf speech", action=ctx.input_url("after_help"), method="POST",
                          num_digits=1, timeout=5, speech_timeout="auto", language=ctx.settings.say_language)
@@ -352,10 +355,7 @@ def after_help_menu(ctx: CallContext) -> Menu:
 
 @state("next_answer")
 def next_answer(ctx: CallContext, q: int | str = 0, rank: int | str = 1) -> VoiceResponse:
-    asked = ctx.session.get(QuestionAsked, _int(q))
-    if asked is not None:
-        asked.helped = False
-        ctx.log("feedback", question_id=asked.id, article_id=asked.article_id, helped=False)
+    asked = _feedback(ctx, q, False)
     rank = _int(rank)
     if asked is None or rank >= len(asked.candidates or []):
         return render_menu(ctx, "not_found", {"q": q}, preface=[ctx.t("no_more_answers")])
