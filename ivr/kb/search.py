@@ -93,6 +93,10 @@ def _run_starts(owners: np.ndarray) -> np.ndarray:
     return np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
 
 
+def _bag_key(counts: Counter) -> int:
+    return hash(frozenset(counts.items()))
+
+
 class _Lexical:
     """BM25 over short fields; an article's score is its best field's.
 
@@ -108,7 +112,7 @@ class _Lexical:
         docs = [(o, c) for o, c in docs if c]
         self.owners = np.array([o for o, _ in docs], dtype=np.int64)
         # One key per field's bag of words, so a held-out question can hide its copies too.
-        self.keys = np.array([hash(frozenset(c.items())) for _, c in docs], dtype=np.int64)
+        self.keys = np.array([_bag_key(c) for _, c in docs], dtype=np.int64)
         df: Counter = Counter()
         for _, counts in docs:
             df.update(counts.keys())
@@ -129,7 +133,7 @@ class _Lexical:
         self.run_owner = self.owners[self.starts]
 
     def key_of(self, text: str) -> int:
-        return hash(frozenset(Counter(tokens(text)).items()))
+        return _bag_key(Counter(tokens(text)))
 
     def scores(self, question: str, skip: tuple[int, int] | None = None) -> np.ndarray:
         """Per-article score in [0, 1]; skip=(article, key) hides that article's copies of a field."""
