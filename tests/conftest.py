@@ -6,6 +6,9 @@ import secrets
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
+
+from ivr.kb.models import QuestionAsked
 
 # Tests never read a developer's .env.
 os.environ["IVR_ENV_FILE"] = os.devnull
@@ -75,3 +78,15 @@ def cli_env(instance_path, **settings) -> dict:
            "IVR_INSTANCE_PATH": str(instance_path), "HOME": str(instance_path)}
     env.update({k: str(v) for k, v in settings.items() if v is not None})
     return {k: v for k, v in env.items() if settings.get(k, "") is not None}
+
+
+def ask(driver, question: str):
+    """Start the call, press 1 (ask a question) and say `question`; returns the step it leads to."""
+    driver.start()
+    driver.press("1")
+    return driver.say(question)
+
+
+def question_asked(db, driver):
+    """The one question this call asked, as stored for the learning loop."""
+    return db.scalars(select(QuestionAsked).where(QuestionAsked.call_sid == driver.call_sid)).one()

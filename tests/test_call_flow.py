@@ -5,9 +5,11 @@ import pytest
 from sqlalchemy import func, select
 
 from ivr.calls.models import Call, CallEvent
-from ivr.kb.models import Article, QuestionAsked, Topic
+from ivr.kb.models import Article, Topic
 from ivr.orders.models import Order
 from ivr.tickets.models import Ticket
+
+from .conftest import ask, question_asked
 
 
 def heard(step) -> str:
@@ -155,29 +157,25 @@ def _sample(db, article_id=None):
 def test_question_answered_and_caller_says_it_helped(app, call, db):
     article, question = _sample(db)
     driver = call()
-    driver.start()
-    driver.press("1")
-    step = driver.say(question)
+    step = ask(driver, question)
     assert article.answer in heard(step), heard(step)
     assert catalogue(app).text("did_that_help") in heard(step)
     thanks = driver.press("1")
     assert catalogue(app).text("glad_to_help") in heard(thanks)
     end = driver.silence()
     assert end.ended == "hangup"
-    asked = db.scalars(select(QuestionAsked).where(QuestionAsked.call_sid == driver.call_sid)).one()
+    asked = question_asked(db, driver)
     assert (asked.text, asked.article_id, asked.outcome, asked.helped) == (question, article.id, "answered", True)
 
 
 def test_question_next_best_answer_then_ask_again(app, call, db):
     article, question = _sample(db)
     driver = call()
-    driver.start()
-    driver.press("1")
-    driver.say(question)
+    ask(driver, question)
     step = driver.press("2")
     text = heard(step)
     assert ("Here's another answer" in text) or (catalogue(app).text("no_more_answers") in text)
-    asked = db.scalars(select(QuestionAsked).where(QuestionAsked.call_sid == driver.call_sid)).one()
+    asked = question_asked(db, driver)
     assert asked.helped is False
     again = driver.press("*")
     assert catalogue(app).text("main_menu") in heard(again)
@@ -185,14 +183,12 @@ def test_question_next_best_answer_then_ask_again(app, call, db):
 
 def test_question_not_found_offers_rephrase_or_message(app, call, db):
     driver = call()
-    driver.start()
-    driver.press("1")
-    step = driver.say("what is the airspeed velocity of an unladen swallow")
+    step = ask(driver, "what is the airspeed velocity of an unladen swallow")
     assert catalogue(app).text("not_found") in heard(step)
     assert catalogue(app).text("not_found_menu") in heard(step)
     rephrase = driver.press("1")
     assert catalogue(app).text("ask_again") in heard(rephrase)
-    asked = db.scalars(select(QuestionAsked).where(QuestionAsked.call_sid == driver.call_sid)).one()
+    asked = question_asked(db, driver)
     assert asked.outcome == "declined" and asked.article_id is None
 
 
@@ -293,10 +289,8 @@ def test_call_log_records_the_call(app, call, db):
 def test_leaving_a_message_after_an_answer_counts_as_not_helped(app, call, db):
     article, question = _sample(db)
     driver = call()
-    driver.start()
-    driver.press("1")
-    driver.say(question)
+    ask(driver, question)
     step = driver.press("4")
     assert step.waiting == "record"
-    asked = db.scalars(select(QuestionAsked).where(QuestionAsked.call_sid == driver.call_sid)).one()
+    asked = question_asked(db, driver)
     assert asked.helped is False and asked.article_id == article.id

@@ -1,13 +1,10 @@
 """Retrieval as callers meet it: paraphrases answered, close calls offered as a choice."""
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from ivr.kb.files import read_knowledge_base
-from ivr.kb.models import QuestionAsked
 from ivr.kb.search import SearchEngine
 
-from .conftest import ROOT
+from .conftest import ROOT, ask, question_asked
 
 
 def words(text: str) -> set[str]:
@@ -21,9 +18,7 @@ def test_paraphrase_sharing_no_word_with_the_title_is_answered(app, call, db):
     question = "how many days until my money is back on my card after a return"
     assert not words(question) & words(title)
     driver = call()
-    driver.start()
-    driver.press("1")
-    step = driver.say(question)
+    step = ask(driver, question)
     assert db.get(Article, "refund-timing").answer in " ".join(step.heard)
 
 
@@ -45,9 +40,7 @@ def test_close_candidates_ask_the_caller_to_choose(app, call, db):
     question, hits = find_close_question(engine)
     assert hits[0].article_id != hits[1].article_id
     driver = call()
-    driver.start()
-    driver.press("1")
-    step = driver.say(question)
+    step = ask(driver, question)
     text = " ".join(step.heard)
     assert f"For {hits[0].title}, press 1. For {hits[1].title}, press 2." in text
     assert "Did that help?" not in text  # no answer read before the caller chooses
@@ -55,7 +48,7 @@ def test_close_candidates_ask_the_caller_to_choose(app, call, db):
 
     chosen = driver.press("2")
     assert db.get(Article, hits[1].article_id).answer in " ".join(chosen.heard)
-    asked = db.scalars(select(QuestionAsked).where(QuestionAsked.call_sid == driver.call_sid)).one()
+    asked = question_asked(db, driver)
     assert asked.article_id == hits[1].article_id and asked.outcome == "answered"
 
 
@@ -63,10 +56,8 @@ def test_choosing_neither_is_a_gap(app, call, db):
     engine = SearchEngine.build(read_knowledge_base(ROOT / "kb_data").articles)
     question, _ = find_close_question(engine)
     driver = call()
-    driver.start()
-    driver.press("1")
-    driver.say(question)
+    ask(driver, question)
     step = driver.press("3")
     assert app.extensions["ivr.prompts"].text("not_found_menu") in " ".join(step.heard)
-    asked = db.scalars(select(QuestionAsked).where(QuestionAsked.call_sid == driver.call_sid)).one()
+    asked = question_asked(db, driver)
     assert asked.outcome == "declined" and asked.helped is False
