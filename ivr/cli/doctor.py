@@ -37,7 +37,7 @@ def speech(app) -> tuple[str, bool, str]:
     from ..speech.engine import get_engine
 
     settings = app.config["IVR_SETTINGS"]
-    if (settings.extra.get("IVR_SPEECH") or "auto").lower() == "twilio":
+    if settings.speech == "twilio":
         return "speech", True, "Twilio speech recognition (IVR_SPEECH=twilio)"
     engine = get_engine(settings, settings.say_language.split("-")[0])
     if engine is None:

@@ -68,13 +68,9 @@ class TTSService:
 
     @classmethod
     def from_settings(cls, settings) -> "TTSService":
-        extra = settings.extra
         return cls(
-            cache_dir=Path(extra.get("IVR_TTS_CACHE") or Path(settings.instance_path) / "tts"),
-            voice=extra.get("IVR_TTS_VOICE") or "gmw/en-us",
-            rate=int(extra.get("IVR_TTS_RATE") or 165),
-            volume=float(extra.get("IVR_TTS_VOLUME") or 1.0),
-            timeout=float(extra.get("IVR_TTS_TIMEOUT") or 20.0),
+            cache_dir=settings.tts_cache_path, voice=settings.tts_voice, rate=settings.tts_rate,
+            volume=settings.tts_volume, timeout=settings.tts_timeout,
         )
 
     # ------------------------------------------------------------------ keys and files
@@ -220,14 +216,18 @@ def texts_to_render(app) -> list[str]:
     return texts
 
 
-def render_missing_in_background(app) -> threading.Thread:
+def render_known_texts(app) -> RenderResult:
     service: TTSService = app.extensions["ivr.tts"]
+    result = service.render(texts_to_render(app))
+    log.info("prompt audio: %d rendered, %d already cached, %d failed in %.1fs",
+             result.rendered, result.cached, len(result.failed), result.seconds)
+    return result
 
+
+def render_missing_in_background(app) -> threading.Thread:
     def run() -> None:
         try:
-            result = service.render(texts_to_render(app))
-            log.info("prompt audio: %d rendered, %d already cached, %d failed in %.1fs",
-                     result.rendered, result.cached, len(result.failed), result.seconds)
+            render_known_texts(app)
         except Exception:  # noqa: BLE001
             log.exception("background prompt rendering failed")
 
