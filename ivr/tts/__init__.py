@@ -21,7 +21,7 @@ def init_app(app: Flask) -> None:
         from .speaker import PlaySpeaker
 
         app.extensions["ivr.speaker"] = PlaySpeaker(service, SaySpeaker(settings.say_voice, settings.say_language),
-                                                    settings.public_base_url)
+                                                    settings.public_base_url, settings.tts_budget_seconds)
         app.extensions["ivr.readiness"].add("prompt audio", render_all)
         app.extensions.setdefault("ivr.kb_reload_hooks", []).append(start_background_render)
 

@@ -41,10 +41,11 @@ class CallContext:
     def t(self, prompt_id: str, **values: Any) -> str:
         return self.catalogue.text(prompt_id, **values)
 
-    def speak(self, container: Container, *texts: str) -> None:
+    def speak(self, container: Container, *texts: str, private: bool = False) -> None:
+        """Speak `texts`; `private` when they hold the caller's data (clips kept for the day only)."""
         for text in texts:
             if text:
-                self.speaker.speak(container, text)
+                self.speaker.speak(container, text, private=private)
 
     def log(self, kind: str, **detail: Any) -> None:
         if self.call_sid:

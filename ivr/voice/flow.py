@@ -528,7 +528,7 @@ def message_saved(ctx: CallContext) -> VoiceResponse:
     reference, _ = store_voicemail(ctx)
     resp = ctx.response()
     if reference:
-        ctx.speak(resp, ctx.t("message_saved", reference=spoken_reference(reference)))
+        ctx.speak(resp, ctx.t("message_saved", reference=spoken_reference(reference)), private=True)
     else:
         ctx.speak(resp, ctx.t("message_saved_no_reference"))
     return go(ctx, "goodbye", response=resp)
