@@ -51,7 +51,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
 
     from .migrations import prepare_database
 
-    engine = db.make_engine(settings.sqlalchemy_url)
+    engine = db.make_engine(settings.sqlalchemy_url, settings.db_lock_timeout)
     prepare_database(engine)
     app.extensions["ivr.engine"] = engine
     app.extensions["ivr.sessionmaker"] = sessionmaker(engine, expire_on_commit=False)

@@ -5,7 +5,6 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ...calls.log import ensure_call
 from ...kb.models import Article, Topic
 from ..actions import Say, Turn
 from ..context import CallContext
@@ -34,8 +33,8 @@ def main_menu(ctx: CallContext) -> Menu:
 
 @state("start")
 def start(ctx: CallContext) -> Turn:
-    call = ensure_call(ctx.session, ctx.call_sid, ctx.caller, ctx.to)
-    ctx.log("call_started", caller=call.from_number, to=call.to_number)
+    # The call row is written with the turn's log (ctx.commit), so a locked database can't hold up the greeting.
+    ctx.log("call_started", caller=ctx.caller, to=ctx.to)
     return menu_turn(ctx, "main", {}, preface=[ctx.t("greeting", business=ctx.settings.business_name)])
 
 
