@@ -50,6 +50,11 @@ class Settings:
     business_name: str = "Northwind Goods"
     run_worker: bool = True
     log_level: str = "INFO"
+    # --- Reliability and scale-out (ops): job leases, voicemail reconciliation, shared recordings.
+    job_lease_seconds: int = 60  # IVR_JOB_LEASE_SECONDS: a dead worker's job is retaken after this
+    reconcile_interval_seconds: int = 600  # IVR_RECONCILE_SECONDS: ask Twilio for missed recordings (0 = off)
+    reconcile_lookback_hours: int = 48  # IVR_RECONCILE_LOOKBACK_HOURS: how far back to look
+    recordings_storage: str = "folder"  # IVR_RECORDINGS_STORAGE: folder (default) | database
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -121,6 +126,10 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         business_name=(env.get("IVR_BUSINESS_NAME") or "Northwind Goods").strip(),
         run_worker=_env_bool(env, "IVR_RUN_WORKER", True),
         log_level=(env.get("LOG_LEVEL") or "INFO").strip().upper(),
+        job_lease_seconds=_env_int(env, "IVR_JOB_LEASE_SECONDS", 60, 5, 3600),
+        reconcile_interval_seconds=_env_int(env, "IVR_RECONCILE_SECONDS", 600, 0, 7 * 86400),
+        reconcile_lookback_hours=_env_int(env, "IVR_RECONCILE_LOOKBACK_HOURS", 48, 1, 24 * 90),
+        recordings_storage=(env.get("IVR_RECORDINGS_STORAGE") or "folder").strip().lower(),
         extra={k: v for k, v in env.items() if k.startswith("IVR_") or k in EXTRA_SETTINGS},
     )
     if overrides:
@@ -150,5 +159,7 @@ def check_settings(settings: Settings) -> None:
         raise ConfigError("SECRET_KEY is too short: use at least 16 random characters")
     if settings.database_url and "://" not in settings.database_url:
         raise ConfigError(f"DATABASE_URL is malformed: expected a URL such as sqlite:///path.db or postgresql://..., got {settings.database_url!r}")
+    if settings.recordings_storage not in {"folder", "database"}:
+        raise ConfigError(f"IVR_RECORDINGS_STORAGE must be folder or database, got {settings.recordings_storage!r}")
     if settings.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {settings.log_level!r}")

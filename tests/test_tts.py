@@ -79,9 +79,9 @@ def test_spoken_numbers():
 
 @pytest.fixture
 def tts_app(settings_overrides):
-    from ivr import create_app
+    from .conftest import make_test_app
 
-    return create_app({**settings_overrides, "extra": {"IVR_TTS": "on"}})
+    return make_test_app({**settings_overrides, "extra": {"IVR_TTS": "on"}})
 
 
 def test_calls_play_our_audio_and_changed_text_changes_the_url(tts_app, call):
@@ -123,10 +123,10 @@ def test_audio_route_headers_head_ranges_and_traversal(tts_app):
 
 
 def test_renderer_failure_falls_back_to_say_in_a_real_call(settings_overrides):
-    from ivr import create_app
+    from .conftest import make_test_app
     from ivr.simulate.driver import CallDriver, FlaskTransport
 
-    app = create_app({**settings_overrides, "extra": {"IVR_TTS": "on", "IVR_TTS_VOICE": "no-such-voice-xyz"}})
+    app = make_test_app({**settings_overrides, "extra": {"IVR_TTS": "on", "IVR_TTS_VOICE": "no-such-voice-xyz"}})
     driver = CallDriver(FlaskTransport(app.test_client()), "http://localhost", AUTH_TOKEN, account_sid=ACCOUNT_SID)
     step = driver.start()
     text = " ".join(step.heard)

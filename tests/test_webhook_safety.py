@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 from twilio.request_validator import RequestValidator
 
+from ivr import spool
 from ivr.config import ConfigError, load_settings
 from ivr.simulate.twiml_check import TwimlError, check_twiml
 from ivr.tickets.models import Ticket
-from ivr.tickets.service import replay_spool, spool_path
 from ivr.voice import flow
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT, cli_env
@@ -74,9 +75,9 @@ def test_signature_checked_against_the_url_the_proxy_received(app):
 
 
 def test_public_base_url_is_what_gets_verified(settings_overrides):
-    from ivr import create_app
+    from .conftest import make_test_app
 
-    app = create_app({**settings_overrides, "public_base_url": "https://help.example.com"})
+    app = make_test_app({**settings_overrides, "public_base_url": "https://help.example.com"})
     good = sign("https://help.example.com/voice", PARAMS)
     assert app.test_client().post("/voice", data=PARAMS, headers={"X-Twilio-Signature": good}).status_code == 200
     local = sign("http://localhost/voice", PARAMS)
@@ -84,10 +85,10 @@ def test_public_base_url_is_what_gets_verified(settings_overrides):
 
 
 def test_turning_the_check_off_needs_a_setting_and_warns(settings_overrides, caplog):
-    from ivr import create_app
+    from .conftest import make_test_app
 
     with caplog.at_level("WARNING"):
-        app = create_app({**settings_overrides, "validate_twilio_signature": False})
+        app = make_test_app({**settings_overrides, "validate_twilio_signature": False})
     assert "TWILIO_VALIDATE_SIGNATURE is off" in caplog.text
     assert app.test_client().post("/voice", data=PARAMS).status_code == 200
 
@@ -117,28 +118,29 @@ def test_unknown_state_or_menu_goes_to_main_menu(app):
 
 
 def test_voicemail_survives_a_database_failure(app, call, monkeypatch):
-    """If the ticket can't be written when Twilio calls back, it is spooled and created later."""
-    import ivr.voice.flow as flow_module
+    """If the ticket can't be written when Twilio calls back, the spooled copy becomes it later."""
+    import ivr.tickets.service as service
 
     def db_down(session, cb):
-        raise ConnectionError("database unavailable")
+        raise OperationalError("INSERT", {}, Exception("database is locked"))
 
-    monkeypatch.setattr(flow_module, "create_ticket", db_down)
+    monkeypatch.setattr(service, "create_ticket", db_down)
     driver = call()
     driver.start()
     driver.press("4")
     step = driver.record(seconds=8)
     assert app.extensions["ivr.prompts"].text("message_saved_no_reference") in " ".join(step.heard)
     settings = app.config["IVR_SETTINGS"]
-    assert spool_path(settings.instance_path).exists()
+    assert spool.pending(settings.instance_path) == 2  # the action callback and the status callback
     session = app.extensions["ivr.sessionmaker"]()
     assert session.scalar(select(func.count()).select_from(Ticket)) == 0
+    assert spool.replay(app).kept == 2  # still down: kept, in order
     monkeypatch.undo()
-    assert replay_spool(settings.instance_path, app.extensions["ivr.sessionmaker"]) == 1
+    assert spool.replay(app).applied == 2
     ticket = session.scalars(select(Ticket)).one()
     assert ticket.recording_sid == driver.recordings[0]["RecordingSid"]
     assert ticket.call_sid == driver.call_sid and ticket.recording_duration == 8
-    assert not spool_path(settings.instance_path).exists()
+    assert spool.pending(settings.instance_path) == 0 and not spool.quarantined(settings.instance_path)
     session.close()
 
 

@@ -15,7 +15,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from ..calls.log import ensure_call
 from ..kb.models import Article, QuestionAsked, Topic
 from ..orders.lookup import KNOWN_STATUSES, find_order, is_order_number
-from ..tickets.service import RecordingCallback, create_ticket, replay_spool, spool_callback
+from ..tickets.service import RecordingCallback, store_recording
 from ..tts.spoken import spell_out_digits, spoken_reference
 from .context import CallContext
 from .menus import (INVALID_LIMIT, NO_INPUT_LIMIT, Choice, Menu, match_speech, menu, render_menu,
@@ -495,28 +495,14 @@ def message(ctx: CallContext, response: VoiceResponse | None = None) -> VoiceRes
 def store_voicemail(ctx: CallContext) -> tuple[str | None, bool]:
     """Make the ticket for this recording callback. Returns (reference, stored).
 
-    If the database refuses, the callback goes to the on-disk spool and becomes a ticket later.
+    The callback is written ahead to the on-disk spool first, so if the database refuses (or the
+    process dies) it still becomes a ticket, with its original time, when the worker replays it.
     """
-    cb = RecordingCallback.from_form(dict(ctx.form))
-    if not cb.caller and cb.call_sid:
-        call = ensure_call(ctx.session, cb.call_sid)
-        cb = RecordingCallback(cb.call_sid, call.from_number, cb.recording_sid, cb.recording_url, cb.duration)
-    try:
-        ticket, _created = create_ticket(ctx.session, cb)
-        reference = ticket.reference
-    except Exception:  # noqa: BLE001 - the voicemail must not be lost
-        ctx.app.logger.exception("could not store recording %s; spooling it", cb.recording_sid)
-        ctx.session.rollback()
-        spool_callback(ctx.settings.instance_path, cb)
+    cb = RecordingCallback.from_form(ctx.form)
+    ticket = store_recording(ctx.app, ctx.session, cb)
+    if ticket is None:
         return None, False
-    try:
-        replay_spool(ctx.settings.instance_path, ctx.app.extensions["ivr.sessionmaker"])
-    except Exception:  # noqa: BLE001
-        ctx.app.logger.exception("spool replay failed")
-    worker = ctx.app.extensions.get("ivr.worker")
-    if worker is not None:
-        worker.wake()
-    return reference, True
+    return ticket.reference, True
 
 
 @state("message_saved")

@@ -10,6 +10,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from ..calls.log import mark_ended
 from ..db import get_session
+from ..spool import Rejected
 from .context import CallContext
 from .flow import STATES, handle_menu_input, store_voicemail
 from .menus import MENUS
@@ -137,5 +138,9 @@ def recording_status() -> tuple[str, int]:
         return "", 204
     ctx = CallContext(app=current_app._get_current_object(), session=get_session(),
                       form=request.form, args=request.args)
-    store_voicemail(ctx)
+    try:
+        store_voicemail(ctx)
+    except Rejected as exc:  # malformed: Twilio never sends it, so retrying can't help
+        log.warning("recording callback rejected: %s", exc)
+        return str(exc), 400
     return "", 204
