@@ -12,6 +12,7 @@ from ..calls.log import mark_ended
 from ..db import get_session
 from ..tickets.service import RecordingCallback
 from .actions import Step, Turn
+from ..spool import Rejected
 from .context import CallContext
 from .flow import handle_input, run_state as run_step, start_call, store_voicemail
 from .signature import twilio_only
@@ -149,5 +150,9 @@ def recording_status() -> tuple[str, int]:
     if request.form.get("RecordingStatus", "completed") != "completed" or not request.form.get("RecordingSid"):
         return "", 204
     ctx = call_context(get_session())
-    store_voicemail(ctx, RecordingCallback.from_form(dict(request.form)))
+    try:
+        store_voicemail(ctx, RecordingCallback.from_form(request.form))
+    except Rejected as exc:  # malformed: Twilio never sends it, so retrying can't help
+        log.warning("recording callback rejected: %s", exc)
+        return str(exc), 400
     return "", 204
