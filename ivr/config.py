@@ -50,6 +50,12 @@ class Settings:
     business_name: str = "Northwind Goods"
     run_worker: bool = True
     log_level: str = "INFO"
+    # --- staff dashboard, insights and the public help page (branch dash) ---
+    timezone: str = "UTC"  # IANA zone the business works in: dashboard times and insights' days/hours
+    login_max_failures: int = 5  # wrong passwords per account per window before it is locked
+    login_max_failures_per_address: int = 30  # wrong passwords from one address per window
+    login_window_seconds: int = 900
+    web_messages_per_hour: int = 5  # "send us a message" forms accepted per address per hour
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -121,6 +127,11 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         business_name=(env.get("IVR_BUSINESS_NAME") or "Northwind Goods").strip(),
         run_worker=_env_bool(env, "IVR_RUN_WORKER", True),
         log_level=(env.get("LOG_LEVEL") or "INFO").strip().upper(),
+        timezone=(env.get("IVR_TIMEZONE") or "UTC").strip(),
+        login_max_failures=_env_int(env, "IVR_LOGIN_MAX_FAILURES", 5, 1, 1000),
+        login_max_failures_per_address=_env_int(env, "IVR_LOGIN_MAX_FAILURES_PER_ADDRESS", 30, 1, 100000),
+        login_window_seconds=_env_int(env, "IVR_LOGIN_WINDOW_SECONDS", 900, 1, 86400),
+        web_messages_per_hour=_env_int(env, "IVR_WEB_MESSAGES_PER_HOUR", 5, 1, 10000),
         extra={k: v for k, v in env.items() if k.startswith("IVR_") or k in EXTRA_SETTINGS},
     )
     if overrides:
@@ -150,5 +161,11 @@ def check_settings(settings: Settings) -> None:
         raise ConfigError("SECRET_KEY is too short: use at least 16 random characters")
     if settings.database_url and "://" not in settings.database_url:
         raise ConfigError(f"DATABASE_URL is malformed: expected a URL such as sqlite:///path.db or postgresql://..., got {settings.database_url!r}")
+    try:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(settings.timezone)
+    except (ValueError, KeyError, OSError):
+        raise ConfigError(f"IVR_TIMEZONE must be an IANA time zone such as Europe/London, got {settings.timezone!r}") from None
     if settings.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {settings.log_level!r}")
