@@ -18,6 +18,8 @@ APP_EXTENSIONS: list[str] = [
     "ivr.tts",
     "ivr.dashboard",
     "ivr.api",
+    "ivr.insights",
+    "ivr.help",
 ]
 
 

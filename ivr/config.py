@@ -56,6 +56,7 @@ class Settings:
     login_max_failures_per_address: int = 30  # wrong passwords from one address per window
     login_window_seconds: int = 900
     web_messages_per_hour: int = 5  # "send us a message" forms accepted per address per hour
+    web_message_min_seconds: int = 3  # a form sent faster than this after the page loaded is a bot's
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -132,6 +133,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         login_max_failures_per_address=_env_int(env, "IVR_LOGIN_MAX_FAILURES_PER_ADDRESS", 30, 1, 100000),
         login_window_seconds=_env_int(env, "IVR_LOGIN_WINDOW_SECONDS", 900, 1, 86400),
         web_messages_per_hour=_env_int(env, "IVR_WEB_MESSAGES_PER_HOUR", 5, 1, 10000),
+        web_message_min_seconds=_env_int(env, "IVR_WEB_MESSAGE_MIN_SECONDS", 3, 0, 600),
         extra={k: v for k, v in env.items() if k.startswith("IVR_") or k in EXTRA_SETTINGS},
     )
     if overrides:
