@@ -37,7 +37,7 @@ def bar_chart(points: list[tuple[str, int]], title: str, unit: str = "calls", la
              f'xmlns="http://www.w3.org/2000/svg" id="{chart_id}" data-total="{total}">',
              f'<title id="{chart_id}-t">{escape(title)}</title>',
              f'<desc id="{chart_id}-d">{total} {unit} in all; highest {max((v for _, v in points), default=0)}.</desc>']
-    for frac in (0, 0.5, 1):
+    for frac in ((0, 0.5, 1) if peak % 2 == 0 else (0, 1)):  # only whole-number gridlines
         y = top + plot_h * (1 - frac)
         parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - 8}" y2="{y:.1f}" stroke="#e3e6ea"/>')
         parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="12" fill="{AXIS}">'
