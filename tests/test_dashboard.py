@@ -229,7 +229,10 @@ def test_users_and_tickets_commands(app, call, tmp_path):
     assert cli(tmp_path, url, "tickets", "export", "--format", "csv").stdout.startswith("id,reference")
     missing = cli(tmp_path, url, "tickets", "show", "ZZ999")
     assert missing.returncode == 1 and "no ticket" in missing.stderr
-    assert cli(tmp_path, url, "users", "disable", "ops@example.com").returncode == 0
+    last_admin = cli(tmp_path, url, "users", "disable", "ops@example.com")
+    assert last_admin.returncode == 1 and "last active admin" in last_admin.stderr
+    assert cli(tmp_path, url, "users", "add", "temp@example.com", "--generate").returncode == 0
+    assert cli(tmp_path, url, "users", "disable", "temp@example.com").returncode == 0
 
 
 def test_retention_purge_deletes_old_audio_and_keeps_tickets(app, call, tmp_path):

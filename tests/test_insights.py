@@ -19,6 +19,7 @@ from ivr.users.service import create_user
 
 from .conftest import ROOT, ask, cli_env
 from .test_dashboard import PASSWORD, login
+from .test_postgres import pg_url  # noqa: F401  (fixture)
 
 ODD = "zorblax gadget thingamajig fizzbuzz"
 
@@ -131,3 +132,42 @@ def test_days_are_the_business_days_not_utc():
     with pytest.raises(PeriodError):
         Period.parse("2024-01-01", "2026-11-20", tz)
     assert len(Period.parse(None, None, tz, today=date(2026, 11, 23)).days()) == 30
+
+
+def test_figures_gaps_and_login_throttle_on_postgresql(pg_url, tmp_path):
+    """The multi-process database: the same queries and the shared throttle on a real PostgreSQL."""
+    from ivr import create_app
+    from ivr.kb.loader import load_knowledge_base
+    from ivr.orders.lookup import import_orders
+    from ivr.simulate.driver import CallDriver, FlaskTransport
+
+    from .conftest import ACCOUNT_SID, AUTH_TOKEN
+
+    settings = {"twilio_account_sid": ACCOUNT_SID, "twilio_auth_token": AUTH_TOKEN, "secret_key": "s" * 32,
+                "database_url": pg_url, "instance_path": tmp_path, "extra": {"IVR_TTS": "off"},
+                "login_max_failures": 2}
+    app = create_app(settings)
+    with session_scope(app.extensions["ivr.sessionmaker"]) as s:
+        load_knowledge_base(s, ROOT / "kb_data")
+        import_orders(s, ROOT / "samples" / "orders.csv")
+        create_user(s, "agent@example.com", "agent", PASSWORD)
+
+    def call(**kwargs):
+        return CallDriver(FlaskTransport(app.test_client()), "http://localhost", AUTH_TOKEN,
+                          account_sid=ACCOUNT_SID, **kwargs)
+
+    want = place_calls(app, call)
+    client = app.test_client()
+    login(client)
+    outcomes = {r["outcome"]: int(r["calls"]) for r in csv.DictReader(
+        io.StringIO(client.get("/insights/outcomes.csv").get_data(as_text=True)))}
+    assert outcomes == {**{k: v for k, v in want.items() if k != "calls"}, "other": 0}
+    unanswered = client.get("/insights/unanswered.csv").get_data(as_text=True)
+    assert f"{ODD},1,1,0" in unanswered
+    assert f"“{ODD}”" in client.get("/kb/gaps").get_data(as_text=True)
+    other_process = create_app(settings).test_client()
+    for c in (app.test_client(), other_process):
+        assert login(c, password="wrong password").status_code == 401
+    assert login(app.test_client()).status_code == 429
+    for a in (app, other_process.application):
+        a.extensions["ivr.engine"].dispose()

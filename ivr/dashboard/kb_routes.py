@@ -12,7 +12,7 @@ from pathlib import Path
 
 from flask import Flask, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import login_required
-from sqlalchemy import func, or_, select
+from sqlalchemy import case, func, or_, select
 
 from ..db import get_session, session_scope
 from ..kb.article import ArticleText
@@ -197,7 +197,7 @@ def gap_groups(session, limit: int = 50) -> list[dict]:
     text = func.lower(func.trim(QuestionAsked.text))
     rows = session.execute(
         select(text.label("q"), func.count(QuestionAsked.id), func.max(QuestionAsked.asked_at),
-               func.sum(func.cast(QuestionAsked.outcome == "declined", type_=QuestionAsked.id.type)))
+               func.sum(case((QuestionAsked.outcome == "declined", 1), else_=0)))
         .where(or_(QuestionAsked.outcome == "declined", QuestionAsked.helped.is_(False)))
         .group_by(text).order_by(func.count(QuestionAsked.id).desc(), func.max(QuestionAsked.asked_at).desc())
         .limit(limit * 3)

@@ -15,7 +15,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from ..calls.models import Call, CallEvent
@@ -181,7 +181,7 @@ def compute(session: Session, period: Period, top: int = 10) -> Figures:
     fig.top_questions = [(q, n) for q, n in session.execute(
         select(text, func.count()).where(*in_period).group_by(text)
         .order_by(func.count().desc(), text).limit(top))]
-    declined = func.sum(func.cast(QuestionAsked.outcome == "declined", QuestionAsked.id.type))
+    declined = func.sum(case((QuestionAsked.outcome == "declined", 1), else_=0))
     fig.unanswered = [(q, n, int(d or 0), n - int(d or 0)) for q, n, d in session.execute(
         select(text, func.count(), declined).where(*in_period)
         .where(or_(QuestionAsked.outcome == "declined", QuestionAsked.helped.is_(False)))
