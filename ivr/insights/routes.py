@@ -27,9 +27,8 @@ def page():
         flash(str(exc), "error")
         return redirect(url_for("insights.page"))
     fig = compute(get_session(), period)
-    many_days = len(fig.calls_per_day) > 14
     charts = {
-        "per_day": bar_chart([(d[5:] if not many_days else d[5:], n) for d, n in fig.calls_per_day],
+        "per_day": bar_chart([(d[5:], n) for d, n in fig.calls_per_day],  # MM-DD
                              "Calls per day", label_every=max(1, len(fig.calls_per_day) // 7), chart_id="chart-day"),
         "per_hour": bar_chart([(f"{h:02d}", n) for h, n in fig.calls_per_hour], "Calls by hour of day",
                               label_every=3, chart_id="chart-hour"),
