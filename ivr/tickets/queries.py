@@ -272,6 +272,12 @@ def describe_event(kind: str, detail: dict[str, Any], titles: dict[str, str]) ->
     d = detail or {}
     if kind == "call_started":
         return f"Call started from {d.get('caller') or 'an unknown number'}"
+    if kind == "menu":
+        where = {"main": "the main menu", "topics": "the list of topics", "articles": "a topic's articles"}.get(
+            str(d.get("menu")), f"the {d.get('menu', '')} menu")
+        return f"Heard {where}" + (" again" if str(d.get("attempt", "0")) not in ("0", "") else "")
+    if kind == "speech_failed":
+        return "We could not make out what the caller said"
     if kind == "digits":
         return f"Pressed {d.get('digits')} in the {d.get('menu', '')} menu".replace("  ", " ")
     if kind == "speech":
@@ -288,7 +294,8 @@ def describe_event(kind: str, detail: dict[str, Any], titles: dict[str, str]) ->
     if kind == "feedback":
         return f"Said the answer {title(d.get('article_id'))} {'helped' if d.get('helped') else 'did not help'}"
     if kind == "choice":
-        return f"Picked option {d.get('rank')}"
+        rank = d.get("rank")
+        return f"Picked answer {rank + 1} of those offered" if isinstance(rank, int) else "Picked one of the answers offered"
     if kind == "order":
         status = d.get("status")
         return f"Checked order {d.get('number')}: " + (f"{status}" if status else "not found")
