@@ -134,7 +134,7 @@ def test_days_are_the_business_days_not_utc():
     assert len(Period.parse(None, None, tz, today=date(2026, 11, 23)).days()) == 30
 
 
-def test_figures_gaps_and_login_throttle_on_postgresql(pg_url, tmp_path):
+def test_figures_gaps_and_login_throttle_on_postgresql(pg_url, settings_overrides):
     """The multi-process database: the same queries and the shared throttle on a real PostgreSQL."""
     from ivr import create_app
     from ivr.kb.loader import load_knowledge_base
@@ -143,9 +143,7 @@ def test_figures_gaps_and_login_throttle_on_postgresql(pg_url, tmp_path):
 
     from .conftest import ACCOUNT_SID, AUTH_TOKEN
 
-    settings = {"twilio_account_sid": ACCOUNT_SID, "twilio_auth_token": AUTH_TOKEN, "secret_key": "s" * 32,
-                "database_url": pg_url, "instance_path": tmp_path, "extra": {"IVR_TTS": "off"},
-                "login_max_failures": 2}
+    settings = {**settings_overrides, "database_url": pg_url, "login_max_failures": 2}
     app = create_app(settings)
     with session_scope(app.extensions["ivr.sessionmaker"]) as s:
         load_knowledge_base(s, ROOT / "kb_data")
