@@ -166,10 +166,10 @@ def test_help_page_answers_from_the_same_engine_and_takes_messages(app):
     assert client.post("/help/message", data={"name": "x"}).status_code == 400  # no CSRF token
 
 
-def test_help_form_sent_too_fast_is_refused(settings_overrides):
+def test_help_form_sent_too_fast_is_refused(app, settings_overrides):
     from ivr import create_app
 
-    app = create_app({**settings_overrides, "web_message_min_seconds": 30})
+    app = create_app({**settings_overrides, "web_message_min_seconds": 30})  # the same database, stricter
     client = app.test_client()
     form = client.get("/help").get_data(as_text=True)
     stamp = form.split('name="stamp" value="')[1].split('"')[0]

@@ -143,8 +143,12 @@ def test_figures_gaps_and_login_throttle_on_postgresql(pg_url, settings_override
 
     from .conftest import ACCOUNT_SID, AUTH_TOKEN
 
+    from . import conftest
+
+    # Where migrating is `db upgrade`'s job (main), conftest has the operator's two steps.
+    make_app = getattr(conftest, "make_test_app", create_app)
     settings = {**settings_overrides, "database_url": pg_url, "login_max_failures": 2}
-    app = create_app(settings)
+    app = make_app(settings)
     with session_scope(app.extensions["ivr.sessionmaker"]) as s:
         load_knowledge_base(s, ROOT / "kb_data")
         import_orders(s, ROOT / "samples" / "orders.csv")
