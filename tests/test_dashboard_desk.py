@@ -107,3 +107,17 @@ def test_admins_change_roles_and_disable_and_reenable_users(app, staff):
         assert {u.email: u.role for u in s.scalars(select(User))} == {"boss@example.com": "agent",
                                                                        "agent@example.com": "admin"}
     assert admin.get("/users").status_code == 403
+
+
+def test_date_filters_are_the_business_days(app, call, staff):
+    from datetime import datetime
+
+    t = leave_voicemail(app, call)
+    with session_scope(app.extensions["ivr.sessionmaker"]) as s:
+        s.get(Ticket, t.id).created_at = datetime(2026, 11, 20, 3, 0)  # 22:00 on the 19th in New York
+    client = app.test_client()
+    login(client)
+    assert rows_of(client.get("/tickets?since=2026-11-19&until=2026-11-19").get_data(as_text=True)) == [str(t.id)]
+    assert rows_of(client.get("/tickets?since=2026-11-20&until=2026-11-20").get_data(as_text=True)) == []
+    page = client.get(f"/tickets/{t.id}").get_data(as_text=True)
+    assert "received 2026-11-19 22:00 EST" in page

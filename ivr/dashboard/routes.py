@@ -181,7 +181,9 @@ def _filter_from_request() -> TicketFilter:
     args = request.args.to_dict()
     if args.get("assignee") == "me" and current_user.is_authenticated:
         args["assignee"] = str(current_user.id)
-    return TicketFilter.from_args(args, default_status=OPEN)
+    flt = TicketFilter.from_args(args, default_status=OPEN)
+    flt.tz = business_tz()  # "From" and "To" are the business's days
+    return flt
 
 
 def _signature(session, flt: TicketFilter) -> str:

@@ -5,7 +5,7 @@ import csv
 import io
 import json
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterable
 
 from sqlalchemy import func, or_, select
@@ -42,6 +42,7 @@ class TicketFilter:
     sort: str = "newest"
     page: int = 1
     per_page: int = 25
+    tz: Any = None  # the zone `since`/`until` days are in (the business's on the dashboard); None = UTC
 
     @classmethod
     def from_args(cls, args: Any, default_status: str | None = None) -> "TicketFilter":
@@ -77,6 +78,13 @@ class TicketFilter:
                    since=parse_date(args.get("since")), until=parse_date(args.get("until")),
                    q=(args.get("q") or "").strip() or None, sort=sort, page=page, per_page=per_page)
 
+    def _utc_midnight(self, day: date) -> datetime:
+        """The start of `day` in the filter's zone, as the naive UTC the database stores."""
+        start = datetime.combine(day, datetime.min.time())
+        if self.tz is None:
+            return start
+        return start.replace(tzinfo=self.tz).astimezone(timezone.utc).replace(tzinfo=None)
+
     def query(self):
         query = select(Ticket)
         if self.status == OPEN:
@@ -93,9 +101,9 @@ class TicketFilter:
             except ValueError:
                 raise TicketError("assignee must be a user id or 'none'") from None
         if self.since:
-            query = query.where(Ticket.created_at >= datetime.combine(self.since, datetime.min.time()))
+            query = query.where(Ticket.created_at >= self._utc_midnight(self.since))
         if self.until:
-            query = query.where(Ticket.created_at < datetime.combine(self.until + timedelta(days=1), datetime.min.time()))
+            query = query.where(Ticket.created_at < self._utc_midnight(self.until + timedelta(days=1)))
         if self.q:
             # Every word must appear in the transcript, the caller's number or the reference.
             for word in self.q.lower().split()[:8]:
