@@ -17,6 +17,8 @@ APP_EXTENSIONS: list[str] = [
     "ivr.tts",
     "ivr.dashboard",
     "ivr.api",
+    "ivr.insights",
+    "ivr.help",
 ]
 
 

@@ -97,6 +97,17 @@ def url(name: str, raw: str) -> str:
     return raw.rstrip("/")
 
 
+def zone(name: str, raw: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    value = raw.strip()
+    try:
+        ZoneInfo(value)
+    except (ValueError, KeyError, OSError):
+        raise ConfigError(f"{name} must be an IANA time zone such as Europe/London, got {raw!r}") from None
+    return value
+
+
 def emails(name: str, raw: str) -> tuple[str, ...]:
     found = tuple(a.strip() for a in raw.split(",") if a.strip())
     for address in found:
@@ -173,6 +184,17 @@ class Settings:
 
     # Knowledge base
     kb_embedding_model: Path | None = setting("KB_EMBEDDING_MODEL", None, optional_path)
+
+    # Staff dashboard, insights and the public help page
+    # The IANA zone the business works in: dashboard times and insights' days and hours.
+    timezone: str = setting("IVR_TIMEZONE", "UTC", zone)
+    # Wrong passwords per account / per address within the window before logins are refused (429).
+    login_max_failures: int = setting("IVR_LOGIN_MAX_FAILURES", 5, whole(1, 1000))
+    login_max_failures_per_address: int = setting("IVR_LOGIN_MAX_FAILURES_PER_ADDRESS", 30, whole(1, 100000))
+    login_window_seconds: int = setting("IVR_LOGIN_WINDOW_SECONDS", 900, whole(1, 86400))
+    # "Send us a message" forms accepted per address per hour, and the least time to fill one in.
+    web_messages_per_hour: int = setting("IVR_WEB_MESSAGES_PER_HOUR", 5, whole(1, 10000))
+    web_message_min_seconds: int = setting("IVR_WEB_MESSAGE_MIN_SECONDS", 3, whole(0, 600))
 
     # Notifications
     notify_emails: tuple[str, ...] = setting("IVR_NOTIFY_EMAILS", (), emails)

@@ -28,6 +28,7 @@ COMMAND_MODULES = [
     "users",
     "tickets",
     "recordings",
+    "report",
 ]
 
 
