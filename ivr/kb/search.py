@@ -60,6 +60,7 @@ LOO_SAMPLE = 600  # held-out questions used to fit the calibration
 # A shipped off-topic question this close to one of the knowledge base's own sample questions
 # is something the knowledge base covers, so it is not used as a negative there.
 NEGATIVE_COVERED = 0.7
+MIN_SCOPE_SAMPLE = 6  # held-out sample questions needed to fit the in-scope probability
 OFF_TOPIC_FILE = Path(__file__).parent / "data" / "off_topic.txt"
 
 
@@ -371,11 +372,11 @@ class SearchEngine:
         same held-out questions against the shipped off-topic questions the knowledge base
         doesn't cover, weighted to count alike.
         """
-        if self._vectors is None or len(self.articles) < 3:
+        if self._vectors is None:
             return
         candidates = [i for i in range(len(self._texts))
                       if int((self._owners == self._owners[i]).sum()) > 1]
-        if len(candidates) < 20:
+        if len(candidates) < MIN_SCOPE_SAMPLE:
             return
         rng = np.random.default_rng(0)
         chosen = rng.choice(candidates, size=min(LOO_SAMPLE, len(candidates)), replace=False)
@@ -388,7 +389,7 @@ class SearchEngine:
             feats.append(self._features(fused, top))
             labels.append(1.0 if top == self._owners[i] else 0.0)
         labels_arr = np.array(labels)
-        if labels_arr.min() != labels_arr.max():
+        if len(self.articles) >= 3 and len(chosen) >= 20 and labels_arr.min() != labels_arr.max():
             self.calibration = _fit_logistic(np.array(feats), labels_arr)
         if self._negatives is not None and len(self._negatives) >= 10:
             scope_out = [self._scope_features(*self._similarities(v)) for v in self._negatives]
