@@ -53,6 +53,8 @@ def run(engine_cls, articles, test, embedder, question_embedder, prefix: str = "
     p = prefix
     print(f"{p}build_s={build_s:.2f}")
     print(f"{p}top1={report.top1:.4f} {p}top3={report.top3:.4f}")
+    print(f"{p}answered_share={report.answered_share:.4f} {p}choice_share={report.choice_share:.4f} "
+          f"{p}declined_share={report.declined_share:.4f}")
     print(f"{p}in_scope_declined={report.in_scope_declined:.4f} {p}oos_choice={report.oos_choice:.4f} "
           f"{p}oos_declined={report.oos_declined:.4f}")
     print(f"{p}p50_ms={report.p50_ms:.2f}")
