@@ -29,10 +29,10 @@ import logging
 import math
 import re
 import threading
-from functools import lru_cache
-from pathlib import Path
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import Literal, Sequence
 
 import numpy as np
