@@ -142,6 +142,11 @@ def test_kb_eval_reports_out_of_scope_rows_and_kb_ask_explains(tmp_path):
     only_off.write_text("text,article_id\n" + "".join(f"{q},\n" for q in OFF_TOPIC))
     text = _run(env, "kb", "eval", str(only_off)).stdout
     assert "out_of_scope=4" in text and "oos_declined=1.0000" in text and "oos_answered=0.0000" in text
+    mixed = tmp_path / "mixed.csv"  # one row labelled with the wrong article: it must be listed
+    mixed.write_text(f"text,article_id\n{OFF_TOPIC[2]},\n{IN_SCOPE[0][0]},{IN_SCOPE[1][1]}\n")
+    listed = json.loads(_run(env, "kb", "eval", str(mixed), "--misses", "--json").stdout)
+    assert [m["text"] for m in listed["misses"]] == [IN_SCOPE[0][0]]
+    assert listed["misses"][0]["offered"] == [IN_SCOPE[0][1]] and listed["in_scope_wrong"] == 1.0
 
     declined = json.loads(_run(env, "kb", "ask", "do you sell motorbikes", "--json").stdout)
     assert declined["outcome"] == "decline" and declined["signal"] == "off_topic" and declined["offered"] == []

@@ -38,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     ev = ksub.add_parser("eval", help="accuracy of the loaded knowledge base on a labelled CSV (text,article_id; "
                                       "an empty article_id means the question should be declined)")
     ev.add_argument("file", type=Path)
+    ev.add_argument("--misses", action="store_true", help="also list the rows that went wrong")
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(func=cmd_eval)
 
@@ -129,13 +130,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
     unknown = sorted({aid for _, aid in rows if aid} - {a.id for a in engine.articles})
     if unknown:
         raise CLIError(f"{args.file}: article id(s) not in the loaded knowledge base: {', '.join(unknown[:5])}")
-    report = evaluate(engine, rows)
+    misses: list[dict] = []
+    report = evaluate(engine, rows, misses if args.misses else None)
     data = report.as_dict()
     if args.json:
-        print(json.dumps(data, indent=2))
-    else:
-        for key, value in data.items():
-            print(f"{key}={value:.4f}" if isinstance(value, float) else f"{key}={value}")
+        print(json.dumps({**data, "misses": misses} if args.misses else data, indent=2))
+        return 0
+    for key, value in data.items():
+        print(f"{key}={value:.4f}" if isinstance(value, float) else f"{key}={value}")
+    if args.misses:
+        print(f"misses ({len(misses)}):")
+        for m in misses:
+            want = m["expected"] or "(decline)"
+            got = {"answer": "answered ", "choose": "offered "}.get(m["outcome"], "declined") + " / ".join(m["offered"])
+            print(f"  {m['text']!r}: expected {want}, {got} [{m['signal']}]")
     return 0
 
 

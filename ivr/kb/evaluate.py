@@ -62,7 +62,8 @@ def read_labelled_csv(path: str | Path) -> list[tuple[str, str]]:
     return rows
 
 
-def evaluate(engine: SearchEngine, rows: Iterable[tuple[str, str]]) -> EvalReport:
+def evaluate(engine: SearchEngine, rows: Iterable[tuple[str, str]], misses: list[dict] | None = None) -> EvalReport:
+    """Ask every row through `decide`; rows that went wrong are appended to `misses` if given."""
     top1 = top3 = answered = answered_in = answered_right = chose = declined = 0
     right = wrong = in_declined = in_n = 0
     oos_n = oos_answered = oos_choice = oos_declined = 0
@@ -74,6 +75,13 @@ def evaluate(engine: SearchEngine, rows: Iterable[tuple[str, str]]) -> EvalRepor
         decision = engine.decide(text)
         latencies.append((time.perf_counter() - start) * 1000)
         ids = [h.article_id for h in decision.hits]
+        if misses is not None:
+            offered = ids[: {"answer": 1, "choose": 2}.get(decision.kind, 0)]
+            missed = (bool(offered) if not expected else expected not in offered)
+            if missed:
+                misses.append({"text": text, "expected": expected, "outcome": decision.kind,
+                               "signal": decision.signal, "offered": offered, "in_scope": decision.in_scope,
+                               "top": ids[0] if ids else None})
         answered += decision.kind == "answer"
         chose += decision.kind == "choose"
         declined += decision.kind == "none"
