@@ -84,6 +84,10 @@ def explain(question: str) -> dict:
     elif decision.kind == "choose":
         verdict = ("Two answers are close, so a caller would be asked to choose between "
                    f"“{hits[0]['title']}” and “{hits[1]['title']}”.")
+    elif decision.signal == "off_topic":
+        verdict = ("A caller would be told we have no answer and offered to leave a message: the question "
+                   f"looks outside what the knowledge base covers (only {round(100 * decision.in_scope)}% "
+                   "likely to be in scope).")
     else:
         best = f" The best match, “{hits[0]['title']}”, is only {hits[0]['percent']}% sure." if hits else ""
         verdict = "A caller would be told we have no answer and offered to leave a message." + best
