@@ -50,6 +50,13 @@ class Settings:
     business_name: str = "Northwind Goods"
     run_worker: bool = True
     log_level: str = "INFO"
+    # --- hours, SMS and orders (desk) ---
+    hours_path: Path = field(default_factory=lambda: PROJECT_ROOT / "kb_data" / "hours.yaml")
+    sms_enabled: bool = True
+    sms_from: str = ""  # a Twilio number (E.164) or Messaging Service sid (MG...); default: the number called
+    orders_sql_url: str = ""  # read orders from the shop's own database instead of the orders table
+    orders_sql_query: str = ""
+    orders_sql_timeout: int = 3
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -121,6 +128,13 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         business_name=(env.get("IVR_BUSINESS_NAME") or "Northwind Goods").strip(),
         run_worker=_env_bool(env, "IVR_RUN_WORKER", True),
         log_level=(env.get("LOG_LEVEL") or "INFO").strip().upper(),
+        # --- hours, SMS and orders (desk) ---
+        hours_path=Path(env.get("IVR_HOURS_PATH") or Path(env.get("IVR_KB_PATH") or PROJECT_ROOT / "kb_data") / "hours.yaml"),
+        sms_enabled=_env_bool(env, "IVR_SMS", True),
+        sms_from=(env.get("IVR_SMS_FROM") or "").strip(),
+        orders_sql_url=(env.get("IVR_ORDERS_SQL_URL") or "").strip(),
+        orders_sql_query=(env.get("IVR_ORDERS_SQL_QUERY") or "").strip(),
+        orders_sql_timeout=_env_int(env, "IVR_ORDERS_SQL_TIMEOUT", 3, 1, 30),
         extra={k: v for k, v in env.items() if k.startswith("IVR_") or k in EXTRA_SETTINGS},
     )
     if overrides:
@@ -150,5 +164,23 @@ def check_settings(settings: Settings) -> None:
         raise ConfigError("SECRET_KEY is too short: use at least 16 random characters")
     if settings.database_url and "://" not in settings.database_url:
         raise ConfigError(f"DATABASE_URL is malformed: expected a URL such as sqlite:///path.db or postgresql://..., got {settings.database_url!r}")
+    _check_desk_settings(settings)
     if settings.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {settings.log_level!r}")
+
+
+def _check_desk_settings(settings: Settings) -> None:
+    """Hours, SMS and orders settings (desk)."""
+    if settings.sms_from and not re.match(r"^(\+[1-9][0-9]{6,14}|MG[0-9a-fA-F]{32})$", settings.sms_from):
+        raise ConfigError("IVR_SMS_FROM must be a Twilio number in E.164 form (+15551234567) or a "
+                          f"Messaging Service sid (MG...), got {settings.sms_from!r}")
+    if bool(settings.orders_sql_url) != bool(settings.orders_sql_query):
+        raise ConfigError("IVR_ORDERS_SQL_URL and IVR_ORDERS_SQL_QUERY go together: set both or neither")
+    if settings.orders_sql_url and "://" not in settings.orders_sql_url:
+        raise ConfigError("IVR_ORDERS_SQL_URL must be a SQLAlchemy URL such as postgresql+psycopg://reader@db/shop")
+    if settings.orders_sql_query:
+        query = settings.orders_sql_query
+        if not re.match(r"^\s*(select|with)\b", query, re.I) or ";" in query.strip().rstrip(";"):
+            raise ConfigError("IVR_ORDERS_SQL_QUERY must be one SELECT statement")
+        if ":number" not in query:
+            raise ConfigError("IVR_ORDERS_SQL_QUERY must use the bound parameter :number for the order number")

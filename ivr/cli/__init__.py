@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "prompts",
     "users",
     "tickets",
+    "hours",
 ]
 
 
