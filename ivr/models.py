@@ -6,3 +6,4 @@ from .orders.models import Order  # noqa: F401
 from .tickets.models import Ticket  # noqa: F401
 from .tickets.activity import TicketChange, TicketNote  # noqa: F401
 from .users.models import ApiToken, User  # noqa: F401
+from .sms.models import TextMessage  # noqa: F401

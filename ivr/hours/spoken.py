@@ -27,15 +27,21 @@ def spoken_time(t: T, value: time | None) -> str:
     return t("hours_time_pm" if value.hour >= 12 else "hours_time_am", clock=clock)
 
 
+def _day_name(t: T, index: int) -> str:
+    prompt_id = f"hours_day_{DAYS[index]}"
+    return t(prompt_id)
+
+
 def spoken_day(t: T, day: date) -> str:
-    return t(f"hours_day_{DAYS[day.weekday()]}")
+    return _day_name(t, day.weekday())
 
 
 def spoken_date(t: T, day: date) -> str:
     """'Monday, December 29th'."""
     n = day.day
     suffix = "th" if 11 <= n % 100 <= 13 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return t("hours_date", day=spoken_day(t, day), month=t(f"hours_month_{MONTHS[day.month - 1]}"),
+    month_id = f"hours_month_{MONTHS[day.month - 1]}"
+    return t("hours_date", day=spoken_day(t, day), month=t(month_id),
              nth=f"{n}{suffix}")
 
 
@@ -105,9 +111,9 @@ def weekly_summary(t: T, hours: OpeningHours) -> str:
     for first, last, ranges in groups:
         if not ranges:
             continue
-        days = t(f"hours_day_{DAYS[first]}")
+        days = _day_name(t, first)
         if last > first:
-            days = t("hours_day_span", first=days, last=t(f"hours_day_{DAYS[last]}"))
+            days = t("hours_day_span", first=days, last=_day_name(t, last))
         parts.append(t("hours_days_hours", days=days, hours=_ranges_text(t, ranges)))
     return _join(t, parts, pause=True)
 

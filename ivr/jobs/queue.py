@@ -26,7 +26,7 @@ Handler = Callable[[Flask, dict[str, Any]], None]
 HANDLERS: dict[str, Handler] = {}
 
 # Modules that register handlers with @job_handler; imported by the worker.
-HANDLER_MODULES: list[str] = ["ivr.recordings.jobs", "ivr.notify.jobs"]
+HANDLER_MODULES: list[str] = ["ivr.recordings.jobs", "ivr.notify.jobs", "ivr.sms.jobs"]
 
 STALE_AFTER = timedelta(minutes=10)
 

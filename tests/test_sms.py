@@ -1,0 +1,119 @@
+"""'Text me that': sent through a local stand-in for Twilio's Messages API, only ever to the caller."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from sqlalchemy import select
+
+from ivr.calls.log import ensure_call
+from ivr.jobs.models import Job
+from ivr.jobs.queue import Worker
+from ivr.sms.models import TextMessage
+from ivr.sms.service import SmsRefused, request_text
+
+from .conftest import ACCOUNT_SID, AUTH_TOKEN
+from .fake_twilio_api import FakeServer, MessagesApi
+
+CALLER = "+15005550006"  # the phone on sample order 1001
+OUR_NUMBER = "+15005550001"
+
+
+def heard(step) -> str:
+    return " ".join(step.heard)
+
+
+def t(app, pid: str, **values) -> str:
+    return app.extensions["ivr.prompts"].text(pid, **values)
+
+
+@pytest.fixture
+def twilio_api(app):
+    with FakeServer(auth=(ACCOUNT_SID, AUTH_TOKEN)) as server:
+        app.config["IVR_SETTINGS"] = replace(app.config["IVR_SETTINGS"], twilio_api_base=server.url)
+        yield server
+
+
+def order_details_heard(driver):
+    driver.start()
+    driver.press("3")
+    driver.press("1001#")
+    return driver.press("1")
+
+
+def test_order_details_texted_to_the_caller(app, call, db, twilio_api):
+    messages = MessagesApi(twilio_api, ACCOUNT_SID)
+    driver = call(caller=CALLER, to=OUR_NUMBER)
+    order_details_heard(driver)
+    step = driver.press("1")
+    assert t(app, "sms_sending") in heard(step)
+    assert messages.sent == []  # nothing is sent on the webhook's clock
+    assert Worker(app).run_until_idle() >= 1
+    step = driver.silence()
+    assert t(app, "sms_sent") in heard(step)
+    assert t(app, "after_order") in heard(step)  # back where the caller was
+    assert len(messages.sent) == 1
+    sent = messages.sent[0]
+    assert sent["To"] == CALLER and sent["From"] == OUR_NUMBER
+    assert sent["Body"].startswith("Northwind Goods: order 1001 has been delivered.")
+    assert "signed for at the front door" in sent["Body"]
+    row = db.scalars(select(TextMessage).where(TextMessage.call_sid == driver.call_sid)).one()
+    assert row.status == "sent" and row.twilio_sid.startswith("SM") and row.to_number == CALLER
+
+
+def test_twilio_refusing_the_text_is_logged_and_the_caller_told(app, call, db, twilio_api, caplog):
+    MessagesApi(twilio_api, ACCOUNT_SID, fail_with=(400, 21614, "'To' number is not a valid mobile number"))
+    driver = call(caller=CALLER, to=OUR_NUMBER)
+    order_details_heard(driver)
+    driver.press("1")
+    Worker(app).run_until_idle()
+    step = driver.silence()
+    assert t(app, "sms_failed") in heard(step) and t(app, "sms_sent") not in heard(step)
+    assert step.waiting == "gather"  # the call goes on
+    row = db.scalars(select(TextMessage).where(TextMessage.call_sid == driver.call_sid)).one()
+    assert row.status == "failed" and "21614" in row.error and "not a valid mobile number" in row.error
+    assert "21614" in caplog.text
+
+
+def test_twilio_down_is_retried_once_then_the_text_is_marked_failed(app, call, db, twilio_api):
+    MessagesApi(twilio_api, ACCOUNT_SID, fail_with=(503, 20500, "Service Unavailable"))
+    driver = call(caller=CALLER, to=OUR_NUMBER)
+    order_details_heard(driver)
+    driver.press("1")
+    worker = Worker(app)
+    worker.run_until_idle()
+    row = db.scalars(select(TextMessage).where(TextMessage.call_sid == driver.call_sid)).one()
+    assert row.status == "queued"  # a 5xx is worth one more try, after the queue's back-off
+    job = db.scalars(select(Job).where(Job.kind == "sms.send")).one()
+    assert job.status == "queued" and "HTTP 503" in job.last_error
+    job.run_after = job.created_at  # the back-off has passed
+    db.commit()
+    worker.run_until_idle()
+    db.refresh(row)
+    assert row.status == "failed" and "HTTP 503" in row.error
+    step = driver.silence()
+    assert t(app, "sms_failed") in heard(step)
+
+
+def test_the_flow_cannot_choose_the_number(app, db):
+    """request_text takes a call, not a number: the recipient is always that call's own caller."""
+    import inspect
+
+    assert "to" not in inspect.signature(request_text).parameters
+    with app.app_context():
+        ensure_call(db, "CA" + "a" * 32, "anonymous", OUR_NUMBER)
+        with pytest.raises(SmsRefused) as refused:
+            request_text(app, db, "CA" + "a" * 32, "article", "return-window")
+        assert refused.value.reason == "no_number"
+        ensure_call(db, "CA" + "b" * 32, CALLER, OUR_NUMBER)
+        # An order this call never proved it may hear is not sent either.
+        with pytest.raises(SmsRefused) as refused:
+            request_text(app, db, "CA" + "b" * 32, "order", "4512")
+        assert refused.value.reason == "not_verified"
+        message = request_text(app, db, "CA" + "b" * 32, "article", "return-window")
+        assert message.to_number == CALLER and message.body.startswith("Northwind Goods: ")
+        request_text(app, db, "CA" + "b" * 32, "article", "return-window")
+        request_text(app, db, "CA" + "b" * 32, "article", "return-window")
+        with pytest.raises(SmsRefused) as refused:
+            request_text(app, db, "CA" + "b" * 32, "article", "return-window")
+        assert refused.value.reason == "limit"
