@@ -322,7 +322,7 @@ def test_voicemail_transcribed_after_a_crash(vosk_app, ko_speech):
     worker.run_until_idle()
     session.expire_all()
     ticket = session.scalars(select(Ticket)).one()
-    assert ticket.transcript_status == "done" and ticket.transcript
+    assert ticket.transcript_status == "done" and ticket.transcript and ticket.transcript_engine == "vosk"
     assert 0 < ticket.transcript_confidence <= 1
     from ivr.recordings.store import get_store
 
