@@ -117,3 +117,43 @@ def test_the_flow_cannot_choose_the_number(app, db):
         with pytest.raises(SmsRefused) as refused:
             request_text(app, db, "CA" + "b" * 32, "article", "return-window")
         assert refused.value.reason == "limit"
+
+
+def test_article_and_ticket_reference_texts_through_the_flow_engine(app, call, db, twilio_api):
+    """What the flow engineer's menus offer after an answer or a ticket: the same two states."""
+    from ivr.voice.actions import Input, Listen, Step
+    from ivr.voice.context import CallContext
+    from ivr.voice.flow import run_state
+
+    messages = MessagesApi(twilio_api, ACCOUNT_SID)
+    driver = call(caller=CALLER, to=OUR_NUMBER)
+    driver.start()
+    driver.press("4")
+    driver.record(seconds=5)  # a voicemail: this caller's ticket
+    from ivr.tickets.models import Ticket
+
+    reference = db.scalars(select(Ticket).where(Ticket.call_sid == driver.call_sid)).one().reference
+    from sqlalchemy import update
+
+    db.execute(update(Job).values(status="done"))  # the voicemail's own jobs are not what this tests
+    db.commit()
+    ctx = CallContext(app=app, session=db, call_sid=driver.call_sid, caller=CALLER, to=OUR_NUMBER)
+    with app.app_context():
+        for what, about, back, params in (("article", "return-window", "after_article", {"id": "return-window"}),
+                                          ("ticket", reference, "main", {})):
+            turn = run_state(ctx, Step("text_me", {"what": what, "about": about, "back": back, **params}))
+            db.commit()
+            assert isinstance(turn.last, Listen) and turn.last.on_silence.state == "text_sent"
+            Worker(app).run_until_idle()
+            ctx.input = Input()
+            turn = run_state(ctx, turn.last.on_silence)
+            db.commit()
+            assert t(app, "sms_sent") in turn.says()
+            assert turn.last.on_input.params["menu"] == back and dict(params).items() <= turn.last.on_input.params.items()
+        # Someone else's reference is not sent.
+        turn = run_state(ctx, Step("text_me", {"what": "ticket", "about": "XX999", "back": "main"}))
+        assert t(app, "sms_failed") in turn.says()
+    bodies = [m["Body"] for m in messages.sent]
+    assert bodies[0].startswith("Northwind Goods: How long you have to return an item. You can return most items within thirty days")
+    assert bodies[1] == f"Northwind Goods: your message reference is {reference}. Quote it if you call us again."
+    assert all(m["To"] == CALLER for m in messages.sent) and len(bodies) == 2

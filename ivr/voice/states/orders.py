@@ -182,7 +182,7 @@ def _spoken_postcode(said: str) -> str:
 @menu("after_order")
 def after_order_menu(ctx: CallContext, number: str = "") -> Menu:
     return Menu(prompts=[ctx.t("after_order")], choices=[
-        Choice("1", "text_me", {"kind": "order", "subject": number, "back": "after_order", "number": number},
+        Choice("1", "text_me", {"what": "order", "about": number, "back": "after_order", "number": number},
                words=("text", "text me", "send it", "text message", "sms")),
         Choice("2", "order", {"again": 1}, words=("another order", "another", "different order")),
         Choice("9", "order_lookup", {"number": number}, words=("repeat", "again", "say that again")),

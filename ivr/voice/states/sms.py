@@ -1,9 +1,11 @@
 """'Text me that': send the caller an answer, an order's details or a ticket reference by SMS.
 
 Any menu offers it with a choice such as
-    Choice("1", "text_me", {"kind": "order", "subject": number, "back": "after_order", "number": number})
-`kind`/`subject` say what to send (see ivr/sms/service.py: the recipient is always the call's own
-number); `back` is the menu to return to and the remaining parameters are that menu's. The text
+    Choice("1", "text_me", {"what": "order", "about": number, "back": "after_order", "number": number})
+`what` (article | order | ticket) and `about` (its id, number or reference) say what to send (see
+ivr/sms/service.py: the recipient is always the call's own number); `back` is the menu to return
+to and the remaining parameters are that menu's (so a menu must not use the names what, about,
+back, sms or checks). The text
 is sent by a job off the webhook's clock; the caller waits a couple of seconds (a short listen)
 while the flow checks the outcome, then hears whether it went.
 """
@@ -34,34 +36,35 @@ def _wake_worker(ctx: CallContext) -> None:
 
 
 def _wait(ctx: CallContext, message_id: int, checks: int, back: str, params: dict[str, Any], *prompts: str) -> Turn:
-    step = Step("text_sent", {"id": message_id, "checks": checks, "back": back, **params})
+    step = Step("text_sent", {"sms": message_id, "checks": checks, "back": back, **params})
     return Turn(Listen(prompts=tuple(Say(p) for p in prompts), on_input=step, on_silence=step,
                        keys=True, speech=False, num_digits=1, timeout_s=WAIT_SECONDS))
 
 
 @state("text_me")
-def text_me(ctx: CallContext, kind: str = "", subject: str = "", back: str = "main", **params: Any) -> Turn:
+def text_me(ctx: CallContext, what: str = "", about: str = "", back: str = "main", **params: Any) -> Turn:
     try:
-        message = request_text(ctx.app, ctx.session, ctx.call_sid, kind, subject)
+        message = request_text(ctx.app, ctx.session, ctx.call_sid, what, about)
     except SmsRefused as exc:
-        ctx.log("sms_refused", what=kind, subject=subject, reason=exc.reason, error=str(exc))
+        ctx.log("sms_refused", what=what, about=about, reason=exc.reason, error=str(exc))
         return _back(ctx, back, params, _refusal_words(ctx, exc.reason))
-    ctx.log("sms_requested", what=kind, subject=subject, message_id=message.id)
+    ctx.log("sms_requested", what=what, about=about, message_id=message.id)
     _wake_worker(ctx)
     return _wait(ctx, message.id, 0, back, params, ctx.t("sms_sending"))
 
 
 @state("text_sent")
-def text_sent(ctx: CallContext, id: int | str = 0, checks: int | str = 0, back: str = "main", **params: Any) -> Turn:
-    status = text_status(ctx.session, as_int(id), ctx.call_sid)
+def text_sent(ctx: CallContext, sms: int | str = 0, checks: int | str = 0, back: str = "main", **params: Any) -> Turn:
+    message_id = as_int(sms)
+    status = text_status(ctx.session, message_id, ctx.call_sid)
     checks = as_int(checks) + 1
     if status == "sent":
-        ctx.log("sms_sent", message_id=as_int(id))
+        ctx.log("sms_sent", message_id=message_id)
         return _back(ctx, back, params, ctx.t("sms_sent"))
     if status == "queued" and checks < MAX_CHECKS:
         _wake_worker(ctx)
-        return _wait(ctx, as_int(id), checks, back, params)
-    ctx.log("sms_not_sent", message_id=as_int(id), status=status)
+        return _wait(ctx, message_id, checks, back, params)
+    ctx.log("sms_not_sent", message_id=message_id, status=status)
     still_trying = status == "queued"
     return _back(ctx, back, params, ctx.t("sms_still_sending") if still_trying else ctx.t("sms_failed"))
 
