@@ -17,6 +17,7 @@ from ivr.orders.source import OrderSourceError, lookup_order
 from ivr.orders.verify import digits_from_speech, phones_match, postcodes_match
 
 from .conftest import ROOT, cli_env
+from .test_postgres import pg_url  # noqa: F401 - a throw-away PostgreSQL database
 
 
 def heard(step) -> str:
@@ -269,3 +270,34 @@ def test_orders_commands(tmp_path):
     missing = _cli(tmp_path, "orders", "delete", "4512")
     assert missing.returncode == 1 and missing.stderr.strip() == "error: no such order(s): 4512 (nothing deleted)"
     assert len(json.loads(_cli(tmp_path, "orders", "list", "--json").stdout)) == 10
+
+
+def test_orders_from_a_postgresql_shop_database_are_read_only_and_time_limited(app, db, pg_url):
+    from sqlalchemy import create_engine, text
+
+    owner = create_engine(pg_url)
+    with owner.begin() as conn:
+        conn.execute(text("create table shop_orders (ref text primary key, state text, note text, zip text)"))
+        conn.execute(text("insert into shop_orders values ('910001', 'delivered', 'Left with a neighbour.', '04101')"))
+    settings = replace(app.config["IVR_SETTINGS"], orders_sql_url=pg_url, orders_sql_timeout=1,
+                       orders_sql_query="select ref as number, state as status, note as detail, zip as postcode "
+                                        "from shop_orders where ref = :number")
+    app.config["IVR_SETTINGS"] = settings
+    found = lookup_order(app, db, "910001")
+    assert (found.status, found.detail, found.postcode, found.protected) == ("delivered", "Left with a neighbour.",
+                                                                            "04101", True)
+    app.extensions.pop("ivr.orders_engine").dispose()
+    app.config["IVR_SETTINGS"] = replace(settings, orders_sql_query=(
+        "with gone as (delete from shop_orders returning *) select ref as number, state as status from gone "
+        "where ref = :number"))
+    with pytest.raises(OrderSourceError, match="read-only"):
+        lookup_order(app, db, "910001")
+    app.extensions.pop("ivr.orders_engine").dispose()
+    app.config["IVR_SETTINGS"] = replace(settings, orders_sql_query=(
+        "select ref as number, state as status from shop_orders, pg_sleep(5) where ref = :number"))
+    with pytest.raises(OrderSourceError, match="statement timeout"):
+        lookup_order(app, db, "910001")
+    app.extensions.pop("ivr.orders_engine").dispose()
+    with owner.connect() as conn:
+        assert conn.execute(text("select count(*) from shop_orders")).scalar_one() == 1
+    owner.dispose()
