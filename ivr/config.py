@@ -57,6 +57,12 @@ class Settings:
     orders_sql_url: str = ""  # read orders from the shop's own database instead of the orders table
     orders_sql_query: str = ""
     orders_sql_timeout: int = 3
+    # --- call flow: a person in business hours, ratings (flow) ---
+    # Where "talk to someone" rings: E.164 numbers or sip: addresses, and nothing else ever.
+    transfer_to: tuple[str, ...] = ()
+    transfer_ring: str = "sequential"  # sequential (in order) | simultaneous (all at once)
+    transfer_timeout_seconds: int = 20  # per destination (sequential) or for all (simultaneous)
+    ratings_enabled: bool = False  # ask callers whose question was answered for a 1-5 rating
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -98,6 +104,36 @@ def _env_url(env: Mapping[str, str], name: str, default: str) -> str:
     return raw.rstrip("/")
 
 
+# --- call flow (flow) ---
+_E164_RE = re.compile(r"^\+[1-9]\d{6,14}$")
+_SIP_RE = re.compile(r"^sips?:[A-Za-z0-9._~+\-]+@[A-Za-z0-9.\-]+(:\d{1,5})?$")
+
+
+def is_dial_destination(value: str) -> bool:
+    """An E.164 number (+15551234567) or a SIP address (sip:desk@pbx.example.com)."""
+    return bool(_E164_RE.match(value) or _SIP_RE.match(value))
+
+
+def _env_destinations(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return ()
+    items = tuple(item.strip() for item in raw.split(",") if item.strip())
+    for item in items:
+        if not is_dial_destination(item):
+            raise ConfigError(f"{name} must list E.164 numbers (+15551234567) or sip: addresses, got {item!r}")
+    return items
+
+
+def _env_choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
+
+
 def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Read and check settings; `overrides` (used by tests) win over the environment."""
     if env is None:
@@ -135,6 +171,11 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         orders_sql_url=(env.get("IVR_ORDERS_SQL_URL") or "").strip(),
         orders_sql_query=(env.get("IVR_ORDERS_SQL_QUERY") or "").strip(),
         orders_sql_timeout=_env_int(env, "IVR_ORDERS_SQL_TIMEOUT", 3, 1, 30),
+        # --- call flow (flow) ---
+        transfer_to=_env_destinations(env, "IVR_TRANSFER_TO"),
+        transfer_ring=_env_choice(env, "IVR_TRANSFER_RING", "sequential", ("sequential", "simultaneous")),
+        transfer_timeout_seconds=_env_int(env, "IVR_TRANSFER_TIMEOUT", 20, 5, 120),
+        ratings_enabled=_env_bool(env, "IVR_RATINGS", False),
         extra={k: v for k, v in env.items() if k.startswith("IVR_") or k in EXTRA_SETTINGS},
     )
     if overrides:
@@ -165,6 +206,9 @@ def check_settings(settings: Settings) -> None:
     if settings.database_url and "://" not in settings.database_url:
         raise ConfigError(f"DATABASE_URL is malformed: expected a URL such as sqlite:///path.db or postgresql://..., got {settings.database_url!r}")
     _check_desk_settings(settings)
+    for destination in settings.transfer_to:
+        if not is_dial_destination(destination):
+            raise ConfigError(f"IVR_TRANSFER_TO must list E.164 numbers or sip: addresses, got {destination!r}")
     if settings.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {settings.log_level!r}")
 

@@ -305,7 +305,7 @@ def test_voicemail_transcribed_after_a_crash(vosk_app, ko_speech):
     vosk_app.fake_api.routes[rec_path()] = lambda n: (200, ko_speech["ulaw"])
     driver = _driver(vosk_app)
     driver.start()
-    driver.press("4")
+    driver.press("8")  # the message key
     driver.record(seconds=3, recording_sid=SID)
     sessions = vosk_app.extensions["ivr.sessionmaker"]
     session = sessions()
@@ -334,7 +334,7 @@ def test_voicemail_transcription_failure_is_recorded_not_lost(vosk_app):
     vosk_app.fake_api.routes[rec_path()] = lambda n: (200, b"this is not audio")
     driver = _driver(vosk_app)
     driver.start()
-    driver.press("4")
+    driver.press("8")  # the message key
     driver.record(seconds=3, recording_sid=SID)
     sessions = vosk_app.extensions["ivr.sessionmaker"]
     worker = Worker(vosk_app)
@@ -359,7 +359,7 @@ def test_voicemail_from_a_simulated_call_shows_in_the_dashboard_with_its_transcr
     vosk_app.fake_api.routes[rec_path()] = lambda n: (200, ko_speech["ulaw"])
     driver = _driver(vosk_app)
     driver.start()
-    driver.press("4")
+    driver.press("8")  # the message key
     driver.record(seconds=3, recording_sid=SID)
     Worker(vosk_app).run_until_idle()
     with session_scope(vosk_app.extensions["ivr.sessionmaker"]) as s:

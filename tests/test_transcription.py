@@ -26,7 +26,7 @@ def transcription_callback(driver, recording: dict, status: str = "completed", t
 def leave_message(call, db):
     driver = call(caller="+15551230001")
     driver.start()
-    driver.press("4")
+    driver.press("8")  # the message key
     driver.record(seconds=9)
     return driver, db.scalars(select(Ticket)).one()
 

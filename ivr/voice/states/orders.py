@@ -18,8 +18,6 @@ from ..context import CallContext
 from ..flow import as_int, goto, state
 from ..menus import NO_INPUT_LIMIT, Choice, Menu, menu, menu_turn, wants_main_menu
 
-MESSAGE_KEY = "4"
-
 
 def _listen_for_digits(ctx: CallContext, prompts: list[str], on_input: Step, on_silence: Step,
                        *, hints: tuple[str, ...] = ()) -> Turn:
@@ -57,7 +55,9 @@ def order_missed(ctx: CallContext, attempt: int | str = 0) -> Turn:
     attempt = as_int(attempt) + 1
     ctx.log("no_input", menu="order", attempt=attempt)
     if attempt > NO_INPUT_LIMIT:
-        return menu_turn(ctx, "order_failed", {}, preface=[ctx.t("no_input")])
+        from .main import offer_message
+
+        return offer_message(ctx)
     return _listen_for_digits(ctx, [ctx.t("no_input"), ctx.t("order_ask")], Step("order_number", {"attempt": attempt}),
                               Step("order_missed", {"attempt": attempt}))
 
@@ -84,9 +84,10 @@ def order_number(ctx: CallContext, attempt: int | str = 0) -> Turn:
 
 @menu("order_confirm")
 def order_confirm_menu(ctx: CallContext, number: str = "") -> Menu:
-    return Menu(prompts=[ctx.t("order_confirm")], choices=[
-        Choice("1", "order_lookup", {"number": number}, words=("yes", "yeah", "yep", "correct", "that's right", "right")),
-        Choice("2", "order", {"again": 1}, words=("no", "nope", "wrong", "again", "not right")),
+    return Menu(questions=False, announce_common=False, choices=[
+        Choice("1", "order_lookup", {"number": number}, line="choice_order_yes",
+               words=("yes", "yeah", "yep", "correct", "that's right", "right")),
+        Choice("2", "order", {"again": 1}, line="choice_order_reenter", words=("no", "nope", "wrong", "not right")),
     ])
 
 
@@ -122,7 +123,7 @@ def order_lookup(ctx: CallContext, number: str = "") -> Turn:
     if found is None:
         ctx.log("order", number=number, status=None)
         return _fail(ctx, "not_found", ctx.t("order_not_found", number=spell_out_digits(number)),
-                     retry=Step("order", {"again": 1}))
+                     ctx.t("order_try_again"), retry=Step("order", {"again": 1}))
     if caller_may_hear(found, ctx.caller) or order_verified(ctx.session, ctx.call_sid, number):
         return _details(ctx, found)
     if postcode_can_prove(found):
@@ -150,7 +151,9 @@ def order_postcode(ctx: CallContext, number: str = "", attempt: int | str = 0, s
         return Turn(goto("menu", name="main"))
     if as_int(silent) or not (typed or said):
         if attempt + 1 > NO_INPUT_LIMIT:
-            return menu_turn(ctx, "order_failed", {}, preface=[ctx.t("no_input")])
+            from .main import offer_message
+
+            return offer_message(ctx)
         return _ask_postcode(ctx, number, ctx.t("no_input"), attempt=attempt + 1)
     found = _find(ctx, number)
     if isinstance(found, Turn):
@@ -181,25 +184,23 @@ def _spoken_postcode(said: str) -> str:
 
 @menu("after_order")
 def after_order_menu(ctx: CallContext, number: str = "") -> Menu:
-    return Menu(prompts=[ctx.t("after_order")], choices=[
+    # The repeat key reads the details again (this call has already proven it may hear them).
+    return Menu(questions=False, repeat=Step("order_lookup", {"number": number}), choices=[
         Choice("1", "text_me", {"what": "order", "about": number, "back": "after_order", "number": number},
-               words=("text", "text me", "send it", "text message", "sms")),
-        Choice("2", "order", {"again": 1}, words=("another order", "another", "different order")),
-        Choice("9", "order_lookup", {"number": number}, words=("repeat", "again", "say that again")),
-        Choice(MESSAGE_KEY, "message", words=("message", "voicemail", "leave a message")),
+               words=("text", "text me", "send it", "text message", "sms"), line="choice_text_me"),
+        Choice("2", "order", {"again": 1}, words=("another order", "another", "different order"),
+               line="choice_another_order"),
     ])
 
 
 @menu("order_failed")
 def order_failed_menu(ctx: CallContext) -> Menu:
-    return Menu(prompts=[ctx.t("order_failed")], choices=[
-        Choice("2", "order", {"again": 1}, words=("another order", "try again", "again")),
-        Choice(MESSAGE_KEY, "message", words=("message", "voicemail", "leave a message")),
+    return Menu(questions=False, choices=[
+        Choice("1", "order", {"again": 1}, words=("another order", "try again"), line="choice_another_order"),
     ])
 
 
 @menu("order_locked")
 def order_locked_menu(ctx: CallContext) -> Menu:
-    return Menu(prompts=[ctx.t("order_locked_menu")], choices=[
-        Choice(MESSAGE_KEY, "message", words=("message", "voicemail", "leave a message", "yes")),
-    ])
+    """Only the universal keys: the message key (said in every menu's closing line), repeat, star."""
+    return Menu(questions=False, choices=[])
