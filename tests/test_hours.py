@@ -197,3 +197,10 @@ def test_kb_load_validates_hours_and_writes_the_hours_answer(tmp_path):
         answer = conn.execute(text("select answer from kb_articles where id = 'opening-hours'")).scalar_one()
     assert answer.startswith("Our team is available Monday to Friday, 9 a m to 5 p m, and Saturday, "
                              "10 a m to noon and 1 p m to 3 p m, Eastern time.")
+
+
+def test_a_desk_that_never_opens_says_so_without_a_reopening_time():
+    hours = parse_hours({"timezone": "UTC", "weekly": {}})
+    now = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+    assert not hours.is_open(now) and hours.next_change(now) is None and hours.never_opens
+    assert closed_phrase(T, hours, now) == "We're closed right now."
