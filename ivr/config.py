@@ -201,10 +201,16 @@ class Settings:
     transfer_timeout_seconds: int = setting("IVR_TRANSFER_TIMEOUT", 20, whole(5, 120))
     # Ask callers whose question was answered for a 1-5 keypad rating before goodbye.
     ratings_enabled: bool = setting("IVR_RATINGS", False, boolean)
+    # --- opening hours (desk's setting, declared here until branch desk is merged) ---
+    hours_file: Path | None = setting("IVR_HOURS_PATH", None, optional_path)
 
     @property
     def sqlalchemy_url(self) -> str:
         return self.database_url or f"sqlite:///{self.instance_path / 'ivr.db'}"
+
+    @property
+    def hours_path(self) -> Path:
+        return self.hours_file or self.kb_path / "hours.yaml"
 
     @property
     def tts_cache_path(self) -> Path:

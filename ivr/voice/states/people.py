@@ -116,7 +116,7 @@ def callback_typed(ctx: CallContext, attempt: int | str = 0) -> Turn:
             return offer_message(ctx)
         return Turn(goto("callback_type", attempt=attempt, bad=1 if digits else 0))
     return menu_turn(ctx, "callback_confirm", {"number": number},
-                     preface=[Say(ctx.t("callback_read_back", number=spell_out_digits(number.lstrip("+"))),
+                     preface=[Say(ctx.t("callback_read_back", number=spell_out_digits(re.sub(r"\D", "", digits))),
                                   private=True)])
 
 
