@@ -37,8 +37,8 @@ Transport obligations, per action:
   -> `on_done` with `Input(recording=Recording(...))` (and `digits` = the key that ended it);
   nothing recorded -> `on_empty`.
 * `Transfer`: connect the caller to `destinations` (E.164 numbers or `sip:` URIs, taken from
-  settings by the flow and only ever from there), rung together when `simultaneous`, for
-  `timeout_s`, showing `caller_id`. When the dialled leg ends -> `on_done` with
+  settings by the flow and only ever from there), all rung together, for `timeout_s`, showing
+  `caller_id` (ringing in order is the flow's job: one Transfer per destination). When the dialled leg ends -> `on_done` with
   `Input(dial_status=...)` using Twilio's DialCallStatus words (completed, answered, busy,
   no-answer, failed, canceled). The Media Streams transport hands the call to TwiML for this.
 * `Hangup`: end the call.
