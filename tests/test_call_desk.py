@@ -143,6 +143,21 @@ def test_transfer_not_answered_tries_each_destination_then_takes_a_missed_transf
     assert ticket.missed_transfer is True and ticket.kind == "voicemail" and ticket.recording_duration == 11
 
 
+def test_missed_transfer_is_marked_whichever_callback_makes_the_ticket(desk_app, dial):
+    driver = dial("busy")
+    driver.start()
+    step = driver.press("0")
+    status_url = step.gather["recordingStatusCallback"]
+    assert "missed_transfer=1" in status_url
+    # Twilio's recording status callback may come before the Record's action (or alone).
+    rec = {"RecordingSid": "RE" + "7" * 32, "RecordingUrl": "https://api.twilio.com/x", "RecordingDuration": "5"}
+    status, _ = driver.signed_post("http://localhost" + status_url,
+                                   {**driver._base_params(), **rec, "RecordingStatus": "completed"})
+    assert status == 204
+    (ticket,) = tickets(desk_app)
+    assert ticket.missed_transfer is True
+
+
 def test_transfer_rung_together(desk_app, dial):
     desk_app.config["IVR_SETTINGS"] = desk_app.config["IVR_SETTINGS"].__class__(
         **{**desk_app.config["IVR_SETTINGS"].__dict__, "transfer_ring": "simultaneous"})
