@@ -95,7 +95,9 @@ def callback_number_menu(ctx: CallContext) -> Menu:
 
 @state("callback_type")
 def callback_type(ctx: CallContext, attempt: int | str = 0, bad: int | str = 0) -> Turn:
-    prompts = ((Say(ctx.t("callback_bad_number")),) if as_int(bad) else ()) + (Say(ctx.t("callback_enter")),)
+    """Ask for the number to call; `bad` says why we ask again (1: not a number, 2: nothing typed)."""
+    why = {1: "callback_bad_number", 2: "no_input"}.get(as_int(bad))
+    prompts = ((Say(ctx.t(why)),) if why else ()) + (Say(ctx.t("callback_enter")),)
     return Turn(Listen(prompts=prompts, on_input=Step("callback_typed", {"attempt": as_int(attempt)}),
                        on_silence=Step("callback_typed", {"attempt": as_int(attempt)}),
                        keys=True, speech=False, num_digits=None, finish_on_key="#", timeout_s=10))
@@ -114,7 +116,7 @@ def callback_typed(ctx: CallContext, attempt: int | str = 0) -> Turn:
             from .main import offer_message
 
             return offer_message(ctx)
-        return Turn(goto("callback_type", attempt=attempt, bad=1 if digits else 0))
+        return Turn(goto("callback_type", attempt=attempt, bad=1 if digits else 2))
     return menu_turn(ctx, "callback_confirm", {"number": number},
                      preface=[Say(ctx.t("callback_read_back", number=spell_out_digits(re.sub(r"\D", "", digits))),
                                   private=True)])
