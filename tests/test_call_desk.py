@@ -115,7 +115,8 @@ def test_greeting_and_person_key_follow_the_hours(desk_app, dial, moment, open_,
     else:
         assert not step.dialled and not driver.dials
         assert words(desk_app, "operator_unavailable") in heard(step)
-        assert words(desk_app, "choice_callback", key="2") in heard(step)  # a callback instead
+        assert words(desk_app, "choice_callback", key="4") in heard(step)  # a callback instead
+        assert words(desk_app, "choice_message", key="8") in heard(step)
 
 
 def test_transfer_answered_rings_configured_number_with_callers_id(desk_app, dial):

@@ -12,7 +12,7 @@ from ...tts.spoken import spell_out_digits, spoken_reference
 from ..actions import Hangup, Listen, Say, Step, Transfer, Turn
 from ..context import CallContext
 from ..flow import as_int, goto, state
-from ..menus import Choice, Menu, menu, menu_turn
+from ..menus import MESSAGE_KEY, REPEAT_KEY, Choice, Menu, menu, menu_turn
 from .desk import desk_now
 
 ANSWERED = {"completed", "answered"}
@@ -58,10 +58,11 @@ def transfer_done(ctx: CallContext, i: int | str = 0) -> Turn:
 
 @menu("after_hours")
 def after_hours_menu(ctx: CallContext) -> Menu:
-    return Menu(intro=[ctx.t("after_hours_intro")], questions=False, choices=[
-        Choice("1", "message", words=("message", "leave a message"), line="choice_message_here"),
-        Choice("2", "callback", words=("call back", "call me back", "callback"), line="choice_callback"),
-    ])
+    # The same keys as the main menu: 4 for a callback, 8 (everywhere) for a message.
+    return Menu(intro=[ctx.t("after_hours_intro")], questions=False, universal_lines=(MESSAGE_KEY, REPEAT_KEY),
+                offer_person=False, choices=[
+                    Choice("4", "callback", words=("call back", "call me back", "callback"), line="choice_callback"),
+                ])
 
 
 # --------------------------------------------------------------------------- callbacks
