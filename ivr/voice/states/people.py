@@ -97,8 +97,8 @@ def callback_number_menu(ctx: CallContext) -> Menu:
 @state("callback_type")
 def callback_type(ctx: CallContext, attempt: int | str = 0, bad: int | str = 0) -> Turn:
     """Ask for the number to call; `bad` says why we ask again (1: not a number, 2: nothing typed)."""
-    why = {1: "callback_bad_number", 2: "no_input"}.get(as_int(bad))
-    prompts = ((Say(ctx.t(why)),) if why else ()) + (Say(ctx.t("callback_enter")),)
+    prompts = (Say(ctx.t("callback_bad_number" if as_int(bad) == 1 else "no_input")),) if as_int(bad) else ()
+    prompts += (Say(ctx.t("callback_enter")),)
     return Turn(Listen(prompts=prompts, on_input=Step("callback_typed", {"attempt": as_int(attempt)}),
                        on_silence=Step("callback_typed", {"attempt": as_int(attempt)}),
                        keys=True, speech=False, num_digits=None, finish_on_key="#", timeout_s=10))
