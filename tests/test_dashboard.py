@@ -253,25 +253,36 @@ def test_retention_purge_deletes_old_audio_and_keeps_tickets(app, call, tmp_path
         assert n.recording_purged_at is None and store.exists(n.recording_path)
 
 
-def test_email_notification_reaches_a_real_smtp_server(settings_overrides):
-    """A local SMTP server (the standard library's, on 127.0.0.1) receives the notification."""
-    import warnings
+def start_smtp_server(controller_class, handler):
+    """aiosmtpd can't listen on port 0, so take a free ephemeral port; retry if another process won it."""
+    import socket
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import asyncore
-        import smtpd
+    for _ in range(5):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        controller = controller_class(handler, hostname="127.0.0.1", port=port)
+        try:
+            controller.start()
+            return controller
+        except OSError:
+            continue
+    raise RuntimeError("no free port for the SMTP server")
+
+
+def test_email_notification_reaches_a_real_smtp_server(settings_overrides):
+    """A real SMTP server (aiosmtpd, on 127.0.0.1) receives the notification."""
+    from aiosmtpd.controller import Controller
 
     received = []
 
-    class Capture(smtpd.SMTPServer):
-        def process_message(self, peer, mailfrom, rcpttos, data, **kwargs):
-            received.append((mailfrom, rcpttos, data.decode() if isinstance(data, bytes) else data))
+    class Capture:
+        async def handle_DATA(self, server, session, envelope):
+            received.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content.decode()))
+            return "250 OK"
 
-    server = Capture(("127.0.0.1", 0), None)
-    port = server.socket.getsockname()[1]
-    loop = threading.Thread(target=asyncore.loop, kwargs={"timeout": 0.1, "count": 200}, daemon=True)
-    loop.start()
+    controller = start_smtp_server(Controller, Capture())
+    port = controller.port
     from ivr import create_app
     from ivr.simulate.driver import CallDriver, FlaskTransport
 
@@ -286,7 +297,7 @@ def test_email_notification_reaches_a_real_smtp_server(settings_overrides):
         driver.press("8")  # the message key
         driver.record(seconds=5)
         Worker(app).run_until_idle()
-    server.close()
+    controller.stop()
     assert len(received) == 1
     mailfrom, rcpttos, data = received[0]
     assert mailfrom == "ivr@shop.example" and rcpttos == ["desk@shop.example"]

@@ -159,7 +159,7 @@ def test_flow_reads_the_file_again_only_when_it_changes(app, tmp_path):
 def _with_hours_path(app, path: Path):
     from dataclasses import replace
 
-    return replace(app.config["IVR_SETTINGS"], hours_path=path)
+    return replace(app.config["IVR_SETTINGS"], hours_file=path)
 
 
 def _cli(tmp_path, *args, **env):

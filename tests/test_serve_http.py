@@ -36,7 +36,8 @@ def server(tmp_path):
             if requests.get(base + "/healthz", timeout=1).status_code == 200:
                 break
         except requests.ConnectionError:
-            time.sleep(0.2)
+            pass
+        time.sleep(0.2)
     else:
         proc.kill()
         pytest.fail("service did not start: " + (proc.stdout.read() if proc.stdout else ""))

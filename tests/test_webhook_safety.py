@@ -54,23 +54,50 @@ def test_tampered_parameters_are_forbidden(app):
     assert resp.status_code == 403
 
 
+# What each Twilio route answers to a valid request: TwiML (200) or an empty acknowledgement (204).
+ROUTE_STATUS = {"/voice/status": 204, "/voice/recording-status": 204}
+
+
 @pytest.mark.parametrize("route", TWILIO_ROUTES)
 def test_valid_signature_is_accepted(app, route):
     resp = app.test_client().post(route, data=PARAMS,
                                   headers={"X-Twilio-Signature": sign("http://localhost" + route, PARAMS)})
-    assert resp.status_code in (200, 204)
+    assert resp.status_code == ROUTE_STATUS.get(route.split("?")[0], 200)
     if resp.status_code == 200:
         check_twiml(resp.data)
-    assert not app.test_client().get(route).status_code == 200
 
 
-def test_signature_checked_against_the_url_the_proxy_received(app):
-    """Behind a TLS-terminating proxy Twilio signs the https URL the caller-facing host has."""
-    url = "https://ivr.example.org/voice"
+@pytest.mark.parametrize("route", TWILIO_ROUTES)
+def test_twilio_routes_take_only_post(app, route):
+    """Twilio is configured to POST; a GET (even a correctly signed one) is refused as a method."""
+    signed = sign("http://localhost" + route, {})
+    assert app.test_client().get(route, headers={"X-Twilio-Signature": signed}).status_code == 405
+
+
+FORWARDED = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "ivr.example.org", "X-Forwarded-For": "203.0.113.9"}
+
+
+def test_forwarded_headers_are_ignored_unless_a_proxy_is_trusted(app):
+    """Without IVR_TRUSTED_PROXIES anyone could send X-Forwarded-Host and pick the URL that gets checked."""
     resp = app.test_client().post("/voice", data=PARAMS, headers={
-        "X-Twilio-Signature": sign(url, PARAMS), "X-Forwarded-Proto": "https",
-        "X-Forwarded-Host": "ivr.example.org"})
+        "X-Twilio-Signature": sign("https://ivr.example.org/voice", PARAMS), **FORWARDED})
+    assert resp.status_code == 403
+    resp = app.test_client().post("/voice", data=PARAMS, headers={
+        "X-Twilio-Signature": sign("http://localhost/voice", PARAMS), **FORWARDED})
     assert resp.status_code == 200
+
+
+def test_signature_checked_against_the_url_a_trusted_proxy_received(settings_overrides):
+    """Behind one trusted TLS-terminating proxy Twilio signs the https URL the caller-facing host has."""
+    from ivr import create_app
+
+    app = create_app({**settings_overrides, "trusted_proxies": 1})
+    resp = app.test_client().post("/voice", data=PARAMS, headers={
+        "X-Twilio-Signature": sign("https://ivr.example.org/voice", PARAMS), **FORWARDED})
+    assert resp.status_code == 200
+    resp = app.test_client().post("/voice", data=PARAMS, headers={
+        "X-Twilio-Signature": sign("http://localhost/voice", PARAMS), **FORWARDED})
+    assert resp.status_code == 403
 
 
 def test_public_base_url_is_what_gets_verified(settings_overrides):
@@ -157,6 +184,17 @@ BASE_ENV = {"TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, 
     ({"PUBLIC_BASE_URL": "ivr.example.com"}, "PUBLIC_BASE_URL"),
     ({"TWILIO_VALIDATE_SIGNATURE": "maybe"}, "TWILIO_VALIDATE_SIGNATURE"),
     ({"IVR_MAX_MESSAGE_SECONDS": "lots"}, "IVR_MAX_MESSAGE_SECONDS"),
+    ({"IVR_TTS_RATE": "fast"}, "IVR_TTS_RATE"),
+    ({"IVR_TTS": "loud"}, "IVR_TTS"),
+    ({"IVR_TTS_VOLUME": "2"}, "IVR_TTS_VOLUME"),
+    ({"IVR_SPEECH": "google"}, "IVR_SPEECH"),
+    ({"IVR_SMTP_PORT": "smtp"}, "IVR_SMTP_PORT"),
+    ({"IVR_NOTIFY_EMAILS": "desk at shop", "IVR_SMTP_HOST": "mail"}, "IVR_NOTIFY_EMAILS"),
+    ({"IVR_NOTIFY_EMAILS": "desk@shop.example"}, "IVR_SMTP_HOST"),
+    ({"IVR_TRUSTED_PROXIES": "all"}, "IVR_TRUSTED_PROXIES"),
+    ({"IVR_DB_LOCK_TIMEOUT": "60"}, "IVR_DB_LOCK_TIMEOUT"),
+    ({"IVR_RECORDING_RETENTION_DAYS": "-1"}, "IVR_RECORDING_RETENTION_DAYS"),
+    ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
 ])
 def test_bad_settings_fail_naming_the_setting(change, named):
     with pytest.raises(ConfigError, match=named):
@@ -166,6 +204,27 @@ def test_bad_settings_fail_naming_the_setting(change, named):
 def test_defaults_need_no_server():
     settings = load_settings(BASE_ENV)
     assert settings.sqlalchemy_url.startswith("sqlite:///") and "instance" in settings.sqlalchemy_url
+
+
+def test_every_setting_is_typed_and_read_in_one_place():
+    """Nothing but ivr/config.py reads the environment; every IVR_* variable is a Settings field."""
+    from ivr.config import ENV_NAMES
+
+    readers = [p for p in (ROOT / "ivr").rglob("*.py") if p.name != "config.py"
+               and ("os.environ" in p.read_text() or "getenv(" in p.read_text())]
+    # The TTS renderer child inherits the environment it needs to run Python; it reads no setting.
+    assert [p.relative_to(ROOT).as_posix() for p in readers] == ["ivr/tts/service.py"]
+    settings = load_settings({**BASE_ENV, "IVR_TTS_RATE": "180", "IVR_TTS": "off", "IVR_SPEECH": "twilio"})
+    assert (settings.tts_rate, settings.tts_enabled, settings.speech) == (180, False, "twilio")
+    assert "IVR_TTS_RATE" in ENV_NAMES and "VOSK_MODEL_PATH" in ENV_NAMES
+
+
+def test_a_malformed_setting_stops_the_cli_with_one_line(tmp_path):
+    env = cli_env(tmp_path, IVR_TTS_RATE="fast")
+    proc = subprocess.run([sys.executable, "-m", "ivr", "calls", "list"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == ["error: IVR_TTS_RATE must be a whole number, got 'fast'"]
 
 
 def test_service_refuses_to_start_with_one_clear_line(tmp_path):

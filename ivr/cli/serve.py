@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
-import threading
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def start_background(app, with_worker: bool) -> None:
-    """Work that must not happen in create_app: recover spooled voicemail, start the worker, warm caches."""
+    """Work that must not happen in create_app: recover spooled voicemail, start the worker, warm up
+    (index, model, prompt audio) in the background; /healthz says "starting" until that is done."""
     from ..jobs.queue import Worker
     from ..tickets.service import replay_spool
 
@@ -34,8 +34,13 @@ def start_background(app, with_worker: bool) -> None:
         worker.requeue_all_running()
         app.extensions["ivr.worker"] = worker
         worker.start_thread()
-    for hook in app.extensions.get("ivr.startup_hooks", []):
-        threading.Thread(target=hook, args=(app,), name=f"startup-{hook.__name__}", daemon=True).start()
+    app.extensions["ivr.readiness"].start(app)
+
+
+def configure_logging(settings) -> None:
+    """Logging belongs to the entry point (serve, worker, wsgi), not to the app factory."""
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -45,6 +50,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     app = make_app()
     settings = app.config["IVR_SETTINGS"]
+    configure_logging(settings)
     start_background(app, with_worker=settings.run_worker and not args.no_worker)
     log.info("serving on http://%s:%d (Twilio webhook: %s/voice)", args.host, args.port,
              settings.public_base_url or f"http://{args.host}:{args.port}")
@@ -58,6 +64,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from .context import make_app
 
     app = make_app()
+    configure_logging(app.config["IVR_SETTINGS"])
     replay_spool(app.config["IVR_SETTINGS"].instance_path, app.extensions["ivr.sessionmaker"])
     worker = Worker(app)
     if args.once:

@@ -25,11 +25,11 @@ def fetch_voicemail(app: Flask, payload: dict) -> None:
             return
         store = get_store(app)
         if not (ticket.recording_path and store.exists(ticket.recording_path)):
-            budget = float(settings.extra.get("IVR_RECORDING_JOB_FETCH_SECONDS") or 30)
+            budget = settings.recording_job_fetch_seconds
             data = fetch_recording(settings, ticket.recording_sid, timeout_seconds=budget)
             ticket.recording_path = store.save(ticket.id, ticket.recording_sid, data)
             ticket.recording_stored_at = utcnow()
-        if (settings.extra.get("IVR_DELETE_AT_TWILIO") or "false").lower() in {"1", "true", "yes", "on"}:
+        if settings.delete_at_twilio:
             # Our copy is on disk (fsynced): Twilio's can go. Deleting twice is harmless (404 = done),
             # so a retried job skips the download and only retries this.
             delete_recording(settings, ticket.recording_sid)

@@ -51,5 +51,5 @@ class RecordingStore:
 
 def get_store(app: Flask) -> RecordingStore:
     settings = app.config["IVR_SETTINGS"]
-    root = settings.extra.get("IVR_RECORDINGS_PATH") or Path(settings.instance_path) / "recordings"
+    root = settings.recordings_root
     return RecordingStore(Path(root))

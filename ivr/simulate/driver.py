@@ -74,7 +74,7 @@ class CallDriver:
     def __init__(self, transport: Transport, base_url: str, auth_token: str, *,
                  account_sid: str = "AC" + "0" * 32, caller: str = "+15005550006",
                  to: str = "+15005550001", api_base: str = "https://api.twilio.com",
-                 dial_outcome: DialOutcome | None = None):
+                 fallback_url: str | None = None, dial_outcome: DialOutcome | None = None):
         self.transport = transport
         self.base_url = base_url.rstrip("/") + "/"
         self.validator = RequestValidator(auth_token)
@@ -82,6 +82,8 @@ class CallDriver:
         self.call_sid = "CA" + secrets.token_hex(16)
         self.caller, self.to = caller, to
         self.api_base = api_base.rstrip("/")
+        # The number's "primary handler fails" URL: Twilio requests it when a webhook errs or times out.
+        self.fallback_url = fallback_url
         self.documents: list[str] = []
         self.heard: list[str] = []  # everything heard during the whole call
         self.recordings: list[dict[str, str]] = []
@@ -107,7 +109,15 @@ class CallDriver:
     def _fetch(self, url: str, extra: dict[str, str] | None = None) -> None:
         absolute = urljoin(self._current_url or self.base_url, url)
         params = {**self._base_params(), "CallStatus": "in-progress", **(extra or {})}
-        status, body = self.signed_post(absolute, params)
+        try:
+            status, body = self.signed_post(absolute, params)
+        except Exception as exc:  # noqa: BLE001 - a timeout or refused connection, as Twilio sees it
+            status, body = 0, f"{type(exc).__name__}: {exc}"
+        if status != 200 and self.fallback_url:
+            # Twilio's error 11200 (HTTP retrieval failure), then the fallback URL with the error.
+            absolute = urljoin(self.base_url, self.fallback_url)
+            params = {**params, "ErrorCode": "11200", "ErrorUrl": url}
+            status, body = self.signed_post(absolute, params)
         if status != 200:
             raise CallError(f"POST {absolute} answered HTTP {status}: {body[:200]}")
         self.documents.append(body)

@@ -26,5 +26,5 @@ def request_callback(session: Session, call_sid: str, caller: str, number: str) 
     for kind in JOBS_FOR_NEW_CALLBACK:
         if kind in HANDLERS:
             enqueue(session, kind, {"ticket_id": ticket.id})
-    log_event(session, call_sid, "ticket", ticket_id=ticket.id, reference=ticket.reference, kind="callback")
+    log_event(session, call_sid, "ticket", ticket_id=ticket.id, reference=ticket.reference, ticket_kind="callback")
     return ticket

@@ -5,6 +5,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
+    from .fallback import bp as fallback_bp
     from .routes import bp
     from .speaker import SaySpeaker
 
@@ -13,3 +14,4 @@ def init_app(app: Flask) -> None:
     from . import transcription  # noqa: F401 - adds Twilio's transcribeCallback route to bp (desk)
 
     app.register_blueprint(bp)
+    app.register_blueprint(fallback_bp)

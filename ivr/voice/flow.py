@@ -81,11 +81,12 @@ def start_call(ctx: CallContext) -> Turn:
     return run_state(ctx, Step("start"))
 
 
-def store_voicemail(ctx: CallContext, cb: RecordingCallback) -> tuple[str | None, bool]:
+def store_voicemail(ctx: CallContext, cb: RecordingCallback, *,
+                    missed_transfer: bool = False) -> tuple[str | None, bool]:
     """Make the ticket for a recorded message. Returns (reference, stored).
 
     If the database refuses, the callback goes to the on-disk spool and becomes a ticket later:
-    a voicemail is never lost.
+    a voicemail is never lost. `missed_transfer` marks a message left because nobody answered.
     """
     if not cb.caller and cb.call_sid:
         call = ensure_call(ctx.session, cb.call_sid)
@@ -93,6 +94,10 @@ def store_voicemail(ctx: CallContext, cb: RecordingCallback) -> tuple[str | None
     try:
         ticket, _created = create_ticket(ctx.session, cb)
         reference = ticket.reference
+        if missed_transfer and not ticket.missed_transfer:
+            ticket.missed_transfer = True
+            ctx.log("missed_transfer", ticket_id=ticket.id)
+            ctx.session.commit()
     except Exception:  # noqa: BLE001 - the voicemail must not be lost
         ctx.app.logger.exception("could not store recording %s; spooling it", cb.recording_sid)
         ctx.session.rollback()

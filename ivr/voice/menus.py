@@ -62,6 +62,8 @@ class Menu:
     questions: bool = True  # words that match no choice are tried as a question
     announce_common: bool = True  # end with the universal keys' sentence
     offer_person: bool = True  # the main menu names the person key only when someone can answer
+    # Universal keys read as lines of their own (the main menu's way) instead of the common sentence.
+    universal_lines: tuple[str, ...] = ()
 
     def by_key(self, key: str) -> Choice | None:
         return next((c for c in self.choices if c.key == key), None)
@@ -156,9 +158,9 @@ def input_step(name: str, params: dict[str, Any], attempt: int = 0) -> Step:
 def menu_says(ctx: CallContext, name: str, built: Menu) -> list[str]:
     """The words that offer a menu: its intro, a line per choice, and the universal keys."""
     lines = [*built.intro, *(choice_line(ctx, c) for c in built.choices)]
-    if name == "main":
-        lines += [choice_line(ctx, c) for c in universal_choices(name, {})
-                  if built.offer_person or c.key != PERSON_KEY]
+    if built.universal_lines:
+        lines += [choice_line(ctx, c) for c in universal_choices(name, {}) if c.key in built.universal_lines
+                  and (built.offer_person or c.key != PERSON_KEY)]
     elif built.announce_common:
         lines.append(common_keys_line(ctx))
     return [line for line in lines if line]

@@ -144,5 +144,6 @@ def recording_status() -> tuple[str, int]:
     if request.form.get("RecordingStatus", "completed") != "completed" or not request.form.get("RecordingSid"):
         return "", 204
     ctx = call_context(get_session())
-    store_voicemail(ctx, RecordingCallback.from_form(dict(request.form)))
+    store_voicemail(ctx, RecordingCallback.from_form(dict(request.form)),
+                    missed_transfer=request.args.get("missed_transfer") == "1")
     return "", 204

@@ -14,8 +14,7 @@ QUESTION_ATTEMPTS = 3
 
 def speech_engine(ctx: CallContext):
     """Our own recogniser (Vosk) when a model is installed and not switched off, else None (Twilio's)."""
-    choice = (ctx.settings.extra.get("IVR_SPEECH") or "auto").lower()
-    if choice == "twilio":
+    if ctx.settings.speech == "twilio":
         return None
     from ...speech.engine import get_engine
 
@@ -78,7 +77,7 @@ def question_recorded(ctx: CallContext, attempt: int | str = 0) -> Turn:
     from ...speech.vocabulary import kb_phrases
 
     try:
-        budget = float(ctx.settings.extra.get("IVR_RECORDING_FETCH_SECONDS") or 8)
+        budget = ctx.settings.recording_fetch_seconds
         audio = fetch_recording(ctx.settings, recording.sid, timeout_seconds=budget)
         phrases = kb_phrases(search_engine(ctx.app, ctx.session).articles)
         transcript = engine.transcribe(audio, phrases=phrases)

@@ -12,8 +12,8 @@ from ...tts.spoken import spoken_reference
 from ..actions import Say, Step, Turn
 from ..context import CallContext
 from ..flow import as_int, goto, state
-from ..menus import (INVALID_LIMIT, MENU_INPUT, MENUS, NO_INPUT_LIMIT, Choice, Menu, all_choices, match_speech,
-                     menu, menu_turn, wants_main_menu)
+from ..menus import (INVALID_LIMIT, MENU_INPUT, MENUS, MESSAGE_KEY, NO_INPUT_LIMIT, PERSON_KEY, REPEAT_KEY, Choice,
+                     Menu, all_choices, match_speech, menu, menu_turn, wants_main_menu)
 from .desk import desk_now, spoken_day
 
 TOPICS_SHOWN = 7  # keys 1-7; 8, 9, 0 and star mean the same in every menu
@@ -24,7 +24,7 @@ ARTICLES_PER_PAGE = 5  # keys 1-5, then 6 for more and 7 for the topics
 def main_menu(ctx: CallContext) -> Menu:
     from .people import can_transfer
 
-    return Menu(offer_person=can_transfer(ctx), choices=[
+    return Menu(offer_person=can_transfer(ctx), universal_lines=(MESSAGE_KEY, PERSON_KEY, REPEAT_KEY), choices=[
         Choice("1", "ask", words=("question", "ask", "ask a question", "help"), line="choice_ask"),
         Choice("2", "menu", {"name": "topics"}, words=("browse", "topics", "topic"), line="choice_topics"),
         Choice("3", "order", words=("order", "check an order", "my order", "track", "tracking"), line="choice_order"),
@@ -64,7 +64,7 @@ def returning_menu(ctx: CallContext, ticket: int | str = 0) -> Menu:
     return Menu(intro=[ctx.t("open_request", date=when)] if found is not None else [],
                 choices=[Choice("1", "request_status", {"ticket": as_int(ticket)}, words=("status", "yes"),
                                 line="choice_request_status")],
-                on_silence=Step("menu", {"name": "main"}), announce_common=False, questions=False)
+                on_silence=Step("menu", {"name": "main"}), announce_common=False)
 
 
 @state("request_status")

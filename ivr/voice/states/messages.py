@@ -5,7 +5,6 @@ from sqlalchemy import select
 
 from ...calls.models import Call
 from ...kb.models import QuestionAsked
-from ...tickets.models import Ticket
 from ...tickets.service import RecordingCallback
 from ...tts.spoken import spoken_reference
 from ..actions import Hangup, Listen, Record, Say, Step, Turn
@@ -19,7 +18,8 @@ def message(ctx: CallContext, missed: int | str = 0) -> Turn:
     done = Step("message_saved", {"missed": 1} if as_int(missed) else {})
     return Turn(Say(ctx.t("message_intro")),
                 Record(purpose="message", on_done=done, on_empty=Step("no_message"),
-                       max_seconds=ctx.settings.max_message_seconds, silence_s=5, beep=True, finish_on_key="#"))
+                       max_seconds=ctx.settings.max_message_seconds, silence_s=5, beep=True, finish_on_key="#",
+                       missed_transfer=bool(as_int(missed))))
 
 
 @state("no_message")
@@ -34,13 +34,8 @@ def message_saved(ctx: CallContext, missed: int | str = 0) -> Turn:
     if recording is None or not recording.sid:
         return Turn(goto("no_message"))
     cb = RecordingCallback(ctx.call_sid, ctx.caller, recording.sid, recording.url, recording.duration_s)
-    reference, stored = store_voicemail(ctx, cb)
-    if stored and as_int(missed):
-        # The caller asked for a person and nobody answered: staff see it on the ticket.
-        ticket = ctx.session.scalars(select(Ticket).where(Ticket.recording_sid == recording.sid)).first()
-        if ticket is not None:
-            ticket.missed_transfer = True
-            ctx.log("missed_transfer", ticket_id=ticket.id)
+    # The caller asked for a person and nobody answered: staff see it on the ticket.
+    reference, _ = store_voicemail(ctx, cb, missed_transfer=bool(as_int(missed)))
     if reference:
         said = Say(ctx.t("message_saved", reference=spoken_reference(reference)), interruptible=False, private=True)
     else:

@@ -12,7 +12,7 @@ from ...tts.spoken import spell_out_digits, spoken_reference
 from ..actions import Hangup, Listen, Say, Step, Transfer, Turn
 from ..context import CallContext
 from ..flow import as_int, goto, state
-from ..menus import Choice, Menu, menu, menu_turn
+from ..menus import MESSAGE_KEY, REPEAT_KEY, Choice, Menu, menu, menu_turn
 from .desk import desk_now
 
 ANSWERED = {"completed", "answered"}
@@ -58,10 +58,11 @@ def transfer_done(ctx: CallContext, i: int | str = 0) -> Turn:
 
 @menu("after_hours")
 def after_hours_menu(ctx: CallContext) -> Menu:
-    return Menu(intro=[ctx.t("after_hours_intro")], questions=False, choices=[
-        Choice("1", "message", words=("message", "leave a message"), line="choice_message_here"),
-        Choice("2", "callback", words=("call back", "call me back", "callback"), line="choice_callback"),
-    ])
+    # The same keys as the main menu: 4 for a callback, 8 (everywhere) for a message.
+    return Menu(intro=[ctx.t("after_hours_intro")], questions=False, universal_lines=(MESSAGE_KEY, REPEAT_KEY),
+                offer_person=False, choices=[
+                    Choice("4", "callback", words=("call back", "call me back", "callback"), line="choice_callback"),
+                ])
 
 
 # --------------------------------------------------------------------------- callbacks
@@ -95,7 +96,9 @@ def callback_number_menu(ctx: CallContext) -> Menu:
 
 @state("callback_type")
 def callback_type(ctx: CallContext, attempt: int | str = 0, bad: int | str = 0) -> Turn:
-    prompts = ((Say(ctx.t("callback_bad_number")),) if as_int(bad) else ()) + (Say(ctx.t("callback_enter")),)
+    """Ask for the number to call; `bad` says why we ask again (1: not a number, 2: nothing typed)."""
+    prompts = (Say(ctx.t("callback_bad_number" if as_int(bad) == 1 else "no_input")),) if as_int(bad) else ()
+    prompts += (Say(ctx.t("callback_enter")),)
     return Turn(Listen(prompts=prompts, on_input=Step("callback_typed", {"attempt": as_int(attempt)}),
                        on_silence=Step("callback_typed", {"attempt": as_int(attempt)}),
                        keys=True, speech=False, num_digits=None, finish_on_key="#", timeout_s=10))
@@ -114,9 +117,9 @@ def callback_typed(ctx: CallContext, attempt: int | str = 0) -> Turn:
             from .main import offer_message
 
             return offer_message(ctx)
-        return Turn(goto("callback_type", attempt=attempt, bad=1 if digits else 0))
+        return Turn(goto("callback_type", attempt=attempt, bad=1 if digits else 2))
     return menu_turn(ctx, "callback_confirm", {"number": number},
-                     preface=[Say(ctx.t("callback_read_back", number=spell_out_digits(number.lstrip("+"))),
+                     preface=[Say(ctx.t("callback_read_back", number=spell_out_digits(re.sub(r"\D", "", digits))),
                                   private=True)])
 
 
