@@ -20,6 +20,8 @@ from ..jobs.queue import enqueue
 from .models import TextMessage
 
 E164_RE = re.compile(r"^\+[1-9][0-9]{6,14}$")
+# The numbers Twilio puts in From for callers who hide theirs (anonymous, restricted, blocked, unavailable).
+WITHHELD = {"+266696687", "+7378742833", "+2562533", "+8656696"}
 MAX_PER_CALL = 3
 MAX_PER_NUMBER_PER_DAY = 10
 MAX_BODY = 1500  # Twilio accepts 1600 characters; leave room for carrier additions
@@ -38,7 +40,7 @@ def caller_number(session: Session, call_sid: str) -> str:
     """The number the call came from, if it is a real mobile-looking E.164 number."""
     call = session.get(Call, call_sid)
     number = (call.from_number if call else "") or ""
-    if not E164_RE.match(number):
+    if not E164_RE.match(number) or number in WITHHELD:
         raise SmsRefused("no_number", f"call {call_sid} has no number a text can go to ({number or 'withheld'})")
     return number
 
