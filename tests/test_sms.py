@@ -160,3 +160,31 @@ def test_article_and_ticket_reference_texts_through_the_flow_engine(app, call, d
     assert bodies[0].startswith("Northwind Goods: How long you have to return an item. You can return most items within thirty days")
     assert bodies[1] == f"Northwind Goods: your message reference is {reference}. Quote it if you call us again."
     assert all(m["To"] == CALLER for m in messages.sent) and len(bodies) == 2
+
+
+def test_delivery_reported_later_by_twilio_is_kept_on_the_text(app, call, db, twilio_api):
+    messages = MessagesApi(twilio_api, ACCOUNT_SID)
+    driver = call(caller=CALLER, to=OUR_NUMBER)
+    order_details_heard(driver)
+    driver.press("1")
+    # The service behind its public address: Twilio is told where to report delivery.
+    app.config["IVR_SETTINGS"] = replace(app.config["IVR_SETTINGS"], public_base_url="https://ivr.example.com")
+    Worker(app).run_until_idle()
+    assert messages.sent[0]["StatusCallback"] == "https://ivr.example.com/voice/sms-status"
+    row = db.scalars(select(TextMessage).where(TextMessage.call_sid == driver.call_sid)).one()
+    from twilio.request_validator import RequestValidator
+
+    params = {"MessageSid": row.twilio_sid, "MessageStatus": "undelivered", "ErrorCode": "30003",
+              "AccountSid": ACCOUNT_SID, "To": CALLER, "From": OUR_NUMBER}
+    url = "https://ivr.example.com/voice/sms-status"
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(url, params)
+    client = app.test_client()
+    assert client.post("/voice/sms-status", data=params, base_url="https://ivr.example.com",
+                       headers={"X-Twilio-Signature": signature}).status_code == 204
+    db.refresh(row)
+    assert (row.status, row.delivery, row.delivery_error) == ("sent", "undelivered", "30003")
+    forged = client.post("/voice/sms-status", data={**params, "MessageStatus": "delivered"},
+                         base_url="https://ivr.example.com", headers={"X-Twilio-Signature": "bad"})
+    assert forged.status_code == 403
+    db.refresh(row)
+    assert row.delivery == "undelivered"

@@ -17,6 +17,7 @@ from .models import TextMessage
 
 log = logging.getLogger(__name__)
 SEND_TIMEOUT_SECONDS = 10
+SMS_STATUS_PATH = "/voice/sms-status"
 
 
 def twilio_client(settings):
@@ -42,6 +43,8 @@ def send_text(app: Flask, payload: dict) -> None:
         call = session.get(Call, message.call_sid)
         sender = settings.sms_from or (call.to_number if call else "")
         options = {"messaging_service_sid": sender} if sender.startswith("MG") else {"from_": sender}
+        if settings.public_base_url:  # Twilio needs an absolute URL to report delivery
+            options["status_callback"] = settings.public_base_url + SMS_STATUS_PATH
         to, body = message.to_number, message.body
     if not sender:
         _finish(app, payload["message_id"], error="no number to send from (set IVR_SMS_FROM)")

@@ -24,7 +24,10 @@ class TextMessage(Base):
     subject: Mapped[str] = mapped_column(String(64), default="")
     body: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
-    twilio_sid: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    twilio_sid: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     sent_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # What the carrier did with it, from Twilio's status callback: delivered | undelivered | failed.
+    delivery: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    delivery_error: Mapped[str | None] = mapped_column(String(16), nullable=True)

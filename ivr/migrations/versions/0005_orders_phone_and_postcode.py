@@ -27,12 +27,15 @@ def upgrade() -> None:
         sa.Column('error', sa.Text(), nullable=True),
         sa.Column('created_at', sa.DateTime(), nullable=False),
         sa.Column('sent_at', sa.DateTime(), nullable=True),
+        sa.Column('delivery', sa.String(length=16), nullable=True),
+        sa.Column('delivery_error', sa.String(length=16), nullable=True),
         sa.PrimaryKeyConstraint('id'),
     )
     with op.batch_alter_table('sms_messages', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_sms_messages_call_sid'), ['call_sid'], unique=False)
         batch_op.create_index(batch_op.f('ix_sms_messages_created_at'), ['created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_sms_messages_status'), ['status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_sms_messages_twilio_sid'), ['twilio_sid'], unique=False)
         batch_op.create_index(batch_op.f('ix_sms_messages_to_number'), ['to_number'], unique=False)
     with op.batch_alter_table('orders', schema=None) as batch_op:
         batch_op.add_column(sa.Column('phone', sa.String(length=32), nullable=True))
