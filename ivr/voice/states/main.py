@@ -5,8 +5,8 @@ from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
-from ...calls.log import ensure_call
 from ...kb.models import Article, Topic
 from ...tickets.models import Ticket
 from ...tts.spoken import spoken_reference
@@ -39,8 +39,8 @@ def main_menu(ctx: CallContext, brief: int | str = 0) -> Menu:
 
 @state("start")
 def start(ctx: CallContext) -> Turn:
-    call = ensure_call(ctx.session, ctx.call_sid, ctx.caller, ctx.to)
-    ctx.log("call_started", caller=call.from_number, to=call.to_number)
+    # The call row is written with the turn's log (ctx.commit), so a locked database can't hold up the greeting.
+    ctx.log("call_started", caller=ctx.caller, to=ctx.to)
     desk = desk_now(ctx)
     greeting = [ctx.t("greeting", business=ctx.settings.business_name), desk.closed_words]
     ticket = open_ticket(ctx)
@@ -56,10 +56,14 @@ def open_ticket(ctx: CallContext) -> Ticket | None:
     """The caller's newest unresolved ticket, when the caller's number is known."""
     if not ctx.caller.startswith("+"):
         return None
-    return ctx.session.scalars(
-        select(Ticket).where(Ticket.caller == ctx.caller, Ticket.status != "resolved")
-        .order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(1)
-    ).first()
+    try:
+        return ctx.session.scalars(
+            select(Ticket).where(Ticket.caller == ctx.caller, Ticket.status != "resolved")
+            .order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(1)
+        ).first()
+    except SQLAlchemyError:  # a nicety: never let it hold up or break the greeting
+        ctx.session.rollback()
+        return None
 
 
 @menu("returning")
