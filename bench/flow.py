@@ -35,6 +35,8 @@ def main() -> int:
     args = p.parse_args()
 
     from ivr import create_app
+    from ivr.cli.db import upgrade_database
+    from ivr.config import load_settings
     from ivr.db import session_scope
     from ivr.kb.loader import load_knowledge_base
     from ivr.orders.lookup import import_orders
@@ -42,9 +44,11 @@ def main() -> int:
 
     sid, token = "AC" + "1" * 32, "2" * 32
     with tempfile.TemporaryDirectory() as tmp:
-        app = create_app({"twilio_account_sid": sid, "twilio_auth_token": token, "secret_key": secrets.token_hex(16),
-                          "database_url": f"sqlite:///{tmp}/ivr.db", "instance_path": Path(tmp) / "instance",
-                          "run_worker": False, "extra": {"IVR_TTS": "off"}})
+        settings = load_settings(twilio_account_sid=sid, twilio_auth_token=token, secret_key=secrets.token_hex(16),
+                                 database_url=f"sqlite:///{tmp}/ivr.db", instance_path=Path(tmp) / "instance",
+                                 run_worker=False, extra={"IVR_TTS": "off"})
+        upgrade_database(settings)
+        app = create_app(settings)
         with app.app_context(), session_scope(app.extensions["ivr.sessionmaker"]) as session:
             load_knowledge_base(session, ROOT / "kb_data")
             import_orders(session, ROOT / "samples" / "orders.csv")

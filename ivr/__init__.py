@@ -49,10 +49,10 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
 
     from . import db
 
-    from .migrations import prepare_database
+    from .migrations import check_schema
 
-    engine = db.make_engine(settings.sqlalchemy_url)
-    prepare_database(engine)
+    engine = db.make_engine(settings.sqlalchemy_url, settings.db_lock_timeout)
+    check_schema(engine)  # migrating is `python -m ivr db upgrade`'s job, under a lock
     app.extensions["ivr.engine"] = engine
     app.extensions["ivr.sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
     app.teardown_appcontext(db.close_session)

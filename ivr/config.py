@@ -163,6 +163,15 @@ class Settings:
     # Longest a webhook waits for a database lock before answering from what it has.
     db_lock_timeout: float = setting("IVR_DB_LOCK_TIMEOUT", 3.0, number(0.1, 10))
 
+    # Reliability and scale-out: job leases, voicemail reconciliation, shared recordings.
+    # A dead worker's job is taken again after its lease lapses.
+    job_lease_seconds: int = setting("IVR_JOB_LEASE_SECONDS", 60, whole(5, 3600))
+    # How often to ask Twilio for recordings we have no ticket for (0 = off), and how far back.
+    reconcile_interval_seconds: int = setting("IVR_RECONCILE_SECONDS", 600, whole(0, 7 * 86400))
+    reconcile_lookback_hours: int = setting("IVR_RECONCILE_LOOKBACK_HOURS", 48, whole(1, 24 * 90))
+    # Where our copies of recordings live: a local folder, or the database (every host can read it).
+    recordings_storage: str = setting("IVR_RECORDINGS_STORAGE", "folder", one_of("folder", "database"))
+
     # The call
     say_voice: str = setting("IVR_SAY_VOICE", "Polly.Joanna")
     say_language: str = setting("IVR_LANGUAGE", "en-US")
@@ -302,6 +311,8 @@ def check_settings(settings: Settings) -> None:
         raise ConfigError("SECRET_KEY is too short: use at least 16 random characters")
     if settings.database_url and "://" not in settings.database_url:
         raise ConfigError(f"DATABASE_URL is malformed: expected a URL such as sqlite:///path.db or postgresql://..., got {settings.database_url!r}")
+    if settings.recordings_storage not in {"folder", "database"}:
+        raise ConfigError(f"IVR_RECORDINGS_STORAGE must be folder or database, got {settings.recordings_storage!r}")
     if settings.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {settings.log_level!r}")
     for destination in settings.transfer_to:

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from ivr.calls.models import Call
 from ivr.kb.models import Article
@@ -40,13 +40,14 @@ def at(*args) -> datetime:
 @pytest.fixture
 def desk_app(settings_overrides, tmp_path):
     """The app with opening hours, two transfer destinations and ratings on; the clock is frozen."""
-    from ivr import create_app
     from ivr.db import session_scope
     from ivr.kb.loader import load_knowledge_base
 
+    from .conftest import make_test_app
+
     hours = tmp_path / "hours.yaml"
     hours.write_text(HOURS)
-    app = create_app({**settings_overrides, "hours_file": hours, "transfer_to": tuple(DESK),
+    app = make_test_app({**settings_overrides, "hours_file": hours, "transfer_to": tuple(DESK),
                       "ratings_enabled": True})
     with app.app_context(), session_scope(app.extensions["ivr.sessionmaker"]) as session:
         load_knowledge_base(session, ROOT / "kb_data")

@@ -170,13 +170,13 @@ def test_api_needs_a_token_and_works_with_one(app, call, staff):
 
 
 def test_webhook_notification_is_retried_until_delivered(settings_overrides, call):
-    from ivr import create_app
+    from .conftest import make_test_app
     from ivr.simulate.driver import CallDriver, FlaskTransport
 
     with FakeServer() as hook:
         hook.routes["/hook"] = lambda n: (500, b"down") if n == 1 else (200, b"ok")
         hook.routes[f"/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/"] = lambda n: (404, b"")
-        app = create_app({**settings_overrides, "twilio_api_base": hook.url, "extra": {
+        app = make_test_app({**settings_overrides, "twilio_api_base": hook.url, "extra": {
             "IVR_TTS": "off", "IVR_RECORDING_JOB_FETCH_SECONDS": "0.5",
                                                           "IVR_NOTIFY_WEBHOOK_URL": hook.url + "/hook"}})
         driver = CallDriver(FlaskTransport(app.test_client()), "http://localhost", AUTH_TOKEN, account_sid=ACCOUNT_SID)
@@ -283,11 +283,11 @@ def test_email_notification_reaches_a_real_smtp_server(settings_overrides):
 
     controller = start_smtp_server(Controller, Capture())
     port = controller.port
-    from ivr import create_app
+    from .conftest import make_test_app
     from ivr.simulate.driver import CallDriver, FlaskTransport
 
     with FakeServer() as api:
-        app = create_app({**settings_overrides, "twilio_api_base": api.url, "extra": {
+        app = make_test_app({**settings_overrides, "twilio_api_base": api.url, "extra": {
             "IVR_TTS": "off", "IVR_RECORDING_JOB_FETCH_SECONDS": "0.5", "IVR_SMTP_HOST": "127.0.0.1",
             "IVR_SMTP_PORT": str(port), "IVR_SMTP_TLS": "false", "IVR_SMTP_FROM": "ivr@shop.example",
             "IVR_NOTIFY_EMAILS": "desk@shop.example"}})

@@ -33,5 +33,5 @@ def test_doctor_checks_credentials_public_url_and_spool(tmp_path):
 
     spool_callback(tmp_path / "instance", RecordingCallback("CA" + "1" * 32, "+1555", "RE" + "2" * 32, "", 4))
     waiting = doctor(tmp_path, TWILIO_API_BASE="http://127.0.0.1:9")
-    assert not waiting["spool"]["ok"] and "1 voicemail" in waiting["spool"]["detail"]
+    assert not waiting["spool"]["ok"] and "1 write(s) waiting" in waiting["spool"]["detail"]
     assert not waiting["twilio"]["ok"] and "could not reach" in waiting["twilio"]["detail"]

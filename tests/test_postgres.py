@@ -42,10 +42,10 @@ def pg_url():
 
 @pytest.fixture
 def pg_app(pg_url, tmp_path):
-    from ivr import create_app
+    from .conftest import make_test_app
     from ivr.kb.loader import load_knowledge_base
 
-    app = create_app({"twilio_account_sid": ACCOUNT_SID, "twilio_auth_token": AUTH_TOKEN,
+    app = make_test_app({"twilio_account_sid": ACCOUNT_SID, "twilio_auth_token": AUTH_TOKEN,
                       "secret_key": "s" * 32, "database_url": pg_url, "instance_path": tmp_path,
                       "extra": {"IVR_TTS": "off"}})
     with session_scope(app.extensions["ivr.sessionmaker"]) as session:

@@ -110,9 +110,9 @@ def test_spoken_numbers():
 
 @pytest.fixture
 def tts_app(settings_overrides):
-    from ivr import create_app
+    from .conftest import make_test_app
 
-    return create_app({**settings_overrides, "extra": {"IVR_TTS": "on"}})
+    return make_test_app({**settings_overrides, "extra": {"IVR_TTS": "on"}})
 
 
 def _played(app) -> list[str]:
@@ -124,7 +124,7 @@ def _played(app) -> list[str]:
 
 
 def test_calls_play_our_audio_and_changed_text_changes_the_url(tts_app, settings_overrides, tmp_path):
-    from ivr import create_app
+    from .conftest import make_test_app
 
     catalogue = tts_app.extensions["ivr.prompts"]
     service = tts_app.extensions["ivr.tts"]
@@ -139,7 +139,7 @@ def test_calls_play_our_audio_and_changed_text_changes_the_url(tts_app, settings
     shutil.copytree(ROOT / "prompts", prompts)
     catalogue_file = prompts / "catalogue.yaml"
     catalogue_file.write_text(catalogue_file.read_text().replace(menu.split(",")[0], "Here is what I can do"))
-    changed = create_app({**settings_overrides, "prompts_path": prompts, "extra": {"IVR_TTS": "on"}})
+    changed = make_test_app({**settings_overrides, "prompts_path": prompts, "extra": {"IVR_TTS": "on"}})
     new_menu = changed.extensions["ivr.prompts"].text("choice_ask", key="1")
     assert new_menu != menu
     changed.extensions["ivr.tts"].render([new_menu])
@@ -171,10 +171,10 @@ def test_audio_route_headers_head_ranges_and_traversal(tts_app):
 
 
 def test_renderer_failure_falls_back_to_say_in_a_real_call(settings_overrides):
-    from ivr import create_app
+    from .conftest import make_test_app
     from ivr.simulate.driver import CallDriver, FlaskTransport
 
-    app = create_app({**settings_overrides, "extra": {"IVR_TTS": "on", "IVR_TTS_VOICE": "no-such-voice-xyz"}})
+    app = make_test_app({**settings_overrides, "extra": {"IVR_TTS": "on", "IVR_TTS_VOICE": "no-such-voice-xyz"}})
     driver = CallDriver(FlaskTransport(app.test_client()), "http://localhost", AUTH_TOKEN, account_sid=ACCOUNT_SID)
     step = driver.start()
     text = " ".join(step.heard)

@@ -117,15 +117,18 @@ def failed_jobs(app) -> tuple[str, bool, str]:
 
 @check
 def spool(app) -> tuple[str, bool, str]:
-    from ..tickets.service import spool_path
+    """Writes waiting for the database (voicemail, call logs) and entries set aside as malformed."""
+    from .. import spool as spool_module
 
-    path = spool_path(app.config["IVR_SETTINGS"].instance_path)
-    waiting = 0
-    for candidate in (path, path.with_suffix(".replaying")):
-        if candidate.exists():
-            waiting += sum(1 for line in candidate.read_text(encoding="utf-8").splitlines() if line.strip())
-    if waiting:
-        return "spool", False, f"{waiting} voicemail(s) waiting for the database in {path.parent}"
+    instance = app.config["IVR_SETTINGS"].instance_path
+
+    def count(path) -> int:
+        return sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip()) if path.exists() else 0
+
+    waiting, quarantined = count(spool_module.entries_path(instance)), count(spool_module.quarantine_path(instance))
+    if waiting or quarantined:
+        return ("spool", False, f"{waiting} write(s) waiting for the database, {quarantined} quarantined "
+                f"(see {spool_module.quarantine_path(instance)})")
     return "spool", True, "empty"
 
 

@@ -87,6 +87,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         if not args.vosk:
             # Typed text stands for what Twilio's recogniser heard; there is no audio to transcribe.
             settings = replace(settings, speech="twilio")
+        from .db import upgrade_database
+
+        upgrade_database(settings)
         app = create_app(settings)
         transport, base = FlaskTransport(app.test_client()), settings.public_base_url or "http://localhost"
     driver = CallDriver(transport, base, settings.twilio_auth_token, account_sid=settings.twilio_account_sid,

@@ -37,7 +37,7 @@ class PlaySpeaker:
     def clip_url(self, key: str) -> str:
         return f"{self._base_url()}/audio/{key}.wav"
 
-    def speak(self, container: Container, text: str, private: bool = False) -> None:
+    def speak(self, container: Container, text: str, *, private: bool = False) -> None:
         """Play the clip for `text`; `private` marks a caller's data (its clip is kept for the day only)."""
         try:
             path = self.service.cached_path(text, private)

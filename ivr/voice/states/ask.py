@@ -122,7 +122,8 @@ def answer_question(ctx: CallContext, text: str, *, at_menu: int | None = None) 
             from .main import offer_message
 
             return offer_message(ctx)
-        return menu_turn(ctx, "main", {}, attempt=at_menu, preface=[ctx.t("can_help_with", topics=topic_names(ctx))])
+        return menu_turn(ctx, "main", {"brief": 1}, attempt=at_menu,
+                         preface=[ctx.t("can_help_with", topics=topic_names(ctx))])
     return menu_turn(ctx, "not_found", {"q": asked.id}, preface=[ctx.t("not_found")])
 
 

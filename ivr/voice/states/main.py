@@ -1,11 +1,12 @@
 """The start of a call, the main menu, browsing help topics, and what any menu does with input."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
-from ...calls.log import ensure_call
 from ...kb.models import Article, Topic
 from ...tickets.models import Ticket
 from ...tts.spoken import spoken_reference
@@ -21,21 +22,25 @@ ARTICLES_PER_PAGE = 5  # keys 1-5, then 6 for more and 7 for the topics
 
 
 @menu("main")
-def main_menu(ctx: CallContext) -> Menu:
+def main_menu(ctx: CallContext, brief: int | str = 0) -> Menu:
+    """The main menu; `brief` (after "I can help with ...") offers only asking, the rest still work."""
     from .people import can_transfer
 
-    return Menu(offer_person=can_transfer(ctx), universal_lines=(MESSAGE_KEY, PERSON_KEY, REPEAT_KEY), choices=[
+    choices = [
         Choice("1", "ask", words=("question", "ask", "ask a question", "help"), line="choice_ask"),
         Choice("2", "menu", {"name": "topics"}, words=("browse", "topics", "topic"), line="choice_topics"),
         Choice("3", "order", words=("order", "check an order", "my order", "track", "tracking"), line="choice_order"),
         Choice("4", "callback", words=("call back", "call me back", "callback", "call me"), line="choice_callback"),
-    ])
+    ]
+    if as_int(brief):
+        return Menu(choices=[c if c.key == "1" else replace(c, line="") for c in choices], repeat=Step("menu"))
+    return Menu(offer_person=can_transfer(ctx), universal_lines=(MESSAGE_KEY, PERSON_KEY, REPEAT_KEY), choices=choices)
 
 
 @state("start")
 def start(ctx: CallContext) -> Turn:
-    call = ensure_call(ctx.session, ctx.call_sid, ctx.caller, ctx.to)
-    ctx.log("call_started", caller=call.from_number, to=call.to_number)
+    # The call row is written with the turn's log (ctx.commit), so a locked database can't hold up the greeting.
+    ctx.log("call_started", caller=ctx.caller, to=ctx.to)
     desk = desk_now(ctx)
     greeting = [ctx.t("greeting", business=ctx.settings.business_name), desk.closed_words]
     ticket = open_ticket(ctx)
@@ -51,10 +56,14 @@ def open_ticket(ctx: CallContext) -> Ticket | None:
     """The caller's newest unresolved ticket, when the caller's number is known."""
     if not ctx.caller.startswith("+"):
         return None
-    return ctx.session.scalars(
-        select(Ticket).where(Ticket.caller == ctx.caller, Ticket.status != "resolved")
-        .order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(1)
-    ).first()
+    try:
+        return ctx.session.scalars(
+            select(Ticket).where(Ticket.caller == ctx.caller, Ticket.status != "resolved")
+            .order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(1)
+        ).first()
+    except SQLAlchemyError:  # a nicety: never let it hold up or break the greeting
+        ctx.session.rollback()
+        return None
 
 
 @menu("returning")
@@ -115,7 +124,7 @@ def offer_message_menu(ctx: CallContext) -> Menu:
     return Menu(intro=[ctx.t("offer_message")],
                 choices=[Choice("1", "message", words=("yes", "yeah", "yes please", "ok", "okay"),
                                 line="choice_leave_message_yes")],
-                on_silence=Step("goodbye"), questions=False)
+                on_silence=Step("goodbye"), questions=False, announce_common=False)
 
 
 @state("no_input")

@@ -28,8 +28,20 @@ def _listen_for_digits(ctx: CallContext, prompts: list[str], on_input: Step, on_
                                        "nine", "oh", "double")))
 
 
+def _failures(ctx: CallContext) -> int:
+    """Failed tries in this call: those written, and this turn's (its call log is written at commit)."""
+    pending = sum(1 for e in ctx.events if e.kind == FAILURE_EVENT)
+    return failed_attempts(ctx.session, ctx.call_sid) + pending
+
+
 def _locked(ctx: CallContext) -> bool:
-    return failed_attempts(ctx.session, ctx.call_sid) >= MAX_FAILURES
+    return _failures(ctx) >= MAX_FAILURES
+
+
+def _verified(ctx: CallContext, number: str) -> bool:
+    """Whether this call already proved it may hear `number` (earlier, or in this very turn)."""
+    return (any(e.kind == VERIFIED_EVENT and e.detail.get("number") == number for e in ctx.events)
+            or order_verified(ctx.session, ctx.call_sid, number))
 
 
 def _fail(ctx: CallContext, why: str, *preface: str, retry: Step) -> Turn:
@@ -124,7 +136,7 @@ def order_lookup(ctx: CallContext, number: str = "") -> Turn:
         ctx.log("order", number=number, status=None)
         return _fail(ctx, "not_found", ctx.t("order_not_found", number=spell_out_digits(number)),
                      ctx.t("order_try_again"), retry=Step("order", {"again": 1}))
-    if caller_may_hear(found, ctx.caller) or order_verified(ctx.session, ctx.call_sid, number):
+    if caller_may_hear(found, ctx.caller) or _verified(ctx, number):
         return _details(ctx, found)
     if postcode_can_prove(found):
         return _ask_postcode(ctx, number)
