@@ -182,6 +182,8 @@ def test_hours_command_says_open_now_and_next_change(tmp_path):
 
 def test_kb_load_validates_hours_and_writes_the_hours_answer(tmp_path):
     path = tmp_path / "hours.yaml"
+    missing = _cli(tmp_path, "kb", "load", IVR_HOURS_PATH=path)
+    assert missing.returncode == 1 and f"{path}: file not found (IVR_HOURS_PATH)" in missing.stderr
     path.write_text(yaml.safe_dump({**HOURS, "weekly": {**HOURS["weekly"], "monday": "nine to five"}}))
     bad = _cli(tmp_path, "kb", "load", IVR_HOURS_PATH=path)
     assert bad.returncode == 1
