@@ -3,8 +3,9 @@
     order -> order_number -> (menu order_confirm) -> order_lookup -> details (menu after_order)
                                                                \\-> order_postcode -> details
 An order with a phone number or postcode is read only to a caller calling from that phone or
-typing that postcode (ivr/orders/verify.py). Unknown numbers and wrong postcodes count as failed
-attempts for the whole call; the third sends the caller to leave a message instead.
+typing that postcode (ivr/orders/verify.py). Unknown or malformed numbers, wrong postcodes and
+protected orders this phone can't prove count as failed attempts for the whole call; the third
+stops order look-ups for the call and offers the caller a message instead.
 """
 from __future__ import annotations
 
