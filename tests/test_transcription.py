@@ -87,3 +87,20 @@ def test_transcription_callback_needs_twilios_signature(app, call, db):
     assert resp.status_code == 403
     db.expire_all()
     assert db.get(Ticket, ticket.id).transcript is None
+
+
+def test_twilio_is_asked_only_when_no_model_of_ours_can_transcribe(app, tmp_path):
+    from dataclasses import replace
+
+    from ivr.voice.transcription import needs_twilio_transcript
+
+    settings = app.config["IVR_SETTINGS"]
+    assert needs_twilio_transcript(replace(settings, vosk_model_path=""))  # English, no model here
+    model = tmp_path / "vosk-model-small-en-us-0.15"
+    for part in ("am", "conf", "graph"):
+        (model / part).mkdir(parents=True)
+    (model / "am" / "final.mdl").write_bytes(b"x")
+    (model / "conf" / "model.conf").write_text("")
+    with_model = replace(settings, vosk_model_path=f"en={model}")
+    assert not needs_twilio_transcript(with_model)
+    assert not needs_twilio_transcript(replace(settings, vosk_model_path="", say_language="ko-KR"))  # English only

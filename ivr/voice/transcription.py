@@ -30,6 +30,20 @@ TRANSCRIPTION_PATH = "/voice/transcription"
 ENGINE = "twilio"
 
 
+def needs_twilio_transcript(settings) -> bool:
+    """Whether a voicemail's <Record> should ask Twilio to transcribe it (the fallback).
+
+    True when no Vosk model is installed for the call's language, so our own job can't; Twilio
+    only transcribes English. Cheap (a folder listing, no model loading): safe on the request path.
+    Use it as `record(..., transcribe=True, transcribe_callback=TRANSCRIPTION_PATH)`.
+    """
+    from ..speech.engine import model_paths
+
+    language = settings.say_language.split("-")[0].lower()
+    paths = model_paths(settings)
+    return language == "en" and not (paths.get(language) or paths.get("default"))
+
+
 def store_twilio_transcript(session: Session, ticket: Ticket, status: str, text: str) -> bool:
     """Write Twilio's result on the ticket unless a transcript is already there. Returns True if changed."""
     if ticket.transcript_status == "done":
