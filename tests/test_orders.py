@@ -303,3 +303,18 @@ def test_orders_from_a_postgresql_shop_database_are_read_only_and_time_limited(a
     with owner.connect() as conn:
         assert conn.execute(text("select count(*) from shop_orders")).scalar_one() == 1
     owner.dispose()
+
+
+def test_doctor_reports_hours_orders_and_texts(tmp_path):
+    shop = tmp_path / "shop.db"
+    sqlite3.connect(shop).close()  # no orders table: the query can't run
+    env = cli_env(tmp_path / "instance", IVR_ORDERS_SQL_URL=f"sqlite:///{shop}",
+                  IVR_ORDERS_SQL_QUERY="select * from orders where number = :number",
+                  TWILIO_API_BASE="http://127.0.0.1:9")
+    proc = subprocess.run([sys.executable, "-m", "ivr", "doctor", "--json"], cwd=ROOT, capture_output=True,
+                          text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    found = {c["check"]: c for c in json.loads(proc.stdout)}
+    assert found["opening hours"]["ok"] and found["opening hours"]["detail"].split(" now ")[0] in ("open", "closed")
+    assert not found["orders"]["ok"] and "no such table: orders" in found["orders"]["detail"]
+    assert found["texts"]["ok"] and "the number each caller called" in found["texts"]["detail"]

@@ -61,3 +61,24 @@ def _until(delta) -> str:
     days, rest = divmod(minutes, 24 * 60)
     h, m = divmod(rest, 60)
     return " ".join(p for p in (f"{days}d" if days else "", f"{h}h" if h else "", f"{m}m" if m or not (days or h) else "") if p)
+
+
+from .doctor import check  # noqa: E402 - `doctor` reports the hours too
+
+
+@check
+def opening_hours(app) -> tuple[str, bool, str]:
+    from ..hours.schedule import HoursError, load_hours
+
+    settings = app.config["IVR_SETTINGS"]
+    if not settings.hours_path.exists() and settings.hours_file is None:
+        return "opening hours", False, f"no {settings.hours_path}: callers are never put through to a person"
+    try:
+        hours = load_hours(settings.hours_path)
+    except HoursError as exc:
+        return "opening hours", False, " | ".join(exc.problems)
+    now = datetime.now(timezone.utc)
+    change = hours.next_change(now)
+    state = "open" if hours.is_open(now) else "closed"
+    until = f"; {change.kind} {change.at:%a %Y-%m-%d %H:%M}" if change else ""
+    return "opening hours", True, f"{state} now ({hours.tz.key}){until}"

@@ -94,3 +94,33 @@ def cmd_delete(args: argparse.Namespace) -> int:
     else:
         print(f"deleted {deleted} order(s)")
     return 0
+
+
+from .doctor import check  # noqa: E402 - `doctor` reports where orders and texts come from
+
+
+@check
+def orders_source(app) -> tuple[str, bool, str]:
+    from ..orders.source import OrderSourceError, lookup_order
+
+    settings = app.config["IVR_SETTINGS"]
+    with app_session(app) as session:
+        if not settings.orders_sql_url:
+            return "orders", True, f"{count_orders(session)} order(s) in the local table"
+        try:
+            lookup_order(app, session, "0000")  # any answer, found or not, proves the query runs
+        except OrderSourceError as exc:
+            return "orders", False, f"shop database: {exc}"
+    from sqlalchemy.engine import make_url
+
+    return "orders", True, f"shop database {make_url(settings.orders_sql_url).render_as_string(hide_password=True)} (read-only)"
+
+
+@check
+def text_messages(app) -> tuple[str, bool, str]:
+    settings = app.config["IVR_SETTINGS"]
+    if not settings.sms_enabled:
+        return "texts", True, "off (IVR_SMS=off)"
+    sender = settings.sms_from or "the number each caller called"
+    report = " and delivery reports" if settings.public_base_url else " (set PUBLIC_BASE_URL for delivery reports)"
+    return "texts", True, f"sent from {sender} through {settings.twilio_api_base}{report}"
