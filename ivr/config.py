@@ -116,6 +116,33 @@ def emails(name: str, raw: str) -> tuple[str, ...]:
     return found
 
 
+# --- call flow (flow) ---
+_E164_RE = re.compile(r"^\+[1-9]\d{6,14}$")
+_SIP_RE = re.compile(r"^sips?:[A-Za-z0-9._~+\-]+@[A-Za-z0-9.\-]+(:\d{1,5})?$")
+
+
+def is_dial_destination(value: str) -> bool:
+    """An E.164 number (+15551234567) or a SIP address (sip:desk@pbx.example.com)."""
+    return bool(_E164_RE.match(value) or _SIP_RE.match(value))
+
+
+def destinations(name: str, raw: str) -> tuple[str, ...]:
+    found = tuple(item.strip() for item in raw.split(",") if item.strip())
+    for item in found:
+        if not is_dial_destination(item):
+            raise ConfigError(f"{name} must list E.164 numbers (+15551234567) or sip: addresses, got {item!r}")
+    return found
+
+
+# --- hours, SMS and orders (desk) ---
+def sms_sender(name: str, raw: str) -> str:
+    value = raw.strip()
+    if not re.match(r"^(\+[1-9][0-9]{6,14}|MG[0-9a-fA-F]{32})$", value):
+        raise ConfigError(f"{name} must be a Twilio number in E.164 form (+15551234567) or a "
+                          f"Messaging Service sid (MG...), got {raw!r}")
+    return value
+
+
 def setting(env: str, default: Any = None, parse: Parser = text, *, factory: Callable[[], Any] | None = None) -> Any:
     """Declare a field read from environment variable `env` with `parse`."""
     meta = {"env": env, "parse": parse}
@@ -206,9 +233,32 @@ class Settings:
     smtp_tls: bool = setting("IVR_SMTP_TLS", True, boolean)
     notify_webhook_url: str = setting("IVR_NOTIFY_WEBHOOK_URL", "", url)
 
+    # --- call flow: a person in business hours, ratings (flow) ---
+    # Where "talk to someone" rings: E.164 numbers or sip: addresses, and nothing else, ever.
+    transfer_to: tuple[str, ...] = setting("IVR_TRANSFER_TO", (), destinations)
+    transfer_ring: str = setting("IVR_TRANSFER_RING", "sequential", one_of("sequential", "simultaneous"))
+    # Seconds each destination rings (sequential), or all of them together (simultaneous).
+    transfer_timeout_seconds: int = setting("IVR_TRANSFER_TIMEOUT", 20, whole(5, 120))
+    # Ask callers whose question was answered for a 1-5 keypad rating before goodbye.
+    ratings_enabled: bool = setting("IVR_RATINGS", False, boolean)
+    # --- hours, SMS and orders (desk) ---
+    # Opening hours, holidays and closures; default kb_path/hours.yaml (see the hours_path property).
+    hours_file: Path | None = setting("IVR_HOURS_PATH", None, optional_path)
+    sms_enabled: bool = setting("IVR_SMS", True, boolean)
+    # A Twilio number (E.164) or Messaging Service sid (MG...); default: the number the caller called.
+    sms_from: str = setting("IVR_SMS_FROM", "", sms_sender)
+    # Read orders from the shop's own database (a SQLAlchemy URL and one SELECT with :number).
+    orders_sql_url: str = setting("IVR_ORDERS_SQL_URL", "")
+    orders_sql_query: str = setting("IVR_ORDERS_SQL_QUERY", "")
+    orders_sql_timeout: int = setting("IVR_ORDERS_SQL_TIMEOUT", 3, whole(1, 30))
+
     @property
     def sqlalchemy_url(self) -> str:
         return self.database_url or f"sqlite:///{self.instance_path / 'ivr.db'}"
+
+    @property
+    def hours_path(self) -> Path:
+        return self.hours_file or self.kb_path / "hours.yaml"
 
     @property
     def tts_cache_path(self) -> Path:
@@ -287,5 +337,23 @@ def check_settings(settings: Settings) -> None:
         raise ConfigError(f"IVR_RECORDINGS_STORAGE must be folder or database, got {settings.recordings_storage!r}")
     if settings.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {settings.log_level!r}")
+    for destination in settings.transfer_to:
+        if not is_dial_destination(destination):
+            raise ConfigError(f"IVR_TRANSFER_TO must list E.164 numbers or sip: addresses, got {destination!r}")
+    _check_desk_settings(settings)
     if settings.notify_emails and not settings.smtp_host:
         raise ConfigError("IVR_NOTIFY_EMAILS is set but IVR_SMTP_HOST is not: mail can't be sent")
+
+
+def _check_desk_settings(settings: Settings) -> None:
+    """Orders from the shop's own database (desk): both settings, one SELECT, the :number parameter."""
+    if bool(settings.orders_sql_url) != bool(settings.orders_sql_query):
+        raise ConfigError("IVR_ORDERS_SQL_URL and IVR_ORDERS_SQL_QUERY go together: set both or neither")
+    if settings.orders_sql_url and "://" not in settings.orders_sql_url:
+        raise ConfigError("IVR_ORDERS_SQL_URL must be a SQLAlchemy URL such as postgresql+psycopg://reader@db/shop")
+    if settings.orders_sql_query:
+        query = settings.orders_sql_query
+        if not re.match(r"^\s*(select|with)\b", query, re.I) or ";" in query.strip().rstrip(";"):
+            raise ConfigError("IVR_ORDERS_SQL_QUERY must be one SELECT statement")
+        if ":number" not in query:
+            raise ConfigError("IVR_ORDERS_SQL_QUERY must use the bound parameter :number for the order number")

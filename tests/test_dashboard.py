@@ -38,7 +38,7 @@ def staff(app):
 def leave_voicemail(app, call, caller="+15551230001", transcript=None) -> Ticket:
     driver = call(caller=caller)
     driver.start()
-    driver.press("4")
+    driver.press("8")  # the message key
     driver.record(seconds=14)
     with session_scope(app.extensions["ivr.sessionmaker"]) as s:
         ticket = s.scalars(select(Ticket).where(Ticket.call_sid == driver.call_sid)).one()
@@ -186,7 +186,7 @@ def test_webhook_notification_is_retried_until_delivered(settings_overrides, cal
                                                           "IVR_NOTIFY_WEBHOOK_URL": hook.url + "/hook"}})
         driver = CallDriver(FlaskTransport(app.test_client()), "http://localhost", AUTH_TOKEN, account_sid=ACCOUNT_SID)
         driver.start()
-        driver.press("4")
+        driver.press("8")  # the message key
         step = driver.record(seconds=5)
         assert "Your reference is" in " ".join(step.heard)  # the ticket did not wait for anyone
         worker = Worker(app)
@@ -302,7 +302,7 @@ def test_email_notification_reaches_a_real_smtp_server(settings_overrides):
         driver = CallDriver(FlaskTransport(app.test_client()), "http://localhost", AUTH_TOKEN,
                             account_sid=ACCOUNT_SID, caller="+15550001111")
         driver.start()
-        driver.press("4")
+        driver.press("8")  # the message key
         driver.record(seconds=5)
         Worker(app).run_until_idle()
     controller.stop()

@@ -17,10 +17,10 @@ def test_a_call_runs_with_no_request_and_no_twiml(app, db):
     first = start_call(ctx)
     assert isinstance(first, Turn) and isinstance(first.last, Listen)
     catalogue = app.extensions["ivr.prompts"]
-    assert catalogue.text("main_menu") in first.says()
+    assert catalogue.text("choice_ask", key="1") in first.says()
     assert first.last.on_silence == Step("no_input", {"menu": "main", "attempt": 0})
-    # The caller presses 4: the engine follows the choice to a message recording.
-    turn = handle_input(ctx, "main", {"attempt": "0"}, Input(digits="4"))
+    # The caller presses 8: the engine follows the choice to a message recording.
+    turn = handle_input(ctx, "main", {"attempt": "0"}, Input(digits="8"))
     assert isinstance(turn.last, Record) and turn.last.purpose == "message"
     assert turn.says() == [catalogue.text("message_intro")]
 
@@ -28,16 +28,16 @@ def test_a_call_runs_with_no_request_and_no_twiml(app, db):
 def test_gotos_are_resolved_and_input_does_not_leak_into_the_next_state(app, db):
     ctx = context(app, db, input=Input(digits="3"))
     turn = run_state(ctx, Step("menu_input", {"menu": "main"}))
-    # main -> order (a keypad listen for the order number), not order_lookup with "3".
-    assert isinstance(turn.last, Listen) and turn.last.on_input.state == "order_lookup"
-    assert turn.last.keys and not turn.last.speech and turn.last.finish_on_key == "#"
+    # main -> order (a listen for the order number, keyed or said), not order_number with "3".
+    assert isinstance(turn.last, Listen) and turn.last.on_input.state == "order_number"
+    assert turn.last.keys and turn.last.speech and turn.last.finish_on_key == "#"
 
 
 def test_goodbye_ends_with_hangup_and_unknown_state_goes_to_main_menu(app, db):
     ctx = context(app, db)
     assert isinstance(run_state(ctx, Step("goodbye")).last, Hangup)
     turn = run_state(ctx, Step("no-such-state"))
-    assert app.extensions["ivr.prompts"].text("main_menu") in turn.says()
+    assert app.extensions["ivr.prompts"].text("choice_ask", key="1") in turn.says()
 
 
 def test_twiml_keeps_uninterruptible_words_outside_the_gather():

@@ -71,7 +71,7 @@ def test_production_command_starts_n_workers_on_a_fresh_database(backend, tmp_pa
             driver = CallDriver(HttpTransport(timeout=30), service.base, AUTH_TOKEN, account_sid=ACCOUNT_SID)
             step = driver.start()
             assert step.waiting == "gather"
-            driver.press("4")
+            driver.press("8")  # the message key
             assert "Your reference is" in " ".join(driver.record(seconds=5).heard)
         assert service.proc.poll() is None
         assert not any("Worker failed to boot" in line or "Traceback" in line for line in service.lines), \

@@ -307,7 +307,7 @@ def test_voicemail_transcribed_after_a_crash(vosk_app, ko_speech):
     vosk_app.fake_api.routes[rec_path()] = lambda n: (200, ko_speech["ulaw"])
     driver = _driver(vosk_app)
     driver.start()
-    driver.press("4")
+    driver.press("8")  # the message key
     driver.record(seconds=3, recording_sid=SID)
     sessions = vosk_app.extensions["ivr.sessionmaker"]
     session = sessions()
@@ -328,7 +328,7 @@ def test_voicemail_transcribed_after_a_crash(vosk_app, ko_speech):
     worker.run_until_idle()
     session.expire_all()
     ticket = session.scalars(select(Ticket)).one()
-    assert ticket.transcript_status == "done" and ticket.transcript
+    assert ticket.transcript_status == "done" and ticket.transcript and ticket.transcript_engine == "vosk"
     assert 0 < ticket.transcript_confidence <= 1
     from ivr.recordings.store import get_store
 
@@ -340,7 +340,7 @@ def test_voicemail_transcription_failure_is_recorded_not_lost(vosk_app):
     vosk_app.fake_api.routes[rec_path()] = lambda n: (200, b"this is not audio")
     driver = _driver(vosk_app)
     driver.start()
-    driver.press("4")
+    driver.press("8")  # the message key
     driver.record(seconds=3, recording_sid=SID)
     sessions = vosk_app.extensions["ivr.sessionmaker"]
     worker = Worker(vosk_app)
@@ -365,7 +365,7 @@ def test_voicemail_from_a_simulated_call_shows_in_the_dashboard_with_its_transcr
     vosk_app.fake_api.routes[rec_path()] = lambda n: (200, ko_speech["ulaw"])
     driver = _driver(vosk_app)
     driver.start()
-    driver.press("4")
+    driver.press("8")  # the message key
     driver.record(seconds=3, recording_sid=SID)
     Worker(vosk_app).run_until_idle()
     with session_scope(vosk_app.extensions["ivr.sessionmaker"]) as s:

@@ -128,7 +128,7 @@ def test_calls_play_our_audio_and_changed_text_changes_the_url(tts_app, settings
 
     catalogue = tts_app.extensions["ivr.prompts"]
     service = tts_app.extensions["ivr.tts"]
-    menu = catalogue.text("main_menu")
+    menu = catalogue.text("choice_ask", key="1")  # a line of the main menu
     service.render([menu, catalogue.text("greeting", business="Northwind Goods")])
     urls = _played(tts_app)
     assert f"/audio/{service.key(menu)}.wav" in urls
@@ -138,9 +138,9 @@ def test_calls_play_our_audio_and_changed_text_changes_the_url(tts_app, settings
     prompts = tmp_path / "prompts"
     shutil.copytree(ROOT / "prompts", prompts)
     catalogue_file = prompts / "catalogue.yaml"
-    catalogue_file.write_text(catalogue_file.read_text().replace(menu.split(".")[0], "Here is what I can do"))
+    catalogue_file.write_text(catalogue_file.read_text().replace(menu.split(",")[0], "Here is what I can do"))
     changed = make_test_app({**settings_overrides, "prompts_path": prompts, "extra": {"IVR_TTS": "on"}})
-    new_menu = changed.extensions["ivr.prompts"].text("main_menu")
+    new_menu = changed.extensions["ivr.prompts"].text("choice_ask", key="1")
     assert new_menu != menu
     changed.extensions["ivr.tts"].render([new_menu])
     new_urls = _played(changed)

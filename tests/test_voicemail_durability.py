@@ -42,7 +42,7 @@ def _status_params(driver, sid, seconds=9):
 def test_status_callback_before_the_action_and_twice_makes_one_ticket(app, call, db):
     driver = call()
     driver.start()
-    driver.press("4")
+    driver.press("8")  # the message key
     sid = "RE" + "a" * 32
     first = driver.signed_post("/voice/recording-status", _status_params(driver, sid))  # arrives first
     assert first[0] == 204
@@ -60,7 +60,7 @@ def test_status_callback_before_the_action_and_twice_makes_one_ticket(app, call,
 def test_two_voicemails_in_one_call_are_two_tickets(app, call):
     driver = call()
     driver.start()
-    driver.press("4")
+    driver.press("8")  # the message key
     driver.signed_post("/voice/recording-status", _status_params(driver, "RE" + "b" * 32))
     driver.signed_post("/voice/recording-status", _status_params(driver, "RE" + "c" * 32))
     assert {t.recording_sid for t in _tickets(app.extensions["ivr.sessionmaker"])} == {"RE" + "b" * 32, "RE" + "c" * 32}
@@ -78,11 +78,11 @@ def test_reconciliation_tickets_recordings_whose_callback_never_came(settings_ov
 
         lost = driver()  # reached the message prompt, recorded, but no callback ever reached us
         lost.start()
-        lost.press("4")
+        lost.press("8")  # the message key
         lost.hangup()
         received = driver()  # a normal voicemail
         received.start()
-        received.press("4")
+        received.press("8")  # the message key
         received.record(seconds=5)
         browsing = driver()  # a call that never left a message
         browsing.start()
@@ -176,7 +176,7 @@ def test_kill_9_between_callback_and_ticket_then_restart_makes_the_ticket(tmp_pa
     try:
         driver = CallDriver(HttpTransport(timeout=60), service.base, AUTH_TOKEN, account_sid=ACCOUNT_SID)
         driver.start()
-        driver.press("4")
+        driver.press("8")  # the message key
         # Another process holds the database's write lock: the ticket can't be written...
         blocker = sqlite3.connect(db_path, timeout=1, isolation_level=None)
         blocker.execute("BEGIN IMMEDIATE")
@@ -231,7 +231,7 @@ def test_kill_9_before_the_callback_then_reconciliation_makes_the_ticket(tmp_pat
         try:
             driver = CallDriver(HttpTransport(timeout=30), service.base, AUTH_TOKEN, account_sid=ACCOUNT_SID)
             driver.start()
-            driver.press("4")
+            driver.press("8")  # the message key
             service.kill9()
             with pytest.raises(requests.ConnectionError):  # Twilio's callback finds nobody
                 driver.signed_post(service.base + "/voice/recording-status", _status_params(driver, "RE" + "e" * 32))

@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "tickets",
     "recordings",
     "report",
+    "hours",
 ]
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import func, or_, select
 
+from ..hours.kb import HoursError, publish_configured_hours
 from ..kb.files import KBFormatError, add_sample_question
 from ..kb.loader import load_knowledge_base
 from ..kb.models import QuestionAsked
@@ -59,7 +60,8 @@ def cmd_load(args: argparse.Namespace) -> int:
     try:
         with app_session(app) as session:
             kb = load_knowledge_base(session, path)
-    except KBFormatError as exc:
+            publish_configured_hours(app, session)  # hours.yaml is validated too, its article written
+    except (KBFormatError, HoursError) as exc:
         raise CLIError(f"knowledge base not loaded (nothing changed): {len(exc.problems)} problem(s): "
                        + " | ".join(exc.problems)) from None
     summary = {"topics": len(kb.topics), "articles": len(kb.articles), "path": str(path)}
@@ -110,7 +112,8 @@ def cmd_add_sample(args: argparse.Namespace) -> int:
         try:
             with app_session(app) as session:
                 load_knowledge_base(session, path)
-        except KBFormatError as exc:
+                publish_configured_hours(app, session)
+        except (KBFormatError, HoursError) as exc:
             raise CLIError(f"file updated but the knowledge base did not reload: {exc}") from None
         print("knowledge base reloaded")
     return 0

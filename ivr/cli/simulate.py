@@ -47,6 +47,8 @@ def run_call(driver: CallDriver, turns: Iterator[str], out: Callable[[str], None
     while True:
         for line in step.heard:
             out(f"  IVR: {line}")
+        for destinations in step.dialled:
+            out(f"  [Twilio dials {', '.join(destinations)}: nobody answers in this simulation]")
         if step.waiting is None:
             out(f"[call ended: {step.ended}]")
             return step

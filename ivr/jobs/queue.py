@@ -32,7 +32,7 @@ Handler = Callable[[Flask, dict[str, Any]], None]
 HANDLERS: dict[str, Handler] = {}
 
 # Modules that register handlers with @job_handler; imported by the worker.
-HANDLER_MODULES: list[str] = ["ivr.recordings.jobs", "ivr.recordings.reconcile", "ivr.notify.jobs"]
+HANDLER_MODULES: list[str] = ["ivr.recordings.jobs", "ivr.recordings.reconcile", "ivr.notify.jobs", "ivr.sms.jobs"]
 
 DEFAULT_LEASE_SECONDS = 60.0
 # Periodic work the worker loop does besides jobs.

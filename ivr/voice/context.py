@@ -6,6 +6,7 @@ handler thread from its `start` message, so the same states run under either.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from flask import Flask
@@ -33,6 +34,11 @@ class CallContext:
     def __post_init__(self) -> None:
         self.settings = self.app.config["IVR_SETTINGS"]
         self.catalogue = self.app.extensions["ivr.prompts"]
+
+    def now(self) -> datetime:
+        """The current time (aware UTC); tests freeze it with app.extensions["ivr.clock"]."""
+        clock = self.app.extensions.get("ivr.clock")
+        return clock() if clock is not None else datetime.now(timezone.utc)
 
     def t(self, prompt_id: str, **values: Any) -> str:
         return self.catalogue.text(prompt_id, **values)

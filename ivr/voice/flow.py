@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from ..tickets.service import RecordingCallback, store_recording
 from .actions import Goto, Input, Step, Turn
 from .context import CallContext
@@ -80,15 +82,25 @@ def start_call(ctx: CallContext) -> Turn:
     return run_state(ctx, Step("start"))
 
 
-def store_voicemail(ctx: CallContext, cb: RecordingCallback) -> tuple[str | None, bool]:
+def store_voicemail(ctx: CallContext, cb: RecordingCallback, *,
+                    missed_transfer: bool = False) -> tuple[str | None, bool]:
     """Make the ticket for a recorded message. Returns (reference, stored).
 
     The callback is written ahead to the durable spool first, so if the database refuses (or the
     process dies) it still becomes a ticket, with its original time, when the worker replays it.
+    `missed_transfer` marks a message left because nobody answered a transfer.
     """
     ticket = store_recording(ctx.app, ctx.session, cb)
     if ticket is None:
         return None, False
+    if missed_transfer and not ticket.missed_transfer:
+        try:
+            ticket.missed_transfer = True
+            ctx.session.commit()
+            ctx.log("missed_transfer", ticket_id=ticket.id)
+        except SQLAlchemyError:  # the message is safe; only the flag waits for the other callback
+            ctx.session.rollback()
+            log.warning("could not mark ticket %s as a missed transfer", ticket.id, exc_info=True)
     return ticket.reference, True
 
 

@@ -151,8 +151,10 @@ def recording_status() -> tuple[str, int]:
         return "", 204
     ctx = call_context(get_session())
     try:
-        store_voicemail(ctx, RecordingCallback.from_form(request.form))
+        store_voicemail(ctx, RecordingCallback.from_form(request.form),
+                        missed_transfer=request.args.get("missed_transfer") == "1")
     except Rejected as exc:  # malformed: Twilio never sends it, so retrying can't help
         log.warning("recording callback rejected: %s", exc)
         return str(exc), 400
+    ctx.commit()  # what it noted in the call log (a missed transfer marked)
     return "", 204
