@@ -125,7 +125,7 @@ def test_a_question_said_at_the_main_menu_is_answered(app, call, db):
     refund = db.get(Article, "refund-timing")
     driver = call()
     driver.start()
-    step = driver.say("how many days until my money is back on my card after a return")
+    step = driver.say("when will I get my refund")
     assert refund.answer in heard(step)
     assert catalogue(app).text("did_that_help") in heard(step)
     asked = question_asked(db, driver)

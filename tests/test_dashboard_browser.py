@@ -209,7 +209,7 @@ def test_ticket_list_shows_a_new_voicemail_without_a_reload_and_keys_move(live, 
     page.evaluate("window.__same_document = true")  # gone if the page reloads
     driver = call(caller="+15557654321")
     driver.start()
-    driver.press("4")
+    driver.press("8")
     driver.record(seconds=5)
     with session_scope(app.extensions["ivr.sessionmaker"]) as s:
         new_ref = s.scalars(select(Ticket.reference).where(Ticket.call_sid == driver.call_sid)).one()

@@ -28,16 +28,18 @@ def place_calls(app, call) -> dict:
     """Five calls: two solved by the line, one voicemail, two callers who hung up without an answer."""
     helped = call()
     ask(helped, "where is my order")
+    helped.press("1")  # two answers are close: the caller takes the first
     helped.press("1")  # "did that help?" yes
     helped.hangup()
     order = call()
     order.start()
     order.press("3")
-    order.press("4512")  # a known order: the caller hears its status
+    order.press("2207#")  # a known order with nothing to verify: read back, confirmed, its status heard
+    order.press("1")
     order.hangup()
     voicemail = call()
     voicemail.start()
-    voicemail.press("4")
+    voicemail.press("8")
     voicemail.record(seconds=9)
     voicemail.hangup()
     quitter = call()
