@@ -23,10 +23,19 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
+POOL_SIZE = 16
+POOL_OVERFLOW = 8
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine; SQLite gets WAL and a busy timeout so the worker and web threads coexist."""
+    # One connection per request thread (gunicorn --threads 16) plus the worker and spool threads,
+    # so a request never queues for a connection behind slower ones (the pool default is 5 + 10).
+    pool = {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        if ":memory:" in url or url in {"sqlite://", "sqlite:///"}:
+            pool = {}
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **pool)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - exercised implicitly
@@ -38,7 +47,7 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, **pool)
 
 
 def import_models() -> None:

@@ -3,6 +3,12 @@
 The model (tens to hundreds of MB) is loaded once and shared by every call and thread; a
 KaldiRecognizer is cheap and holds one utterance's state, so concurrent calls never share one.
 Vosk resamples internally, so 8 kHz telephone audio is fed at its own rate.
+
+Sharing one model is safe (Vosk's maintainers: recognisers may share a model across threads,
+never a recogniser), but it is not deterministic: the same audio can come out with a
+different low-confidence word from one recogniser to the next, with or without threads
+(alphacep/vosk-api#868; measured here on the Korean model: 4 distinct texts in 6 sequential
+runs, differing only in the uncertain words). Nothing downstream may rely on identical text.
 """
 from __future__ import annotations
 
