@@ -4,11 +4,13 @@ The model (tens to hundreds of MB) is loaded once and shared by every call and t
 KaldiRecognizer is cheap and holds one utterance's state, so concurrent calls never share one.
 Vosk resamples internally, so 8 kHz telephone audio is fed at its own rate.
 
-Sharing one model is safe (Vosk's maintainers: recognisers may share a model across threads,
-never a recogniser), but it is not deterministic: the same audio can come out with a
-different low-confidence word from one recogniser to the next, with or without threads
-(alphacep/vosk-api#868; measured here on the Korean model: 4 distinct texts in 6 sequential
-runs, differing only in the uncertain words). Nothing downstream may rely on identical text.
+The words are not a pure function of the audio: a shared model keeps search state between its
+recognisers (alphacep/vosk-api#868). Measured on the Korean model with espeak-ng speech: 21
+sequential runs on the same audio gave 5 texts, differing in one or two low-confidence words
+and never in the ending; recognisers alive at the same time diverge more (a different ending
+in 6 of 28 runs), and serialising every call into the recognisers under one lock still gave 2
+of 16, so it is not a data race but order-dependent shared state. Each result is still a decoding of its own audio (no words cross between calls);
+nothing downstream may rely on identical text.
 """
 from __future__ import annotations
 
