@@ -150,6 +150,14 @@ def summarize(samples: list) -> dict:
             "timeouts": sum(1 for _, status, _ in samples if status == "timeout")}
 
 
+def _status_after_failure(driver, rec: dict) -> None:
+    """If the action callback failed, Twilio still posts the recording status callback."""
+    try:
+        driver._send_recording_status("/voice/recording-status", rec)
+    except Exception:  # noqa: BLE001 - counted by the transport
+        pass
+
+
 def run_service_calls(base: str, calls: int, concurrency: int, questions: list[str]) -> dict:
     from ivr.simulate.driver import CallDriver, CallError
 
@@ -170,9 +178,15 @@ def run_service_calls(base: str, calls: int, concurrency: int, questions: list[s
                 driver.say(questions[i % len(questions)])
             elif kind == 1:
                 driver.press("4")
-                driver.record(seconds=5 + i % 20)
-                with lock:
-                    recorded.append(driver.recordings[-1]["RecordingSid"])
+                try:
+                    driver.record(seconds=5 + i % 20)
+                finally:
+                    if driver.recordings:  # the caller left it: Twilio reports it whatever we answered
+                        rec = driver.recordings[-1]
+                        with lock:
+                            recorded.append(rec["RecordingSid"])
+                        if driver.ended is None:  # record() raised before its status callback
+                            _status_after_failure(driver, rec)
             else:
                 driver.press("3")
                 driver.press(f"{orders[i]}#")
@@ -249,6 +263,8 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=16, help="threads per process (both servers)")
     p.add_argument("--database-url", default="", help="a PostgreSQL server URL: a throw-away database is made on it")
     p.add_argument("--tts", default="on", choices=["on", "off"], help="render our own audio (default on, as shipped)")
+    p.add_argument("--prerender", action="store_true",
+                   help="render prompt audio (python -m ivr prompts render) before starting, as a warm install has it")
     p.add_argument("--warmup", type=int, default=0,
                    help="calls placed (and not measured) before the run, e.g. to time a warm service")
     p.add_argument("--gunicorn-config", default="", help="another gunicorn settings file (e.g. with a profiler hook)")
@@ -280,12 +296,14 @@ def main() -> int:
     py = sys.executable
     for cmd in (["kb", "load"], ["orders", "import", str(ROOT / "samples" / "orders.csv")]):
         subprocess.run([py, "-m", "ivr", *cmd], cwd=ROOT, env=env, check=True, capture_output=True)
+    if args.prerender and args.tts == "on":
+        subprocess.run([py, "-m", "ivr", "prompts", "render"], cwd=ROOT, env=env, check=True, capture_output=True)
     with open(ROOT / "tests" / "fixtures" / "kb_questions.csv", newline="") as fh:
         questions = [row["text"] for row in csv.DictReader(fh)]
 
     server = ["--workers", str(args.workers), "--threads", str(args.threads)]
     extra = ["--gunicorn-config", args.gunicorn_config] if args.gunicorn_config else []
-    results: dict = {"calls": args.calls, "warmup_calls": args.warmup, "concurrency": args.concurrency, "workers": args.workers,
+    results: dict = {"calls": args.calls, "warmup_calls": args.warmup, "prerendered": args.prerender, "concurrency": args.concurrency, "workers": args.workers,
                      "threads": args.threads, "database": "postgresql" if args.database_url else "sqlite"}
     proc, base, lines = start_server([py, "-m", "ivr", "serve", "--production", "--port", "0", *server, *extra], env)
     try:
@@ -323,7 +341,8 @@ def main() -> int:
     else:
         print(f"(service log: {tmp / 'service.log'})")
         print(f"{args.calls} calls, {args.concurrency} at a time, {results['database']}, "
-              f"gunicorn gthread {args.workers}x{args.threads}" + (f", after {args.warmup} warm-up calls" if args.warmup else ", cold start"))
+              f"gunicorn gthread {args.workers}x{args.threads}" + (f", after {args.warmup} warm-up calls" if args.warmup else ", cold start")
+              + (", prompts pre-rendered" if args.prerender else ""))
         for name in ("service", "floor"):
             r = results[name]
             print(f"  {name:8s} {r['requests']:5d} requests  p50 {r['p50_ms']:8.1f} ms  p99 {r['p99_ms']:8.1f} ms  "
