@@ -223,7 +223,7 @@ class Worker:
         self._wake.set()
 
     def run_forever(self) -> None:
-        last_schedule = 0.0
+        last_schedule = time.monotonic()  # the first reconciliation a minute after start, not in it
         while not self._stop.is_set():
             busy = False
             try:
