@@ -216,7 +216,8 @@ def ticket_dict(ticket: Ticket, session: Session | None = None, full: bool = Fal
         "recording_duration": ticket.recording_duration, "recording_stored": bool(ticket.recording_path),
         "recording_purged_at": ticket.recording_purged_at.isoformat() if ticket.recording_purged_at else None,
         "transcript": ticket.transcript, "transcript_confidence": ticket.transcript_confidence,
-        "transcript_status": ticket.transcript_status, "kind": ticket.kind,
+        "transcript_status": ticket.transcript_status, "transcript_engine": ticket.transcript_engine,
+        "kind": ticket.kind,
         "missed_transfer": ticket.missed_transfer, "callback_number": ticket.callback_number,
         "contact_name": ticket.contact_name, "contact_email": ticket.contact_email, "message": ticket.message,
     }
