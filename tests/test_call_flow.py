@@ -278,7 +278,10 @@ def test_voicemail_becomes_one_ticket_even_when_twilio_repeats(app, call, db):
     assert ticket.reference and ticket.reference[:2].isalpha()
     letters = " ".join(ticket.reference[:2])
     assert f"Your reference is {letters} {ticket.reference[2:]}" in heard(step)
-    assert step.ended == "hangup"
+    # One key texts the reference; silence says goodbye.
+    assert catalogue(app).text("choice_text_me", key="1") in heard(step)
+    end = driver.silence()
+    assert catalogue(app).text("goodbye") in heard(end) and end.ended == "hangup"
     # Twilio retries the action and the status callback: still one ticket.
     rec = driver.recordings[0]
     for url in ("/voice/state/message_saved", "/voice/recording-status"):

@@ -188,3 +188,37 @@ def test_delivery_reported_later_by_twilio_is_kept_on_the_text(app, call, db, tw
     assert forged.status_code == 403
     db.refresh(row)
     assert row.delivery == "undelivered"
+
+
+def test_an_answer_texted_after_hearing_it(app, call, db, twilio_api):
+    from .conftest import ask
+
+    messages = MessagesApi(twilio_api, ACCOUNT_SID)
+    driver = call(caller=CALLER, to=OUR_NUMBER)
+    step = ask(driver, "How do I cancel my order?")
+    assert t(app, "choice_text_me", key="4") in heard(step)
+    driver.press("4")
+    Worker(app).run_until_idle()
+    step = driver.silence()
+    assert t(app, "sms_sent") in heard(step) and t(app, "did_that_help") in heard(step)  # back at the question
+    body = messages.sent[0]["Body"]
+    assert messages.sent[0]["To"] == CALLER and body.startswith("Northwind Goods: Cancelling an order.")
+
+
+def test_a_ticket_reference_texted_after_leaving_a_message(app, call, db, twilio_api):
+    from ivr.tickets.models import Ticket
+
+    messages = MessagesApi(twilio_api, ACCOUNT_SID)
+    driver = call(caller=CALLER, to=OUR_NUMBER)
+    driver.start()
+    driver.press("8")
+    step = driver.record(seconds=6)
+    assert t(app, "choice_text_me", key="1") in heard(step)
+    driver.press("1")
+    Worker(app).run_until_idle()
+    step = driver.silence()
+    assert t(app, "sms_sent") in heard(step)
+    reference = db.scalars(select(Ticket.reference)).one()
+    assert messages.sent[0]["To"] == CALLER and f"reference is {reference}" in messages.sent[0]["Body"]
+    end = driver.silence()  # nothing more: goodbye
+    assert end.ended == "hangup"

@@ -155,11 +155,21 @@ def answer(ctx: CallContext, q: int | str = 0, rank: int | str = 0) -> Turn:
     return menu_turn(ctx, "feedback", {"q": asked.id, "rank": rank}, preface=[intro, article.answer])
 
 
+TEXT_ME_WORDS = ("text", "text me", "send it", "text message", "sms")
+
+
 @menu("feedback")
 def feedback_menu(ctx: CallContext, q: int | str = 0, rank: int | str = 0) -> Menu:
+    texting = []
+    asked = ctx.session.get(QuestionAsked, as_int(q))
+    if ctx.settings.sms_enabled and asked is not None and as_int(rank) < len(asked.candidates or []):
+        # "Text me that": the answer's written form, to the caller's own number only.
+        article_id = asked.candidates[as_int(rank)]["article_id"]
+        texting = [Choice("4", "text_me", {"what": "article", "about": article_id, "back": "feedback",
+                                           "q": q, "rank": rank}, words=TEXT_ME_WORDS, line="choice_text_me")]
     return Menu(
         intro=[ctx.t("did_that_help")],
-        choices=[
+        choices=[*texting,
             Choice("1", "helped", {"q": q}, words=("yes", "yeah", "it did", "that helped", "thanks"),
                    line="choice_helped"),
             Choice("2", "next_answer", {"q": q, "rank": as_int(rank) + 1},

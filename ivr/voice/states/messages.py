@@ -10,6 +10,7 @@ from ...tts.spoken import spoken_reference
 from ..actions import Hangup, Listen, Record, Say, Step, Turn
 from ..context import CallContext
 from ..flow import as_int, goto, state, store_voicemail
+from ..menus import Choice, Menu, menu, menu_turn
 
 
 @state("message")
@@ -38,9 +39,19 @@ def message_saved(ctx: CallContext, missed: int | str = 0) -> Turn:
     reference, _ = store_voicemail(ctx, cb, missed_transfer=bool(as_int(missed)))
     if reference:
         said = Say(ctx.t("message_saved", reference=spoken_reference(reference)), interruptible=False, private=True)
+        if ctx.settings.sms_enabled:
+            return menu_turn(ctx, "after_reference", {"ref": reference}, preface=[said])
     else:
         said = Say(ctx.t("message_saved_no_reference"), interruptible=False)
     return Turn(said, goto("goodbye"))
+
+
+@menu("after_reference")
+def after_reference_menu(ctx: CallContext, ref: str = "") -> Menu:
+    """After the reference is read out: one key texts it to the caller; silence says goodbye."""
+    return Menu(choices=[Choice("1", "text_me", {"what": "ticket", "about": ref, "back": "after_reference", "ref": ref},
+                                words=("text", "text me", "send it", "text message", "sms"), line="choice_text_me")],
+                on_silence=Step("goodbye"), questions=False, announce_common=False)
 
 
 def may_rate(ctx: CallContext) -> bool:
