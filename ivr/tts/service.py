@@ -255,6 +255,13 @@ def texts_to_render(app) -> list[str]:
     catalogue = app.extensions["ivr.prompts"]
     texts = [p.text for p in catalogue.prompts.values() if not p.placeholders]
     texts.append(catalogue.text("greeting", business=app.config["IVR_SETTINGS"].business_name))
+    # Menu lines ("To leave a message, press 8.") differ only by their key: render every key's.
+    from ..voice.menus import common_keys_line_text, spoken_key
+
+    for pid, prompt in catalogue.prompts.items():
+        if prompt.placeholders == {"key"}:
+            texts += [catalogue.text(pid, key=spoken_key(k)) for k in "0123456789*"]
+    texts.append(common_keys_line_text(catalogue))
     session = app.extensions["ivr.sessionmaker"]()
     try:
         for article in session.scalars(select(Article)):

@@ -41,7 +41,10 @@ class PlaySpeaker:
         """Play the clip for `text`; `private` marks a caller's data (its clip is kept for the day only)."""
         try:
             path = self.service.cached_path(text, private)
-            if path is None and len(text) <= ON_DEMAND_MAX_CHARS and self.budget_seconds > 0:
+            if path is None and private and len(text) <= ON_DEMAND_MAX_CHARS and self.budget_seconds > 0:
+                # Only a caller's own sentence (an order's status, a reference) is worth a short wait:
+                # anything else is spoken with <Say> now and rendered in the background for next time,
+                # so no request thread queues behind the renderer.
                 self._render_within_budget(text, private)
                 path = self.service.cached_path(text, private)
             if path is not None:

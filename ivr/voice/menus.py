@@ -98,8 +98,12 @@ def choice_line(ctx: CallContext, choice: Choice) -> str:
     return ctx.t(choice.line, key=spoken_key(choice.key), **choice.values) if choice.line else ""
 
 
+def common_keys_line_text(catalogue) -> str:
+    return catalogue.text("common_keys", message=MESSAGE_KEY, repeat=REPEAT_KEY, main=spoken_key(MAIN_MENU_KEY))
+
+
 def common_keys_line(ctx: CallContext) -> str:
-    return ctx.t("common_keys", message=MESSAGE_KEY, repeat=REPEAT_KEY, main=spoken_key(MAIN_MENU_KEY))
+    return common_keys_line_text(ctx.catalogue)
 
 
 def all_choices(name: str, built: Menu, params: dict[str, Any]) -> list[Choice]:
