@@ -277,6 +277,34 @@ def test_returning_caller_hears_the_open_request_and_its_status(desk_app, dial):
     assert "open request" not in heard(dial(caller="+15557654321").start())
 
 
+def test_a_note_staff_mark_for_the_caller_is_read_to_them_and_no_other(desk_app, dial):
+    from ivr.users.service import create_user
+
+    from .test_dashboard import PASSWORD, csrf_of, login
+
+    first = dial(caller="+15557654321")
+    first.start()
+    first.press("8")
+    first.record(seconds=9)
+    (ticket,) = tickets(desk_app)
+    session = desk_app.extensions["ivr.sessionmaker"]()
+    create_user(session, "agent@example.com", "agent", PASSWORD)
+    session.commit()
+    session.close()
+    client = desk_app.test_client()
+    login(client)
+    page = client.get(f"/tickets/{ticket.id}").get_data(as_text=True)
+    for body, mark in (("Replacement jug ships Friday.", "1"), ("Internal: supplier owes us a credit.", None)):
+        client.post(f"/tickets/{ticket.id}/note", data={"csrf_token": csrf_of(page), "body": body,
+                                                         **({"for_caller": mark} if mark else {})})
+    assert "read to the caller" in client.get(f"/tickets/{ticket.id}").get_data(as_text=True)
+    second = dial(caller="+15557654321")
+    second.start()
+    step = second.press("1")
+    assert "Replacement jug ships Friday." in heard(step)
+    assert "supplier" not in heard(step)  # internal notes stay internal
+
+
 def test_returning_caller_silence_goes_on_to_the_main_menu(desk_app, dial):
     first = dial(caller="+15557654321")
     first.start()

@@ -313,7 +313,8 @@ def ticket_note(ticket_id: int):
     session = get_session()
     t = _ticket_or_404(ticket_id)
     try:
-        add_note(session, t, request.form.get("body") or "", current_user)
+        add_note(session, t, request.form.get("body") or "", current_user,
+                 for_caller=request.form.get("for_caller") == "1")
         session.commit()
         flash("Note added.", "info")
     except TicketError as exc:

@@ -19,9 +19,30 @@ def _settings(app: Flask) -> Settings:
     return app.config["IVR_SETTINGS"]
 
 
+# What each kind of ticket is called in a notification's first line.
+KIND_WORDS = {"voicemail": "voicemail", "callback": "callback request", "web": "web message"}
+
+
+def _headline(info: dict) -> str:
+    who = info["caller"] or info.get("contact") or "unknown number"
+    return f"New {KIND_WORDS.get(info['kind'], 'ticket')} {info['reference']} from {who}"
+
+
+def _body(info: dict) -> str:
+    if info["kind"] == "callback":
+        what = f"A caller asked to be called back on {info['callback_number'] or info['caller'] or 'an unknown number'}.\n"
+    elif info["kind"] == "web":
+        what = "Someone sent a message from the help page.\n"
+    else:
+        what = f"A caller left a message ({info['duration_seconds']} s).\n"
+    return (what + f"Reference: {info['reference']} ({spoken_reference(info['reference'] or '')})\n"
+            f"From: {info['caller'] or info.get('contact') or 'unknown'}\nOpen it: {info['url']}\n")
+
+
 def _ticket_summary(app: Flask, ticket: Ticket) -> dict:
     base = app.config["IVR_SETTINGS"].public_base_url
-    return {"id": ticket.id, "reference": ticket.reference, "caller": ticket.caller,
+    return {"id": ticket.id, "reference": ticket.reference, "caller": ticket.caller, "kind": ticket.kind,
+            "callback_number": ticket.callback_number, "contact": ticket.contact_email or ticket.contact_name,
             "duration_seconds": ticket.recording_duration, "created_at": ticket.created_at.isoformat(),
             "url": f"{base}/tickets/{ticket.id}" if base else f"/tickets/{ticket.id}"}
 
@@ -45,12 +66,10 @@ def send_email(app: Flask, payload: dict) -> None:
             return
         info = _ticket_summary(app, ticket)
     msg = EmailMessage()
-    msg["Subject"] = f"New voicemail {info['reference']} from {info['caller'] or 'unknown number'}"
+    msg["Subject"] = _headline(info)
     msg["From"] = settings.smtp_from
     msg["To"] = ", ".join(settings.notify_emails)
-    msg.set_content(f"A caller left a message ({info['duration_seconds']} s).\n"
-                    f"Reference: {info['reference']} ({spoken_reference(info['reference'] or '')})\n"
-                    f"Caller: {info['caller'] or 'unknown'}\nOpen it: {info['url']}\n")
+    msg.set_content(_body(info))
     with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=20) as smtp:
         if settings.smtp_tls:
             smtp.starttls()
@@ -67,7 +86,7 @@ def post_webhook(app: Flask, payload: dict) -> None:
         if ticket is None:
             return
         info = _ticket_summary(app, ticket)
-    text = f"New voicemail {info['reference']} from {info['caller'] or 'unknown number'}: {info['url']}"
+    text = f"{_headline(info)}: {info['url']}"
     resp = requests.post(url, json={"text": text, "ticket": info}, timeout=15, allow_redirects=False)
     if resp.status_code >= 300:
         raise RuntimeError(f"webhook answered HTTP {resp.status_code}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import Base, utcnow
@@ -18,6 +19,8 @@ class TicketNote(Base):
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Notes are internal unless staff mark one for the caller, who then hears it when calling back.
+    for_caller: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
     author: Mapped[User | None] = relationship()
 
 

@@ -178,13 +178,15 @@ def set_assignee(session: Session, ticket: Ticket, assignee_id: int | None, by: 
     return True
 
 
-def add_note(session: Session, ticket: Ticket, body: str, by: User | None) -> TicketNote:
+def add_note(session: Session, ticket: Ticket, body: str, by: User | None, *, for_caller: bool = False) -> TicketNote:
     body = body.strip()
     if not body:
         raise TicketError("a note can't be empty")
     if len(body) > 10000:
         raise TicketError("a note can be at most 10,000 characters")
-    note = TicketNote(ticket_id=ticket.id, author_id=by.id if by else None, body=body)
+    if for_caller and len(body) > 300:
+        raise TicketError("a note for the caller is read out on the phone: keep it under 300 characters")
+    note = TicketNote(ticket_id=ticket.id, author_id=by.id if by else None, body=body, for_caller=for_caller)
     session.add(note)
     ticket.updated_at = utcnow()
     return note

@@ -97,10 +97,7 @@ def note_for_caller(ctx: CallContext, ticket: Ticket) -> str:
     """The newest staff note marked for the caller (notes are internal unless staff mark them)."""
     from ...tickets.activity import TicketNote
 
-    marked = getattr(TicketNote, "for_caller", None)
-    if marked is None:  # the dashboard cannot mark notes for callers yet
-        return ""
-    note = ctx.session.scalars(select(TicketNote).where(TicketNote.ticket_id == ticket.id, marked.is_(True))
+    note = ctx.session.scalars(select(TicketNote).where(TicketNote.ticket_id == ticket.id, TicketNote.for_caller.is_(True))
                                .order_by(TicketNote.id.desc()).limit(1)).first()
     return note.body if note is not None else ""
 
