@@ -177,19 +177,22 @@ def run_service_calls(base: str, calls: int, concurrency: int, questions: list[s
                 driver.press("1")
                 driver.say(questions[i % len(questions)])
             elif kind == 1:
-                driver.press("4")
+                driver.press("8")  # the message key
+                raised = True
                 try:
                     driver.record(seconds=5 + i % 20)
+                    raised = False
                 finally:
                     if driver.recordings:  # the caller left it: Twilio reports it whatever we answered
                         rec = driver.recordings[-1]
                         with lock:
                             recorded.append(rec["RecordingSid"])
-                        if driver.ended is None:  # record() raised before its status callback
+                        if raised:  # record() raised before its status callback
                             _status_after_failure(driver, rec)
             else:
                 driver.press("3")
                 driver.press(f"{orders[i]}#")
+                driver.press("1")  # "is that right?" yes: the look-up
             driver.hangup()
         except (CallError, OSError, Exception) as exc:  # noqa: BLE001 - counted, the run goes on
             with lock:
