@@ -19,6 +19,8 @@ class Call(Base):
     started_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
     status: Mapped[str] = mapped_column(String(32), default="in-progress")
+    # The caller's 1-5 keypad rating at the end of the call, when ratings are switched on.
+    rating: Mapped[int | None] = mapped_column(nullable=True)
     events: Mapped[list["CallEvent"]] = relationship(
         back_populates="call", order_by="CallEvent.id", cascade="all, delete-orphan"
     )

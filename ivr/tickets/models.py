@@ -1,14 +1,17 @@
-"""Voicemail tickets: what the machine could not answer, handed to people."""
+"""Tickets: what the machine could not answer, handed to people (voicemail, callback requests, web messages)."""
 from __future__ import annotations
 
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db import Base, utcnow
 
 TICKET_STATUSES = ("new", "in_progress", "waiting", "resolved")
+# voicemail: a recorded message; callback: the caller asked to be called back; web: the help page's form.
+TICKET_KINDS = ("voicemail", "callback", "web")
 
 
 class Ticket(Base):
@@ -19,7 +22,9 @@ class Ticket(Base):
     reference: Mapped[str | None] = mapped_column(String(16), unique=True, nullable=True)
     call_sid: Mapped[str] = mapped_column(String(64), index=True)
     caller: Mapped[str] = mapped_column(String(64), default="", index=True)
-    recording_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16), default="voicemail", server_default="voicemail", index=True)
+    # Only voicemail has a recording; unique so Twilio's repeated callbacks never make two tickets.
+    recording_sid: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
     recording_url: Mapped[str] = mapped_column(String(500), default="")
     recording_duration: Mapped[int] = mapped_column(default=0)
     status: Mapped[str] = mapped_column(String(16), default="new", index=True)
@@ -35,3 +40,13 @@ class Ticket(Base):
     # none | pending | done | failed
     transcript_status: Mapped[str] = mapped_column(String(16), default="none")
     transcript_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Which engine wrote the transcript: "vosk" (ours) or "twilio" (fallback when no model is installed).
+    transcript_engine: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # The caller was being put through to a person and nobody answered.
+    missed_transfer: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+    # Callback: the number to ring (the caller's own, or one they typed and confirmed).
+    callback_number: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Web messages: who wrote and what they said.
+    contact_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    contact_email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)

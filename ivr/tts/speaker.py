@@ -35,7 +35,11 @@ class PlaySpeaker:
     def clip_url(self, key: str) -> str:
         return f"{self._base_url()}/audio/{key}.wav"
 
-    def speak(self, container: Container, text: str) -> None:
+    def speak(self, container: Container, text: str, *, private: bool = False) -> None:
+        if private:
+            # Caller data is never written to the long-lived clip cache: <Say> keeps nothing.
+            self.fallback.speak(container, text)
+            return
         try:
             path = self.service.cached_path(text)
             if path is None and len(text) <= ON_DEMAND_MAX_CHARS:

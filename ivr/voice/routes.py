@@ -10,11 +10,13 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from ..calls.log import mark_ended
 from ..db import get_session
+from ..tickets.service import RecordingCallback
+from .actions import Step, Turn
 from .context import CallContext
-from .flow import STATES, handle_menu_input, store_voicemail
-from .menus import MENUS
+from .flow import handle_input, run_state as run_step, start_call, store_voicemail
 from .signature import twilio_only
 from .speaker import SaySpeaker
+from .twiml import TwimlRenderer, input_from_form
 
 log = logging.getLogger(__name__)
 bp = Blueprint("voice", __name__, url_prefix="/voice")
@@ -50,18 +52,34 @@ def apology() -> VoiceResponse:
     return resp
 
 
-def voice_route(view: Callable[..., VoiceResponse]) -> Callable[..., Response]:
-    """Run a flow step in one transaction; on any error, log it and answer with the apology."""
+def call_context(session) -> CallContext:
+    """The call as Twilio's webhook form describes it, with what the caller just did."""
+    form = request.form
+    return CallContext(app=current_app._get_current_object(), session=session,
+                       call_sid=form.get("CallSid", "") or request.args.get("CallSid", ""),
+                       caller=form.get("From", ""), to=form.get("To", ""), input=input_from_form(form))
+
+
+def render(turn: Turn) -> VoiceResponse:
+    settings = current_app.config["IVR_SETTINGS"]
+    return TwimlRenderer(current_app.extensions["ivr.speaker"], settings.say_language).render(turn)
+
+
+def voice_route(view: Callable[..., Turn]) -> Callable[..., Response]:
+    """Run a flow step in one transaction; on any error, log it and answer with the apology.
+
+    The transaction is committed before the turn is rendered: speaking may render audio, and
+    nothing slow happens while the database is held.
+    """
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Response:
         session = get_session()
         try:
-            ctx = CallContext(app=current_app._get_current_object(), session=session,
-                              form=request.form, args=request.args)
-            resp = view(ctx, *args, **kwargs)
+            ctx = call_context(session)
+            turn = view(ctx, *args, **kwargs)
             session.commit()
-            return twiml(resp)
+            return twiml(render(turn))
         except Exception:  # noqa: BLE001 - never answer Twilio with a 500
             log.exception("voice route %s failed for call %s", request.path, request.form.get("CallSid"))
             session.rollback()
@@ -85,32 +103,22 @@ def _params() -> dict[str, str]:
 @bp.post("")
 @twilio_only
 @voice_route
-def incoming(ctx: CallContext) -> VoiceResponse:
-    return STATES["start"](ctx)
+def incoming(ctx: CallContext) -> Turn:
+    return start_call(ctx)
 
 
 @bp.post("/state/<name>")
 @twilio_only
 @voice_route
-def run_state(ctx: CallContext, name: str) -> VoiceResponse:
-    if name not in STATES:
-        log.warning("unknown state %r requested; sending the caller to the main menu", name)
-        return STATES["menu"](ctx, name="main")
-    return STATES[name](ctx, **_params())
+def run_state(ctx: CallContext, name: str) -> Turn:
+    return run_step(ctx, Step(name, _params()))
 
 
 @bp.post("/input/<menu>")
 @twilio_only
 @voice_route
-def menu_input(ctx: CallContext, menu: str) -> VoiceResponse:
-    if menu not in MENUS:
-        return STATES["menu"](ctx, name="main")
-    params = _params()
-    try:
-        attempt = int(params.pop("attempt", 0))
-    except ValueError:
-        attempt = 0
-    return handle_menu_input(ctx, menu, params, attempt)
+def menu_input(ctx: CallContext, menu: str) -> Turn:
+    return handle_input(ctx, menu, _params(), ctx.input)
 
 
 @bp.post("/status")
@@ -135,7 +143,6 @@ def recording_status() -> tuple[str, int]:
     """Twilio's recording status callback: makes sure the ticket exists (idempotent)."""
     if request.form.get("RecordingStatus", "completed") != "completed" or not request.form.get("RecordingSid"):
         return "", 204
-    ctx = CallContext(app=current_app._get_current_object(), session=get_session(),
-                      form=request.form, args=request.args)
-    store_voicemail(ctx)
+    ctx = call_context(get_session())
+    store_voicemail(ctx, RecordingCallback.from_form(dict(request.form)))
     return "", 204

@@ -13,8 +13,12 @@ Container = Union[VoiceResponse, Gather]
 
 
 class Speaker(Protocol):
-    def speak(self, container: Container, text: str) -> None:
-        """Append verbs that speak `text` to `container`."""
+    def speak(self, container: Container, text: str, *, private: bool = False) -> None:
+        """Append verbs that speak `text` to `container`.
+
+        `private` text holds caller data (an order's details, a ticket reference): a speaker that
+        keeps audio must not keep it beyond the day.
+        """
 
 
 class SaySpeaker:
@@ -24,5 +28,5 @@ class SaySpeaker:
         self.voice = voice
         self.language = language
 
-    def speak(self, container: Container, text: str) -> None:
+    def speak(self, container: Container, text: str, *, private: bool = False) -> None:
         container.say(text, voice=self.voice, language=self.language)

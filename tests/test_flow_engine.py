@@ -1,0 +1,49 @@
+"""The call flow runs without any transport: states return actions, the engine follows them."""
+from __future__ import annotations
+
+from ivr.voice.actions import Hangup, Input, Listen, Record, Say, Step, Turn
+from ivr.voice.context import CallContext
+from ivr.voice.flow import handle_input, run_state, start_call
+from ivr.voice.twiml import TwimlRenderer, step_url
+from ivr.voice.speaker import SaySpeaker
+
+
+def context(app, db, **kw) -> CallContext:
+    return CallContext(app=app, session=db, call_sid="CA" + "e" * 32, caller="+15551112222", to="+15005550001", **kw)
+
+
+def test_a_call_runs_with_no_request_and_no_twiml(app, db):
+    ctx = context(app, db)
+    first = start_call(ctx)
+    assert isinstance(first, Turn) and isinstance(first.last, Listen)
+    catalogue = app.extensions["ivr.prompts"]
+    assert catalogue.text("main_menu") in first.says()
+    assert first.last.on_silence == Step("no_input", {"menu": "main", "attempt": 0})
+    # The caller presses 4: the engine follows the choice to a message recording.
+    turn = handle_input(ctx, "main", {"attempt": "0"}, Input(digits="4"))
+    assert isinstance(turn.last, Record) and turn.last.purpose == "message"
+    assert turn.says() == [catalogue.text("message_intro")]
+
+
+def test_gotos_are_resolved_and_input_does_not_leak_into_the_next_state(app, db):
+    ctx = context(app, db, input=Input(digits="3"))
+    turn = run_state(ctx, Step("menu_input", {"menu": "main"}))
+    # main -> order (a keypad listen for the order number), not order_lookup with "3".
+    assert isinstance(turn.last, Listen) and turn.last.on_input.state == "order_lookup"
+    assert turn.last.keys and not turn.last.speech and turn.last.finish_on_key == "#"
+
+
+def test_goodbye_ends_with_hangup_and_unknown_state_goes_to_main_menu(app, db):
+    ctx = context(app, db)
+    assert isinstance(run_state(ctx, Step("goodbye")).last, Hangup)
+    turn = run_state(ctx, Step("no-such-state"))
+    assert app.extensions["ivr.prompts"].text("main_menu") in turn.says()
+
+
+def test_twiml_keeps_uninterruptible_words_outside_the_gather():
+    listen = Listen(prompts=(Say("Legal notice.", interruptible=False), Say("Press 1.")),
+                    on_input=Step("menu_input", {"menu": "main", "attempt": 0}), on_silence=Step("no_input"))
+    xml = str(TwimlRenderer(SaySpeaker("alice", "en-US"), "en-US").render(Turn(listen)))
+    assert xml.index("Legal notice.") < xml.index("<Gather") < xml.index("Press 1.")
+    assert 'action="/voice/input/main?attempt=0"' in xml
+    assert step_url(Step("order_lookup", {"attempt": 1})) == "/voice/state/order_lookup?attempt=1"
