@@ -18,6 +18,7 @@ APP_EXTENSIONS: list[str] = [
     "ivr.tts",
     "ivr.dashboard",
     "ivr.api",
+    "ivr.stream",
 ]
 
 

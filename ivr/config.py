@@ -50,6 +50,11 @@ class Settings:
     business_name: str = "Northwind Goods"
     run_worker: bool = True
     log_level: str = "INFO"
+    # --- Media Streams (ivr/stream): real-time calls over Twilio's bidirectional stream.
+    stream_enabled: bool = True  # IVR_STREAM: answer with <Connect><Stream> when a Vosk model serves the language
+    stream_end_silence_ms: int = 700  # IVR_STREAM_END_SILENCE_MS: trailing silence that ends an utterance
+    stream_vad_mode: int = 2  # IVR_STREAM_VAD_MODE: WebRTC VAD aggressiveness 0 (lenient) .. 3 (strict)
+    stream_barge_in_ms: int = 100  # IVR_STREAM_BARGE_IN_MS: voiced audio that counts as the caller speaking
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -121,6 +126,11 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         business_name=(env.get("IVR_BUSINESS_NAME") or "Northwind Goods").strip(),
         run_worker=_env_bool(env, "IVR_RUN_WORKER", True),
         log_level=(env.get("LOG_LEVEL") or "INFO").strip().upper(),
+        # --- Media Streams (ivr/stream)
+        stream_enabled=_env_bool(env, "IVR_STREAM", True),
+        stream_end_silence_ms=_env_int(env, "IVR_STREAM_END_SILENCE_MS", 700, 200, 3000),
+        stream_vad_mode=_env_int(env, "IVR_STREAM_VAD_MODE", 2, 0, 3),
+        stream_barge_in_ms=_env_int(env, "IVR_STREAM_BARGE_IN_MS", 100, 20, 1000),
         extra={k: v for k, v in env.items() if k.startswith("IVR_") or k in EXTRA_SETTINGS},
     )
     if overrides:

@@ -24,18 +24,26 @@ def fetch_voicemail(app: Flask, payload: dict) -> None:
         if ticket is None:
             return
         store = get_store(app)
+        captured = store.captured_path(ticket.recording_sid)  # recorded from a Media Stream, not at Twilio
         if not (ticket.recording_path and store.exists(ticket.recording_path)):
-            budget = float(settings.extra.get("IVR_RECORDING_JOB_FETCH_SECONDS") or 30)
-            data = fetch_recording(settings, ticket.recording_sid, timeout_seconds=budget)
+            if captured.is_file():
+                data = captured.read_bytes()
+            else:
+                budget = float(settings.extra.get("IVR_RECORDING_JOB_FETCH_SECONDS") or 30)
+                data = fetch_recording(settings, ticket.recording_sid, timeout_seconds=budget)
             ticket.recording_path = store.save(ticket.id, ticket.recording_sid, data)
             ticket.recording_stored_at = utcnow()
-        if (settings.extra.get("IVR_DELETE_AT_TWILIO") or "false").lower() in {"1", "true", "yes", "on"}:
+        if captured.is_file():
+            pass  # Twilio never had it; our copy is dropped once the ticket points at the stored one
+        elif (settings.extra.get("IVR_DELETE_AT_TWILIO") or "false").lower() in {"1", "true", "yes", "on"}:
             # Our copy is on disk (fsynced): Twilio's can go. Deleting twice is harmless (404 = done),
             # so a retried job skips the download and only retries this.
             delete_recording(settings, ticket.recording_sid)
         if ticket.transcript_status in ("none", "failed"):
             ticket.transcript_status = "pending"
             enqueue(session, "voicemail.transcribe", {"ticket_id": ticket.id})
+    if captured.is_file():
+        captured.unlink()  # committed: the ticket now points at the stored (fsynced) copy
     worker = app.extensions.get("ivr.worker")
     if worker is not None:
         worker.wake()

@@ -29,6 +29,13 @@ class RecordingStore:
         tmp.replace(path)
         return rel
 
+    def captured_path(self, recording_sid: str) -> Path:
+        """Where a recording this server captured itself (a Media Streams voicemail) is written
+        while the call goes on; the `recording.fetch` job moves it into the store like a download."""
+        if not RECORDING_SID_RE.match(recording_sid or ""):
+            raise ValueError(f"not a recording sid: {recording_sid!r}")
+        return self.root / "captured" / f"{recording_sid}.wav"
+
     def path_for(self, rel: str) -> Path:
         """The absolute path of a stored recording; refuses anything outside the store."""
         if not re.fullmatch(r"[0-9]{4}/[0-9]+-RE[0-9a-fA-F]{32}\.wav", rel or ""):
