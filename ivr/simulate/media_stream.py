@@ -110,7 +110,8 @@ class StreamCaller:
         self.clears: list[float] = []
         self.closed = threading.Event()
         self.close_reason = ""
-        self.recorded = bytearray()  # everything the caller heard, in mu-law (for --save)
+        self.heard_timeline: list[tuple[float, bytes]] = []  # (play time, frame) of our audio
+        self.said_timeline: list[tuple[float, bytes]] = []  # (send time, frame) of the caller's speech
         self._threads: list[threading.Thread] = []
         self.on_clip: Callable[[HeardClip], None] | None = None
 
@@ -198,6 +199,10 @@ class StreamCaller:
             time.sleep(0.01)
         return predicate()
 
+    @property
+    def timeline(self) -> list[tuple[float, bytes]]:
+        return self.heard_timeline + self.said_timeline
+
     def marks_returned(self) -> list[str]:
         return [e.split(":", 1)[1] for _, e in self.received if e.startswith("mark-returned:")]
 
@@ -224,6 +229,10 @@ class StreamCaller:
                     for _, name in due:
                         self._mark_played(name)
                     frame = self._speech.popleft() if self._speech else SILENCE
+                    if frame is not SILENCE:
+                        self.said_timeline.append((now, frame))
+                        if self._utterance is not None and not self._utterance.started_at:
+                            self._utterance.started_at = now
                     finished = self._utterance if not self._speech and self._utterance else None
                     self.ws.send(self.side.media(frame))
                     if finished is not None:
@@ -268,8 +277,9 @@ class StreamCaller:
                         payload = base64.b64decode(message["media"]["payload"])
                         if len(payload) % 2 or not payload:
                             raise AssertionError(f"media payload of {len(payload)} bytes: Twilio wants even sizes")
-                        self._play_until = max(self._play_until, now) + len(payload) / 8000
-                        self.recorded += payload
+                        play_at = max(self._play_until, now)
+                        self._play_until = play_at + len(payload) / 8000
+                        self.heard_timeline.append((play_at, payload))
                         self.received.append((now, "media"))
                         if self._current is None:
                             self._current = HeardClip(None, 0, now, now)
@@ -283,6 +293,7 @@ class StreamCaller:
                         self.received.append((now, "clear"))
                         self.clears.append(now)
                         self._play_until = now
+                        self.heard_timeline = [(at, p) for at, p in self.heard_timeline if at <= now]
                         if self._current is not None:
                             self._current.cleared = True
                         for _, name in sorted(self._pending_marks):

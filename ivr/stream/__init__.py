@@ -14,6 +14,9 @@ def init_app(app: Flask) -> None:
     from .routes import bp
 
     app.register_blueprint(bp)
+    csrf = app.extensions.get("ivr.csrf")
+    if csrf is not None:  # Twilio proves itself with signatures, not cookies
+        csrf.exempt(bp)
     app.extensions.setdefault("ivr.startup_hooks", []).append(preload_speech_model)
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from ..speech.engine import SpeechEngine
-from ..speech.vocabulary import correct_toward, grammar_for
+from ..speech.vocabulary import correct_toward, grammar_for, model_words
 
 FEED_BYTES = 3200  # 100 ms of 16-bit 8 kHz PCM: fewer, larger calls into the decoder
 
@@ -31,14 +31,43 @@ class Heard:
     final_seconds: float  # time spent producing the final result after the utterance ended
 
 
+def menu_grammar(engine: SpeechEngine, choices: Sequence[str]) -> list[str] | None:
+    """A menu takes a closed set of phrases: recognise only those (and [unk] for anything else).
+
+    Vosk drops words its model doesn't know (a model without a word list can't tell us first),
+    so one menu serves a model of any language; None when the model has no dynamic graph.
+    """
+    if not engine.supports_grammar or not choices:
+        return None
+    known = model_words(engine.path)
+    phrases = sorted({" ".join(c.lower().split()) for c in choices if c.strip()})
+    if known is not None:
+        phrases = [p for p in phrases if all(w in known for w in p.split())]
+    return phrases + ["[unk]"] if phrases else None
+
+
 class StreamingRecognizer:
-    def __init__(self, engine: SpeechEngine, phrases: Sequence[str] | None = None):
+    """`phrases` bias a free-form utterance (a question) toward the knowledge base's words;
+    `choices` restrict a menu's answer to its phrases."""
+
+    def __init__(self, engine: SpeechEngine, phrases: Sequence[str] | None = None, *,
+                 choices: Sequence[str] | None = None):
         self.engine = engine
         self.phrases = list(phrases or [])
-        grammar = grammar_for(engine.path, self.phrases) if self.phrases and engine.supports_grammar else None
+        if choices:
+            grammar = menu_grammar(engine, choices)
+            self.phrases = []
+        else:
+            grammar = grammar_for(engine.path, self.phrases) if self.phrases and engine.supports_grammar else None
         self._grammar_used = grammar is not None
         try:
-            self._rec = engine._recognizer(8000, grammar)
+            if grammar and grammar[-1] == "[unk]":
+                import vosk
+
+                self._rec = vosk.KaldiRecognizer(engine.model, 8000, json.dumps(grammar, ensure_ascii=False))
+                self._rec.SetWords(True)
+            else:
+                self._rec = engine._recognizer(8000, grammar)
         except Exception as exc:  # noqa: BLE001 - vosk raises bare exceptions
             raise RecognizerError(f"could not start the recogniser: {exc}") from exc
         self._pending = bytearray()

@@ -71,7 +71,7 @@ def call_is_live(call_sid: str) -> bool:
 @sock.route(STREAM_PATH, bp=bp)
 def media_stream(ws) -> None:
     from ..speech.engine import get_engine
-    from .session import StreamCall
+    from .session import SocketGone, StreamCall
 
     app = current_app._get_current_object()
     settings = app.config["IVR_SETTINGS"]
@@ -85,7 +85,13 @@ def media_stream(ws) -> None:
         ws.close(reason=1008, message="unknown or finished call")
         return
     engine = get_engine(settings, settings.say_language.split("-")[0])
-    call = StreamCall(app, ws.send, lambda timeout: ws.receive(timeout=timeout), start, engine, base_url)
+    def receive(timeout: float) -> str | None:
+        try:
+            return ws.receive(timeout=timeout)
+        except ConnectionClosed as exc:
+            raise SocketGone(str(exc)) from None
+
+    call = StreamCall(app, ws.send, receive, start, engine, base_url)
     if engine is None:  # the model vanished since /voice answered: TwiML from the first state
         call.fail_over_now(RuntimeError("no speech model"))
         return

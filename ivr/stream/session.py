@@ -26,6 +26,7 @@ from ..speech.engine import SpeechEngine
 from ..voice.actions import Hangup, Input, Listen, Record, Recording, Say, Step, Transfer, Turn
 from ..voice.context import CallContext
 from ..voice.flow import run_state, start_call
+from ..voice.menus import MAIN_MENU_WORDS
 from . import protocol
 from .audio import frames, tone, ulaw_to_pcm16
 from .clips import ClipSource
@@ -58,7 +59,8 @@ class Waiting:
     deadline: float | None = None
     digits: str = ""
     beeped: bool = False
-    phrases: list[str] = field(default_factory=list)
+    phrases: list[str] = field(default_factory=list)  # a question's knowledge-base words
+    choices: list[str] = field(default_factory=list)  # a menu's phrases
 
 
 @dataclass
@@ -171,11 +173,12 @@ class StreamCall:
         if isinstance(last, Record) and last.purpose == "question":
             waiting.phrases = self._kb_phrases()
         elif isinstance(last, Listen):
-            waiting.phrases = list(last.hints)
+            waiting.choices = [*last.hints, *MAIN_MENU_WORDS] if last.hints else []
         now = time.monotonic()
         seconds = 0.0
         # Input is taken once every prompt that may not be interrupted has played.
         barrier = max((i for i, s in enumerate(says) if not s.interruptible), default=-1)
+        tap = self.app.extensions.get("ivr.stream.tap")
         listens = isinstance(last, Listen) or (isinstance(last, Record) and last.purpose == "question")
         for i, (say, payload) in enumerate(zip(says, payloads)):
             self.marks += 1
@@ -183,6 +186,8 @@ class StreamCall:
             chunked = frames(payload)
             seconds += len(chunked) * protocol.FRAME_MS / 1000
             self.player.play(Clip(chunked, name, interruptible=say.interruptible and listens, text=say.text))
+            if tap is not None:  # an in-process listener (`simulate --stream`) shows the words
+                tap(self.call_sid, name, say.text)
             if i == barrier:
                 waiting.barrier_mark = name
             waiting.end_mark = name
@@ -231,6 +236,9 @@ class StreamCall:
                 w.end_mark = f"beep-{self.marks}"
                 w.end_expected_at = now + 0.4 + MARK_GRACE_S
                 self.player.play(Clip(frames(tone()), w.end_mark, interruptible=False))
+                tap = self.app.extensions.get("ivr.stream.tap")
+                if tap is not None:
+                    tap(self.call_sid, w.end_mark, "(beep)")
                 return
             self._start_recording(now)
         elif isinstance(action, Transfer):
@@ -287,7 +295,7 @@ class StreamCall:
         if change == "started":
             self._speech_started_at = now
             w.deadline = None
-            self.recognizer = StreamingRecognizer(self.engine, w.phrases)
+            self.recognizer = StreamingRecognizer(self.engine, w.phrases, choices=w.choices)
             for earlier in self.endpointer.pre_roll:
                 self.recognizer.accept(earlier)
             self._barge_in(now, "speech")

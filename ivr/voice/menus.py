@@ -63,7 +63,8 @@ def menu(name: str) -> Callable[[MenuBuilder], MenuBuilder]:
 
 
 def normalise_speech(text: str) -> str:
-    return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split())
+    # Letters of any script: a Korean menu's words must survive as well as English ones.
+    return " ".join(re.sub(r"[^\w' ]+|_", " ", text.lower()).split())
 
 
 def announced_keys(text: str) -> set[str]:
