@@ -33,15 +33,19 @@ def main() -> int:
     import requests
 
     from ivr import create_app
+    from ivr.cli.db import upgrade_database
+    from ivr.config import load_settings
     from ivr.db import session_scope
     from ivr.kb.loader import load_knowledge_base
     from ivr.speech.audio import read_wav
     from ivr.tts.service import texts_to_render
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-tts-"))
-    app = create_app({"twilio_account_sid": "AC" + "1" * 32, "twilio_auth_token": "2" * 32, "secret_key": "s" * 32,
+    settings = load_settings(**{"twilio_account_sid": "AC" + "1" * 32, "twilio_auth_token": "2" * 32, "secret_key": "s" * 32,
                       "database_url": f"sqlite:///{tmp / 'b.db'}", "instance_path": tmp,
-                      "extra": {"IVR_TTS": "on", "IVR_TTS_CACHE": str(tmp / "tts")}})
+                      "extra": {"IVR_TTS": "on", "IVR_TTS_CACHE": str(tmp / "tts")}}
+    upgrade_database(settings)
+    app = create_app(settings)
     with session_scope(app.extensions["ivr.sessionmaker"]) as s:
         load_knowledge_base(s, Path(__file__).resolve().parent.parent / "kb_data")
     service = app.extensions["ivr.tts"]

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import importlib
-import logging
 from typing import Any, Mapping
 
 from flask import Flask
@@ -35,22 +34,35 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["SESSION_COOKIE_SECURE"] = settings.public_base_url.startswith("https://")
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    if settings.trusted_proxies:
+        # Only the configured number of proxies may tell us the client's scheme, host and address;
+        # with none configured, X-Forwarded-* headers are ignored (anyone could send them).
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)  # type: ignore[method-assign]
 
     settings.instance_path.mkdir(parents=True, exist_ok=True)
 
+    from .readiness import Readiness
+
+    app.extensions["ivr.readiness"] = Readiness()
+
     from . import db
 
-    from .migrations import prepare_database
+    from .migrations import check_schema
 
-    engine = db.make_engine(settings.sqlalchemy_url)
-    prepare_database(engine)
+    engine = db.make_engine(settings.sqlalchemy_url, settings.db_lock_timeout)
+    check_schema(engine)  # migrating is `python -m ivr db upgrade`'s job, under a lock
     app.extensions["ivr.engine"] = engine
     app.extensions["ivr.sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
     app.teardown_appcontext(db.close_session)
 
+    from .kb import embedding, service as kb_service
     from .prompts import PromptCatalogue
+
+    embedding.configure_model_dir(settings.kb_embedding_model)
+    app.extensions["ivr.readiness"].add("knowledge base index", kb_service.warm_up)
 
     app.extensions["ivr.prompts"] = PromptCatalogue.load(settings.prompts_path)
 
@@ -63,7 +75,9 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         importlib.import_module(name).init_app(app)
 
     @app.get("/healthz")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    def healthz() -> tuple[dict[str, object], int]:
+        """200 once warm-up (index, model, prompt audio) is done; 503 "starting" until then."""
+        body = app.extensions["ivr.readiness"].status()
+        return body, 200 if body["status"] == "ok" else 503
 
     return app

@@ -1,7 +1,8 @@
 """Settings come from the environment (and an optional `.env`), checked once at start.
 
-A bad setting must stop the service with one line naming it, not surface later as a 500
-in the middle of a call.
+Every setting is a typed field of `Settings`, declared once with its environment variable and
+parser; nothing else in the service reads the environment. A bad setting must stop the service
+with one line naming it, not surface later as a 500 in the middle of a call.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import os
 import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 log = logging.getLogger(__name__)
 
@@ -20,125 +21,268 @@ _SID_RE = re.compile(r"^AC[0-9a-fA-F]{32}$")
 _TOKEN_RE = re.compile(r"^[0-9a-fA-F]{32}$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
-
-
-# Settings read by individual areas (besides every IVR_* variable).
-EXTRA_SETTINGS = {"VOSK_MODEL_PATH", "KB_EMBEDDING_MODEL"}
+_EMAIL_RE = re.compile(r"^[^@\s,]+@[^@\s,]+$")
 
 
 class ConfigError(Exception):
     """A setting is missing or malformed; the message names it."""
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Everything the service reads from its environment."""
-
-    twilio_account_sid: str = ""
-    twilio_auth_token: str = ""
-    secret_key: str = ""
-    database_url: str = ""
-    public_base_url: str = ""
-    validate_twilio_signature: bool = True
-    twilio_api_base: str = "https://api.twilio.com"
-    instance_path: Path = field(default_factory=lambda: PROJECT_ROOT / "instance")
-    kb_path: Path = field(default_factory=lambda: PROJECT_ROOT / "kb_data")
-    prompts_path: Path = field(default_factory=lambda: PROJECT_ROOT / "prompts")
-    say_voice: str = "Polly.Joanna"
-    say_language: str = "en-US"
-    max_message_seconds: int = 120
-    business_name: str = "Northwind Goods"
-    run_worker: bool = True
-    log_level: str = "INFO"
-    # --- Media Streams (ivr/stream): real-time calls over Twilio's bidirectional stream.
-    stream_enabled: bool = True  # IVR_STREAM: answer with <Connect><Stream> when a Vosk model serves the language
-    stream_end_silence_ms: int = 700  # IVR_STREAM_END_SILENCE_MS: trailing silence that ends an utterance
-    stream_vad_mode: int = 2  # IVR_STREAM_VAD_MODE: WebRTC VAD aggressiveness 0 (lenient) .. 3 (strict)
-    stream_barge_in_ms: int = 100  # IVR_STREAM_BARGE_IN_MS: voiced audio that counts as the caller speaking
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def sqlalchemy_url(self) -> str:
-        return self.database_url or f"sqlite:///{self.instance_path / 'ivr.db'}"
+# --------------------------------------------------------------------------- parsers
+# Each takes (variable name, raw text) and returns the typed value or raises ConfigError.
+Parser = Callable[[str, str], Any]
 
 
-def _env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
+def text(name: str, raw: str) -> str:
+    return raw.strip()
+
+
+def boolean(name: str, raw: str) -> bool:
     value = raw.strip().lower()
     if value in _TRUE:
         return True
     if value in _FALSE:
         return False
-    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+    raise ConfigError(f"{name} must be true or false (or on/off), got {raw!r}")
 
 
-def _env_int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
-    return value
+def whole(low: int, high: int) -> Parser:
+    def parse(name: str, raw: str) -> int:
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+        if not low <= value <= high:
+            raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+        return value
+
+    return parse
 
 
-def _env_url(env: Mapping[str, str], name: str, default: str) -> str:
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
+def number(low: float, high: float) -> Parser:
+    def parse(name: str, raw: str) -> float:
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+        if not low <= value <= high:
+            raise ConfigError(f"{name} must be between {low:g} and {high:g}, got {value:g}")
+        return value
+
+    return parse
+
+
+def one_of(*choices: str) -> Parser:
+    def parse(name: str, raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in choices:
+            raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+        return value
+
+    return parse
+
+
+def path(name: str, raw: str) -> Path:
+    return Path(raw.strip()).expanduser()
+
+
+def optional_path(name: str, raw: str) -> Path | None:
+    return Path(raw.strip()).expanduser() if raw.strip() else None
+
+
+def url(name: str, raw: str) -> str:
+    raw = raw.strip()
     if not re.match(r"^https?://[^/\s]+", raw):
         raise ConfigError(f"{name} must be an http(s) URL such as https://ivr.example.com, got {raw!r}")
     return raw.rstrip("/")
 
 
+def emails(name: str, raw: str) -> tuple[str, ...]:
+    found = tuple(a.strip() for a in raw.split(",") if a.strip())
+    for address in found:
+        if not _EMAIL_RE.match(address):
+            raise ConfigError(f"{name} must be comma-separated email addresses, got {address!r}")
+    return found
+
+
+# --- call flow (flow) ---
+_E164_RE = re.compile(r"^\+[1-9]\d{6,14}$")
+_SIP_RE = re.compile(r"^sips?:[A-Za-z0-9._~+\-]+@[A-Za-z0-9.\-]+(:\d{1,5})?$")
+
+
+def is_dial_destination(value: str) -> bool:
+    """An E.164 number (+15551234567) or a SIP address (sip:desk@pbx.example.com)."""
+    return bool(_E164_RE.match(value) or _SIP_RE.match(value))
+
+
+def destinations(name: str, raw: str) -> tuple[str, ...]:
+    found = tuple(item.strip() for item in raw.split(",") if item.strip())
+    for item in found:
+        if not is_dial_destination(item):
+            raise ConfigError(f"{name} must list E.164 numbers (+15551234567) or sip: addresses, got {item!r}")
+    return found
+
+
+def setting(env: str, default: Any = None, parse: Parser = text, *, factory: Callable[[], Any] | None = None) -> Any:
+    """Declare a field read from environment variable `env` with `parse`."""
+    meta = {"env": env, "parse": parse}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service reads from its environment."""
+
+    # Twilio and the web service
+    twilio_account_sid: str = setting("TWILIO_ACCOUNT_SID", "")
+    twilio_auth_token: str = setting("TWILIO_AUTH_TOKEN", "")
+    secret_key: str = setting("SECRET_KEY", "")
+    database_url: str = setting("DATABASE_URL", "")
+    public_base_url: str = setting("PUBLIC_BASE_URL", "", url)
+    validate_twilio_signature: bool = setting("TWILIO_VALIDATE_SIGNATURE", True, boolean)
+    twilio_api_base: str = setting("TWILIO_API_BASE", "https://api.twilio.com", url)
+    # How many reverse proxies in front of us may be trusted for X-Forwarded-* (0: trust none).
+    trusted_proxies: int = setting("IVR_TRUSTED_PROXIES", 0, whole(0, 5))
+    instance_path: Path = setting("IVR_INSTANCE_PATH", parse=path, factory=lambda: PROJECT_ROOT / "instance")
+    kb_path: Path = setting("IVR_KB_PATH", parse=path, factory=lambda: PROJECT_ROOT / "kb_data")
+    prompts_path: Path = setting("IVR_PROMPTS_PATH", parse=path, factory=lambda: PROJECT_ROOT / "prompts")
+    business_name: str = setting("IVR_BUSINESS_NAME", "Northwind Goods")
+    run_worker: bool = setting("IVR_RUN_WORKER", True, boolean)
+    log_level: str = setting("LOG_LEVEL", "INFO", one_of("debug", "info", "warning", "error"))
+    # Longest a webhook waits for a database lock before answering from what it has.
+    db_lock_timeout: float = setting("IVR_DB_LOCK_TIMEOUT", 3.0, number(0.1, 10))
+
+    # Reliability and scale-out: job leases, voicemail reconciliation, shared recordings.
+    # A dead worker's job is taken again after its lease lapses.
+    job_lease_seconds: int = setting("IVR_JOB_LEASE_SECONDS", 60, whole(5, 3600))
+    # How often to ask Twilio for recordings we have no ticket for (0 = off), and how far back.
+    reconcile_interval_seconds: int = setting("IVR_RECONCILE_SECONDS", 600, whole(0, 7 * 86400))
+    reconcile_lookback_hours: int = setting("IVR_RECONCILE_LOOKBACK_HOURS", 48, whole(1, 24 * 90))
+    # Where our copies of recordings live: a local folder, or the database (every host can read it).
+    recordings_storage: str = setting("IVR_RECORDINGS_STORAGE", "folder", one_of("folder", "database"))
+
+    # The call
+    say_voice: str = setting("IVR_SAY_VOICE", "Polly.Joanna")
+    say_language: str = setting("IVR_LANGUAGE", "en-US")
+    max_message_seconds: int = setting("IVR_MAX_MESSAGE_SECONDS", 120, whole(10, 3600))
+
+    # Speech recognition
+    speech: str = setting("IVR_SPEECH", "auto", one_of("auto", "twilio"))
+    vosk_model_path: str = setting("VOSK_MODEL_PATH", "")
+    recording_fetch_seconds: float = setting("IVR_RECORDING_FETCH_SECONDS", 8.0, number(0.1, 14))
+    recording_job_fetch_seconds: float = setting("IVR_RECORDING_JOB_FETCH_SECONDS", 30.0, number(0.1, 600))
+
+    # Recordings
+    recordings_path: Path | None = setting("IVR_RECORDINGS_PATH", None, optional_path)
+    delete_at_twilio: bool = setting("IVR_DELETE_AT_TWILIO", False, boolean)
+    recording_retention_days: int = setting("IVR_RECORDING_RETENTION_DAYS", 0, whole(0, 36500))
+
+    # Our own voice
+    tts_enabled: bool = setting("IVR_TTS", True, boolean)
+    tts_cache: Path | None = setting("IVR_TTS_CACHE", None, optional_path)
+    tts_voice: str = setting("IVR_TTS_VOICE", "gmw/en-us")
+    tts_rate: int = setting("IVR_TTS_RATE", 165, whole(60, 450))
+    tts_volume: float = setting("IVR_TTS_VOLUME", 1.0, number(0, 1))
+    tts_timeout: float = setting("IVR_TTS_TIMEOUT", 20.0, number(1, 600))
+    # A call-specific sentence (order status, reference) not rendered within this is spoken with <Say>.
+    tts_budget_seconds: float = setting("IVR_TTS_BUDGET_SECONDS", 0.8, number(0, 5))
+
+    # Knowledge base
+    kb_embedding_model: Path | None = setting("KB_EMBEDDING_MODEL", None, optional_path)
+
+    # Notifications
+    notify_emails: tuple[str, ...] = setting("IVR_NOTIFY_EMAILS", (), emails)
+    smtp_host: str = setting("IVR_SMTP_HOST", "")
+    smtp_port: int = setting("IVR_SMTP_PORT", 587, whole(1, 65535))
+    smtp_user: str = setting("IVR_SMTP_USER", "")
+    smtp_password: str = setting("IVR_SMTP_PASSWORD", "")
+    smtp_from: str = setting("IVR_SMTP_FROM", "ivr@localhost")
+    smtp_tls: bool = setting("IVR_SMTP_TLS", True, boolean)
+    notify_webhook_url: str = setting("IVR_NOTIFY_WEBHOOK_URL", "", url)
+
+    # --- call flow: a person in business hours, ratings (flow) ---
+    # Where "talk to someone" rings: E.164 numbers or sip: addresses, and nothing else, ever.
+    transfer_to: tuple[str, ...] = setting("IVR_TRANSFER_TO", (), destinations)
+    transfer_ring: str = setting("IVR_TRANSFER_RING", "sequential", one_of("sequential", "simultaneous"))
+    # Seconds each destination rings (sequential), or all of them together (simultaneous).
+    transfer_timeout_seconds: int = setting("IVR_TRANSFER_TIMEOUT", 20, whole(5, 120))
+    # Ask callers whose question was answered for a 1-5 keypad rating before goodbye.
+    ratings_enabled: bool = setting("IVR_RATINGS", False, boolean)
+    # --- opening hours (desk's setting, declared here until branch desk is merged) ---
+    hours_file: Path | None = setting("IVR_HOURS_PATH", None, optional_path)
+
+    # --- Media Streams (stream): real-time calls over Twilio's bidirectional stream ---
+    # Answer with <Connect><Stream> when a Vosk model serves the call's language (and the server speaks WebSockets).
+    stream_enabled: bool = setting("IVR_STREAM", True, boolean)
+    # Trailing silence that ends a caller's utterance.
+    stream_end_silence_ms: int = setting("IVR_STREAM_END_SILENCE_MS", 700, whole(200, 3000))
+    # WebRTC VAD aggressiveness, 0 (lenient) .. 3 (strict about what counts as speech).
+    stream_vad_mode: int = setting("IVR_STREAM_VAD_MODE", 2, whole(0, 3))
+    # Voiced audio (in 200 ms) that counts as the caller speaking: starts an utterance, barges in.
+    stream_barge_in_ms: int = setting("IVR_STREAM_BARGE_IN_MS", 100, whole(20, 200))
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.instance_path / 'ivr.db'}"
+
+    @property
+    def hours_path(self) -> Path:
+        return self.hours_file or self.kb_path / "hours.yaml"
+
+    @property
+    def tts_cache_path(self) -> Path:
+        return self.tts_cache or self.instance_path / "tts"
+
+    @property
+    def recordings_root(self) -> Path:
+        return self.recordings_path or self.instance_path / "recordings"
+
+
+ENV_NAMES = {f.metadata["env"]: f.name for f in fields(Settings) if "env" in f.metadata}
+
+
+def _read_environment() -> dict[str, str]:
+    from dotenv import dotenv_values
+
+    dotenv_file = Path(os.environ.get("IVR_ENV_FILE") or PROJECT_ROOT / ".env")
+    file_values = {k: v for k, v in dotenv_values(dotenv_file).items() if v is not None}
+    return {**file_values, **os.environ}
+
+
+def parse_environment(env: Mapping[str, str]) -> dict[str, Any]:
+    """Typed values for every setting present (and non-empty) in `env`."""
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        name = f.metadata.get("env")
+        raw = env.get(name) if name else None
+        if raw is None or raw.strip() == "":
+            continue
+        values[f.name] = f.metadata["parse"](name, raw)
+    return values
+
+
 def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-    """Read and check settings; `overrides` (used by tests) win over the environment."""
+    """Read and check settings.
+
+    `overrides` (used by tests) win over the environment: typed field values by field name, and
+    `extra`, a mapping of environment-style variables parsed exactly as the environment is.
+    """
     if env is None:
-        from dotenv import dotenv_values
-
-        dotenv_file = Path(os.environ.get("IVR_ENV_FILE", PROJECT_ROOT / ".env"))
-        file_values = {k: v for k, v in dotenv_values(dotenv_file).items() if v is not None}
-        env = {**file_values, **os.environ}
-
-    validate = _env_bool(env, "TWILIO_VALIDATE_SIGNATURE", True)
-    sid = (env.get("TWILIO_ACCOUNT_SID") or "").strip()
-    token = (env.get("TWILIO_AUTH_TOKEN") or "").strip()
-    instance = Path(env.get("IVR_INSTANCE_PATH") or PROJECT_ROOT / "instance")
-    settings = Settings(
-        twilio_account_sid=sid,
-        twilio_auth_token=token,
-        secret_key=(env.get("SECRET_KEY") or "").strip(),
-        database_url=(env.get("DATABASE_URL") or "").strip(),
-        public_base_url=_env_url(env, "PUBLIC_BASE_URL", ""),
-        validate_twilio_signature=validate,
-        twilio_api_base=_env_url(env, "TWILIO_API_BASE", "https://api.twilio.com"),
-        instance_path=instance,
-        kb_path=Path(env.get("IVR_KB_PATH") or PROJECT_ROOT / "kb_data"),
-        prompts_path=Path(env.get("IVR_PROMPTS_PATH") or PROJECT_ROOT / "prompts"),
-        say_voice=(env.get("IVR_SAY_VOICE") or "Polly.Joanna").strip(),
-        say_language=(env.get("IVR_LANGUAGE") or "en-US").strip(),
-        max_message_seconds=_env_int(env, "IVR_MAX_MESSAGE_SECONDS", 120, 10, 3600),
-        business_name=(env.get("IVR_BUSINESS_NAME") or "Northwind Goods").strip(),
-        run_worker=_env_bool(env, "IVR_RUN_WORKER", True),
-        log_level=(env.get("LOG_LEVEL") or "INFO").strip().upper(),
-        # --- Media Streams (ivr/stream)
-        stream_enabled=_env_bool(env, "IVR_STREAM", True),
-        stream_end_silence_ms=_env_int(env, "IVR_STREAM_END_SILENCE_MS", 700, 200, 3000),
-        stream_vad_mode=_env_int(env, "IVR_STREAM_VAD_MODE", 2, 0, 3),
-        stream_barge_in_ms=_env_int(env, "IVR_STREAM_BARGE_IN_MS", 100, 20, 1000),
-        extra={k: v for k, v in env.items() if k.startswith("IVR_") or k in EXTRA_SETTINGS},
-    )
-    if overrides:
-        known = {f.name for f in fields(Settings)}
-        unknown = set(overrides) - known
-        if unknown:
-            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-        settings = replace(settings, **overrides)
+        env = _read_environment()
+    env_style = dict(overrides.pop("extra", None) or {})
+    unknown_env = [k for k in env_style if k not in ENV_NAMES]
+    if unknown_env:
+        raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown_env))}")
+    known = {f.name for f in fields(Settings)}
+    unknown = set(overrides) - known
+    if unknown:
+        raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    values = {**parse_environment(env), **parse_environment(env_style), **overrides}
+    if isinstance(values.get("log_level"), str):
+        values["log_level"] = values["log_level"].upper()
+    settings = replace(Settings(), **values)
     check_settings(settings)
     return settings
 
@@ -160,5 +304,12 @@ def check_settings(settings: Settings) -> None:
         raise ConfigError("SECRET_KEY is too short: use at least 16 random characters")
     if settings.database_url and "://" not in settings.database_url:
         raise ConfigError(f"DATABASE_URL is malformed: expected a URL such as sqlite:///path.db or postgresql://..., got {settings.database_url!r}")
+    if settings.recordings_storage not in {"folder", "database"}:
+        raise ConfigError(f"IVR_RECORDINGS_STORAGE must be folder or database, got {settings.recordings_storage!r}")
     if settings.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {settings.log_level!r}")
+    for destination in settings.transfer_to:
+        if not is_dial_destination(destination):
+            raise ConfigError(f"IVR_TRANSFER_TO must list E.164 numbers or sip: addresses, got {destination!r}")
+    if settings.notify_emails and not settings.smtp_host:
+        raise ConfigError("IVR_NOTIFY_EMAILS is set but IVR_SMTP_HOST is not: mail can't be sent")

@@ -23,10 +23,16 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine; SQLite gets WAL and a busy timeout so the worker and web threads coexist."""
+def make_engine(url: str, lock_timeout: float = 3.0) -> Engine:
+    """Create an engine whose waits are bounded by `lock_timeout` seconds.
+
+    A webhook must answer well inside Twilio's 15 s, so no statement may wait longer than that
+    for a lock (SQLite's busy timeout, PostgreSQL's lock_timeout) or for a pooled connection;
+    a write that can't be made in time is kept in the spool instead. SQLite also gets WAL, so
+    readers never wait for a writer.
+    """
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": lock_timeout})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - exercised implicitly
@@ -34,11 +40,14 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             if ":memory:" not in url:
                 cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={int(lock_timeout * 1000)}")
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    connect_args = {}
+    if url.startswith("postgresql"):
+        connect_args = {"options": f"-c lock_timeout={int(lock_timeout * 1000)}", "connect_timeout": 5}
+    return create_engine(url, pool_pre_ping=True, pool_timeout=lock_timeout, connect_args=connect_args)
 
 
 def import_models() -> None:

@@ -31,11 +31,20 @@ def settings_overrides(tmp_path: Path) -> dict:
     }
 
 
+def make_test_app(overrides: dict):
+    """What an operator does: `python -m ivr db upgrade`, then start the app."""
+    from ivr import create_app
+    from ivr.config import load_settings
+    from ivr.cli.db import upgrade_database
+
+    settings = load_settings(**overrides)
+    upgrade_database(settings)
+    return create_app(settings)
+
+
 @pytest.fixture
 def bare_app(settings_overrides):
-    from ivr import create_app
-
-    return create_app(settings_overrides)
+    return make_test_app(settings_overrides)
 
 
 @pytest.fixture

@@ -20,10 +20,25 @@ def catalogue(app):
     return app.extensions["ivr.prompts"]
 
 
+def line(app, prompt_id: str, key: str, **values) -> str:
+    """A menu's line offering one choice, as the flow fills it with the declared key."""
+    return catalogue(app).text(prompt_id, key=key, **values)
+
+
+def main_menu(app) -> str:
+    return line(app, "choice_ask", "1")
+
+
+def common_keys(app) -> str:
+    return catalogue(app).text("common_keys", message="8", repeat="9", main="star")
+
+
 def test_greeting_and_main_menu(app, call):
     step = call().start()
     assert "Thank you for calling Northwind Goods" in heard(step)
-    assert catalogue(app).text("main_menu") in heard(step)
+    for prompt_id, key in (("choice_ask", "1"), ("choice_topics", "2"), ("choice_order", "3"),
+                           ("choice_callback", "4"), ("choice_message", "8"), ("choice_repeat", "9")):
+        assert line(app, prompt_id, key) in heard(step)
     assert step.waiting == "gather"
     assert set(step.gather["input"].split()) == {"dtmf", "speech"}
 
@@ -32,15 +47,16 @@ def test_greeting_and_main_menu(app, call):
     ("1", "ask_question", "gather"),
     ("2", "topics_intro", "gather"),
     ("3", "order_ask", "gather"),
-    ("4", "message_intro", "record"),
-    ("0", "operator_unavailable", "record"),
-    ("9", "main_menu", "gather"),
+    ("4", "callback_own_number", "gather"),
+    ("8", "message_intro", "record"),
+    ("0", "operator_unavailable", "gather"),  # nobody to transfer to: message or callback offered
+    ("9", "choice_ask", "gather"),
 ])
 def test_every_main_menu_key(app, call, key, expect_prompt, waiting):
     driver = call()
     driver.start()
     step = driver.press(key)
-    assert catalogue(app).text(expect_prompt) in heard(step)
+    assert catalogue(app).text(expect_prompt, key="1", last4="0 0 0 6") in heard(step)
     assert step.waiting == waiting
 
 
@@ -48,16 +64,17 @@ def test_every_main_menu_key(app, call, key, expect_prompt, waiting):
     ("I'd like to leave a message", "message_intro"),
     ("check on my order please", "order_ask"),
     ("can I talk to a person", "operator_unavailable"),
+    ("please call me back", "callback_own_number"),
     ("browse topics", "topics_intro"),
     ("two", "topics_intro"),
 ])
 def test_main_menu_by_voice(app, call, said, expect_prompt):
     driver = call()
     driver.start()
-    assert catalogue(app).text(expect_prompt) in heard(driver.say(said))
+    assert catalogue(app).text(expect_prompt, last4="0 0 0 6") in heard(driver.say(said))
 
 
-def test_silence_reprompts_twice_then_offers_a_message(app, call):
+def test_silence_reprompts_twice_then_asks_about_a_message(app, call):
     driver = call()
     driver.start()
     first = driver.silence()
@@ -66,7 +83,10 @@ def test_silence_reprompts_twice_then_offers_a_message(app, call):
     assert catalogue(app).text("no_input") in heard(second) and second.waiting == "gather"
     third = driver.silence()
     assert catalogue(app).text("giving_up_offer_message") in heard(third)
-    assert third.waiting == "record"
+    assert catalogue(app).text("offer_message") in heard(third)
+    assert third.waiting == "gather"  # asked, not dropped into a recording
+    recording = driver.press("1")
+    assert recording.waiting == "record"
     # Even silence during the offered message never leaves dead air: back to the menu.
     after = driver.silence()
     assert catalogue(app).text("no_message") in heard(after)
@@ -78,26 +98,59 @@ def test_invalid_key_says_so_and_reprompts(app, call):
     driver.start()
     step = driver.press("7")
     assert catalogue(app).text("invalid_choice") in heard(step)
-    assert catalogue(app).text("main_menu") in heard(step)
+    assert main_menu(app) in heard(step)
     assert step.waiting == "gather"
 
 
-def test_unmatched_speech_is_invalid(app, call):
+def test_silence_after_asking_about_a_message_says_goodbye_once(app, call):
+    driver = call()
+    driver.start()
+    for _ in range(3):
+        step = driver.silence()
+    assert catalogue(app).text("offer_message") in heard(step)
+    end = driver.silence()
+    assert end.ended == "hangup"
+    assert " ".join(driver.heard).lower().count("goodbye") == 1
+
+
+def test_unmatched_speech_is_tried_as_a_question_then_says_what_we_help_with(app, call, db):
     driver = call()
     driver.start()
     step = driver.say("purple elephants dancing")
-    assert catalogue(app).text("invalid_choice") in heard(step)
+    assert "I can help with orders and shipping, returns and refunds" in heard(step)
+    assert main_menu(app) in heard(step) and step.waiting == "gather"
+    assert question_asked(db, driver).outcome == "declined"
+
+
+def test_a_question_said_at_the_main_menu_is_answered(app, call, db):
+    refund = db.get(Article, "refund-timing")
+    driver = call()
+    driver.start()
+    step = driver.say("how many days until my money is back on my card after a return")
+    assert refund.answer in heard(step)
+    assert catalogue(app).text("did_that_help") in heard(step)
+    asked = question_asked(db, driver)
+    assert (asked.article_id, asked.outcome) == (refund.id, "answered")
+
+
+def test_repeated_invalid_answers_ask_about_a_message(app, call):
+    driver = call()
+    driver.start()
+    driver.press("7")
+    driver.press("7")
+    step = driver.press("7")
+    assert catalogue(app).text("offer_message") in heard(step) and step.waiting == "gather"
 
 
 def test_star_returns_to_main_menu_from_any_menu(app, call):
     driver = call()
     driver.start()
     topics = driver.press("2")
-    assert catalogue(app).text("star_for_main_menu") in heard(topics)
+    assert common_keys(app) in heard(topics)
     articles = driver.press("1")
-    assert catalogue(app).text("star_for_main_menu") in heard(articles)
+    assert common_keys(app) in heard(articles)
     back = driver.press("*")
-    assert catalogue(app).text("main_menu") in heard(back)
+    assert main_menu(app) in heard(back)
 
 
 def test_browse_topic_and_hear_article(app, call, db):
@@ -112,7 +165,7 @@ def test_browse_topic_and_hear_article(app, call, db):
     assert f"For {first_article.title}, press 1" in heard(articles)
     answer = driver.press("1")
     assert first_article.answer in heard(answer)
-    again = driver.press("1")
+    again = driver.press("9")  # the repeat key
     assert first_article.answer in heard(again)
     events = db.scalars(select(CallEvent).where(CallEvent.call_sid == driver.call_sid,
                                                 CallEvent.kind == "article")).all()
@@ -130,19 +183,19 @@ def test_long_topic_is_paged(app, call, db):
     driver.start()
     driver.press("2")
     page1 = driver.press("1")
-    assert "For more, press 8" in heard(page1)
-    assert heard(page1).count(", press ") <= 7 + 2  # seven articles, more, back
+    assert "For more, press 6" in heard(page1)
+    assert heard(page1).count(", press ") <= 5 + 2 + 3  # five articles, more, back, the common keys
     seen = heard(page1)
     page = page1
     pages = 1
-    while "For more, press 8" in heard(page):
-        page = driver.press("8")
+    while "For more, press 6" in heard(page):
+        page = driver.press("6")
         seen += heard(page)
         pages += 1
-    assert pages == -(-total // 7)
+    assert pages == -(-total // 5)
     all_titles = db.scalars(select(Article.title).where(Article.topic_id == topic.id)).all()
     assert all(f"For {t}, press" in seen for t in all_titles)
-    back = driver.press("9")
+    back = driver.press("7")
     assert catalogue(app).text("topics_intro") in heard(back)
 
 
@@ -172,20 +225,28 @@ def test_question_next_best_answer_then_ask_again(app, call, db):
     article, question = _sample(db)
     driver = call()
     ask(driver, question)
-    step = driver.press("2")
-    text = heard(step)
-    assert ("Here's another answer" in text) or (catalogue(app).text("no_more_answers") in text)
     asked = question_asked(db, driver)
-    assert asked.helped is False
+    assert len(asked.candidates) >= 2, asked.candidates
+    step = driver.press("2")
+    second = db.get(Article, asked.candidates[1]["article_id"])
+    assert catalogue(app).text("next_answer_intro", title=second.title) in heard(step)
+    assert second.answer in heard(step)
+    db.expire_all()
+    assert question_asked(db, driver).helped is False
+    # "Another answer" again and again: when the candidates run out the caller is told so.
+    for _ in range(len(asked.candidates) - 2):
+        step = driver.press("2")
+    step = driver.press("2")
+    assert catalogue(app).text("no_more_answers") in heard(step)
     again = driver.press("*")
-    assert catalogue(app).text("main_menu") in heard(again)
+    assert main_menu(app) in heard(again)
 
 
 def test_question_not_found_offers_rephrase_or_message(app, call, db):
     driver = call()
     step = ask(driver, "what is the airspeed velocity of an unladen swallow")
     assert catalogue(app).text("not_found") in heard(step)
-    assert catalogue(app).text("not_found_menu") in heard(step)
+    assert line(app, "choice_ask_again", "1") in heard(step)
     rephrase = driver.press("1")
     assert catalogue(app).text("ask_again") in heard(rephrase)
     asked = question_asked(db, driver)
@@ -201,7 +262,7 @@ def test_question_silence_is_asked_again_never_dead_air(app, call):
     assert catalogue(app).text("ask_again") in heard(step)
     driver.silence()
     last = driver.silence()
-    assert last.waiting == "record"
+    assert catalogue(app).text("offer_message") in heard(last) and last.waiting == "gather"
 
 
 def test_order_found(app, call, db):
@@ -213,7 +274,7 @@ def test_order_found(app, call, db):
     spoken_number = " ".join(order.number)
     assert f"Order {spoken_number} has shipped." in heard(step)
     assert order.detail in heard(step)
-    assert catalogue(app).text("after_order") in heard(step)
+    assert line(app, "choice_another_order", "1") in heard(step)
 
 
 def test_order_not_found_then_retry_then_give_up(app, call):
@@ -221,12 +282,12 @@ def test_order_not_found_then_retry_then_give_up(app, call):
     driver.start()
     driver.press("3")
     step = driver.press("99999999#")
-    assert "I couldn't find order 9 9 9 9 9 9 9 9." in heard(step)
+    assert "I couldn't find order 9 9 9 9 9 9 9 9. Let's try again." in heard(step)
     assert catalogue(app).text("order_ask") in heard(step)
     step = driver.press("12#")
     assert catalogue(app).text("order_malformed") in heard(step)
-    assert catalogue(app).text("order_give_up") in heard(step)
-    assert catalogue(app).text("after_order") in heard(step)
+    assert catalogue(app).text("order_try_again") not in heard(step)  # the attempts are over
+    assert line(app, "choice_another_order", "1") in heard(step)
     retry = driver.press("1")
     assert catalogue(app).text("order_ask") in heard(retry)
 
@@ -243,7 +304,7 @@ def test_order_malformed_number(app, call):
 def test_voicemail_becomes_one_ticket_even_when_twilio_repeats(app, call, db):
     driver = call(caller="+15551234567")
     driver.start()
-    driver.press("4")
+    driver.press("8")
     step = driver.record(seconds=17)
     tickets = db.scalars(select(Ticket)).all()
     assert len(tickets) == 1
@@ -268,7 +329,7 @@ def test_voicemail_becomes_one_ticket_even_when_twilio_repeats(app, call, db):
 def test_voicemail_when_caller_hangs_up_while_recording(app, call, db):
     driver = call()
     driver.start()
-    driver.press("4")
+    driver.press("8")
     driver.record(seconds=9, hangup=True)
     assert db.scalar(select(func.count()).select_from(Ticket)) == 1
 
@@ -290,7 +351,7 @@ def test_leaving_a_message_after_an_answer_counts_as_not_helped(app, call, db):
     article, question = _sample(db)
     driver = call()
     ask(driver, question)
-    step = driver.press("4")
+    step = driver.press("8")
     assert step.waiting == "record"
     asked = question_asked(db, driver)
     assert asked.helped is False and asked.article_id == article.id

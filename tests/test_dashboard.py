@@ -36,7 +36,7 @@ def staff(app):
 def leave_voicemail(app, call, caller="+15551230001", transcript=None) -> Ticket:
     driver = call(caller=caller)
     driver.start()
-    driver.press("4")
+    driver.press("8")  # the message key
     driver.record(seconds=14)
     with session_scope(app.extensions["ivr.sessionmaker"]) as s:
         ticket = s.scalars(select(Ticket).where(Ticket.call_sid == driver.call_sid)).one()
@@ -170,18 +170,18 @@ def test_api_needs_a_token_and_works_with_one(app, call, staff):
 
 
 def test_webhook_notification_is_retried_until_delivered(settings_overrides, call):
-    from ivr import create_app
+    from .conftest import make_test_app
     from ivr.simulate.driver import CallDriver, FlaskTransport
 
     with FakeServer() as hook:
         hook.routes["/hook"] = lambda n: (500, b"down") if n == 1 else (200, b"ok")
         hook.routes[f"/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/"] = lambda n: (404, b"")
-        app = create_app({**settings_overrides, "twilio_api_base": hook.url, "extra": {
+        app = make_test_app({**settings_overrides, "twilio_api_base": hook.url, "extra": {
             "IVR_TTS": "off", "IVR_RECORDING_JOB_FETCH_SECONDS": "0.5",
                                                           "IVR_NOTIFY_WEBHOOK_URL": hook.url + "/hook"}})
         driver = CallDriver(FlaskTransport(app.test_client()), "http://localhost", AUTH_TOKEN, account_sid=ACCOUNT_SID)
         driver.start()
-        driver.press("4")
+        driver.press("8")  # the message key
         step = driver.record(seconds=5)
         assert "Your reference is" in " ".join(step.heard)  # the ticket did not wait for anyone
         worker = Worker(app)
@@ -253,40 +253,51 @@ def test_retention_purge_deletes_old_audio_and_keeps_tickets(app, call, tmp_path
         assert n.recording_purged_at is None and store.exists(n.recording_path)
 
 
-def test_email_notification_reaches_a_real_smtp_server(settings_overrides):
-    """A local SMTP server (the standard library's, on 127.0.0.1) receives the notification."""
-    import warnings
+def start_smtp_server(controller_class, handler):
+    """aiosmtpd can't listen on port 0, so take a free ephemeral port; retry if another process won it."""
+    import socket
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import asyncore
-        import smtpd
+    for _ in range(5):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        controller = controller_class(handler, hostname="127.0.0.1", port=port)
+        try:
+            controller.start()
+            return controller
+        except OSError:
+            continue
+    raise RuntimeError("no free port for the SMTP server")
+
+
+def test_email_notification_reaches_a_real_smtp_server(settings_overrides):
+    """A real SMTP server (aiosmtpd, on 127.0.0.1) receives the notification."""
+    from aiosmtpd.controller import Controller
 
     received = []
 
-    class Capture(smtpd.SMTPServer):
-        def process_message(self, peer, mailfrom, rcpttos, data, **kwargs):
-            received.append((mailfrom, rcpttos, data.decode() if isinstance(data, bytes) else data))
+    class Capture:
+        async def handle_DATA(self, server, session, envelope):
+            received.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content.decode()))
+            return "250 OK"
 
-    server = Capture(("127.0.0.1", 0), None)
-    port = server.socket.getsockname()[1]
-    loop = threading.Thread(target=asyncore.loop, kwargs={"timeout": 0.1, "count": 200}, daemon=True)
-    loop.start()
-    from ivr import create_app
+    controller = start_smtp_server(Controller, Capture())
+    port = controller.port
+    from .conftest import make_test_app
     from ivr.simulate.driver import CallDriver, FlaskTransport
 
     with FakeServer() as api:
-        app = create_app({**settings_overrides, "twilio_api_base": api.url, "extra": {
+        app = make_test_app({**settings_overrides, "twilio_api_base": api.url, "extra": {
             "IVR_TTS": "off", "IVR_RECORDING_JOB_FETCH_SECONDS": "0.5", "IVR_SMTP_HOST": "127.0.0.1",
             "IVR_SMTP_PORT": str(port), "IVR_SMTP_TLS": "false", "IVR_SMTP_FROM": "ivr@shop.example",
             "IVR_NOTIFY_EMAILS": "desk@shop.example"}})
         driver = CallDriver(FlaskTransport(app.test_client()), "http://localhost", AUTH_TOKEN,
                             account_sid=ACCOUNT_SID, caller="+15550001111")
         driver.start()
-        driver.press("4")
+        driver.press("8")  # the message key
         driver.record(seconds=5)
         Worker(app).run_until_idle()
-    server.close()
+    controller.stop()
     assert len(received) == 1
     mailfrom, rcpttos, data = received[0]
     assert mailfrom == "ivr@shop.example" and rcpttos == ["desk@shop.example"]

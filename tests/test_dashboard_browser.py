@@ -37,7 +37,7 @@ def live(app, call):
 
     driver = call(caller="+15551234567")
     driver.start()
-    driver.press("4")
+    driver.press("8")  # the message key
     driver.record(seconds=3)
     raw = subprocess.run(["espeak-ng", "--stdout", "Hello, my blender arrived cracked."], capture_output=True,
                          check=True).stdout

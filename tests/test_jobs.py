@@ -66,18 +66,80 @@ def test_unknown_kind_is_kept_as_failed_not_dropped(bare_app):
     assert job.status == "failed" and "no handler" in job.last_error
 
 
-def test_job_running_when_the_process_died_is_picked_up_again(bare_app, monkeypatch):
+def _running(app, job_id, *, lease_until, owner="other-host:1:dead"):
+    with session_scope(app.extensions["ivr.sessionmaker"]) as s:
+        job = s.get(Job, job_id)
+        job.status, job.attempts, job.lease_owner = "running", 1, owner
+        job.locked_at, job.lease_until = utcnow() - timedelta(minutes=5), lease_until
+
+
+def test_job_whose_lease_lapsed_is_taken_again(bare_app, monkeypatch):
+    """Its worker died mid-job (nobody renewed the lease): another worker runs it."""
     seen = []
     monkeypatch.setitem(queue.HANDLERS, "test.resume", lambda app, p: seen.append(p["n"]))
     job_id = _enqueue(bare_app, "test.resume", {"n": 1})
-    with session_scope(bare_app.extensions["ivr.sessionmaker"]) as s:  # crashed mid-job an hour ago
-        job = s.get(Job, job_id)
-        job.status, job.locked_at, job.attempts = "running", utcnow() - timedelta(hours=1), 1
+    _running(bare_app, job_id, lease_until=utcnow() - timedelta(seconds=1))
     worker = queue.Worker(bare_app)
-    assert worker.run_until_idle() == 0  # still marked running
     assert worker.requeue_stale() == 1
     assert worker.run_until_idle() == 1
-    assert seen == [1] and _job(bare_app, job_id).status == "done"
+    job = _job(bare_app, job_id)
+    assert seen == [1] and job.status == "done" and job.attempts == 2 and job.lease_owner is None
+
+
+def test_a_live_lease_is_never_taken_or_requeued(bare_app, monkeypatch):
+    """A sibling process's running job (lease still valid) is left alone by a starting worker."""
+    seen = []
+    monkeypatch.setitem(queue.HANDLERS, "test.live", lambda app, p: seen.append(p["n"]))
+    job_id = _enqueue(bare_app, "test.live", {"n": 1})
+    _running(bare_app, job_id, lease_until=utcnow() + timedelta(seconds=60), owner="sibling:2:alive")
+    worker = queue.Worker(bare_app)
+    assert worker.requeue_stale() == 0
+    assert worker.run_until_idle() == 0
+    job = _job(bare_app, job_id)
+    assert seen == [] and job.status == "running" and job.lease_owner == "sibling:2:alive"
+
+
+def test_lapsed_lease_is_claimed_directly_without_a_requeue(bare_app, monkeypatch):
+    seen = []
+    monkeypatch.setitem(queue.HANDLERS, "test.direct", lambda app, p: seen.append(p["n"]))
+    job_id = _enqueue(bare_app, "test.direct", {"n": 3})
+    _running(bare_app, job_id, lease_until=utcnow() - timedelta(seconds=1))
+    assert queue.Worker(bare_app).run_until_idle() == 1
+    assert seen == [3] and _job(bare_app, job_id).status == "done"
+
+
+def test_long_job_keeps_its_lease_with_heartbeats(bare_app, monkeypatch):
+    """A job running longer than the lease renews it, so a second worker never takes it."""
+    import threading
+
+    started, release, runs = threading.Event(), threading.Event(), []
+
+    def long_job(app, p):
+        runs.append(p["n"])
+        started.set()
+        assert release.wait(10)
+
+    monkeypatch.setitem(queue.HANDLERS, "test.long", long_job)
+    job_id = _enqueue(bare_app, "test.long", {"n": 1})
+    first = queue.Worker(bare_app, lease_seconds=2)
+    t = threading.Thread(target=first.run_once)
+    t.start()
+    assert started.wait(10)
+    with session_scope(bare_app.extensions["ivr.sessionmaker"]) as s:
+        before = s.get(Job, job_id).lease_until
+    # Wait until the lease has been renewed at least once past its first expiry.
+    deadline = utcnow() + timedelta(seconds=10)
+    while True:
+        with session_scope(bare_app.extensions["ivr.sessionmaker"]) as s:
+            now_lease = s.get(Job, job_id).lease_until
+        if now_lease > before + timedelta(seconds=0.5) or utcnow() > deadline:
+            break
+        threading.Event().wait(0.05)
+    assert now_lease > before + timedelta(seconds=0.5), "the lease was not renewed"
+    assert queue.Worker(bare_app, lease_seconds=2).run_until_idle() == 0  # not taken while alive
+    release.set()
+    t.join()
+    assert runs == [1] and _job(bare_app, job_id).status == "done"
 
 
 def test_two_workers_never_run_the_same_job(bare_app, monkeypatch):

@@ -58,6 +58,6 @@ def test_choosing_neither_is_a_gap(app, call, db):
     driver = call()
     ask(driver, question)
     step = driver.press("3")
-    assert app.extensions["ivr.prompts"].text("not_found_menu") in " ".join(step.heard)
+    assert app.extensions["ivr.prompts"].text("choice_ask_again", key="1") in " ".join(step.heard)
     asked = question_asked(db, driver)
     assert asked.outcome == "declined" and asked.helped is False

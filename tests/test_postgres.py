@@ -42,10 +42,10 @@ def pg_url():
 
 @pytest.fixture
 def pg_app(pg_url, tmp_path):
-    from ivr import create_app
+    from .conftest import make_test_app
     from ivr.kb.loader import load_knowledge_base
 
-    app = create_app({"twilio_account_sid": ACCOUNT_SID, "twilio_auth_token": AUTH_TOKEN,
+    app = make_test_app({"twilio_account_sid": ACCOUNT_SID, "twilio_auth_token": AUTH_TOKEN,
                       "secret_key": "s" * 32, "database_url": pg_url, "instance_path": tmp_path,
                       "extra": {"IVR_TTS": "off"}})
     with session_scope(app.extensions["ivr.sessionmaker"]) as session:
@@ -62,7 +62,7 @@ def test_call_and_voicemail_on_postgres(pg_app):
     driver.press("1")
     step = driver.say("how long do I have to return something")
     assert "Did that help?" in " ".join(step.heard)
-    driver.press("4")
+    driver.press("8")  # the message key
     driver.record(seconds=11)
     session = pg_app.extensions["ivr.sessionmaker"]()
     assert session.scalar(select(func.count()).select_from(Ticket)) == 1

@@ -36,7 +36,8 @@ def server(tmp_path):
             if requests.get(base + "/healthz", timeout=1).status_code == 200:
                 break
         except requests.ConnectionError:
-            time.sleep(0.2)
+            pass
+        time.sleep(0.2)
     else:
         proc.kill()
         pytest.fail("service did not start: " + (proc.stdout.read() if proc.stdout else ""))
@@ -52,7 +53,7 @@ def test_call_over_real_http(server):
     driver = CallDriver(HttpTransport(), server, AUTH_TOKEN, account_sid=ACCOUNT_SID)
     step = driver.start()
     assert "Thank you for calling" in " ".join(step.heard)
-    step = driver.press("4")
+    step = driver.press("8")  # the message key
     assert step.waiting == "record"
     step = driver.record(seconds=6)
     assert "Your reference is" in " ".join(step.heard)

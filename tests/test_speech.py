@@ -10,11 +10,13 @@ import sys
 import threading
 import time
 import zipfile
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from ivr.db import utcnow
 from ivr.jobs.models import Job
 from ivr.jobs.queue import Worker
 from ivr.recordings.fetch import RecordingUnavailable, fetch_recording
@@ -250,12 +252,12 @@ def test_download_command_unreachable_site_is_one_line(tmp_path):
 @pytest.fixture
 def vosk_app(settings_overrides, ko_model):
     """The app using Vosk (the Korean model stands in for English) and a local 'Twilio' API."""
-    from ivr import create_app
+    from .conftest import make_test_app
     from ivr.db import session_scope
     from ivr.kb.loader import load_knowledge_base
 
     api = FakeServer(auth=(ACCOUNT_SID, AUTH_TOKEN)).__enter__()
-    app = create_app({**settings_overrides, "twilio_api_base": api.url,
+    app = make_test_app({**settings_overrides, "twilio_api_base": api.url,
                       "extra": {"VOSK_MODEL_PATH": f"en={ko_model}", "IVR_RECORDING_FETCH_SECONDS": "2",
                                 "IVR_TTS": "off"}})
     with session_scope(app.extensions["ivr.sessionmaker"]) as session:
@@ -305,20 +307,24 @@ def test_voicemail_transcribed_after_a_crash(vosk_app, ko_speech):
     vosk_app.fake_api.routes[rec_path()] = lambda n: (200, ko_speech["ulaw"])
     driver = _driver(vosk_app)
     driver.start()
-    driver.press("4")
+    driver.press("8")  # the message key
     driver.record(seconds=3, recording_sid=SID)
     sessions = vosk_app.extensions["ivr.sessionmaker"]
     session = sessions()
     fetch_job = session.scalars(select(Job).where(Job.kind == "recording.fetch")).one()
     # The process died while running the job: it is marked running, and nothing was done.
-    fetch_job.status, fetch_job.attempts = "running", 1
+    fetch_job.status, fetch_job.attempts, fetch_job.lease_owner = "running", 1, "dead-host:1:x"
+    fetch_job.lease_until = utcnow() + timedelta(seconds=30)  # its lease has not lapsed yet
     session.commit()
     worker = Worker(vosk_app)  # a new process starts
-    worker.run_until_idle()  # other jobs (notifications) run; the interrupted one is still marked running
+    worker.run_until_idle()  # other jobs (notifications) run; the interrupted one is still leased
     session.expire_all()
     assert session.get(Job, fetch_job.id).status == "running"
     assert session.scalars(select(Ticket)).one().transcript is None
-    assert worker.requeue_all_running() == 1
+    fetch_job = session.get(Job, fetch_job.id)
+    fetch_job.lease_until = utcnow() - timedelta(seconds=1)  # nobody renewed it: the lease lapses
+    session.commit()
+    assert worker.requeue_stale() == 1
     worker.run_until_idle()
     session.expire_all()
     ticket = session.scalars(select(Ticket)).one()
@@ -334,7 +340,7 @@ def test_voicemail_transcription_failure_is_recorded_not_lost(vosk_app):
     vosk_app.fake_api.routes[rec_path()] = lambda n: (200, b"this is not audio")
     driver = _driver(vosk_app)
     driver.start()
-    driver.press("4")
+    driver.press("8")  # the message key
     driver.record(seconds=3, recording_sid=SID)
     sessions = vosk_app.extensions["ivr.sessionmaker"]
     worker = Worker(vosk_app)
@@ -359,7 +365,7 @@ def test_voicemail_from_a_simulated_call_shows_in_the_dashboard_with_its_transcr
     vosk_app.fake_api.routes[rec_path()] = lambda n: (200, ko_speech["ulaw"])
     driver = _driver(vosk_app)
     driver.start()
-    driver.press("4")
+    driver.press("8")  # the message key
     driver.record(seconds=3, recording_sid=SID)
     Worker(vosk_app).run_until_idle()
     with session_scope(vosk_app.extensions["ivr.sessionmaker"]) as s:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -65,6 +66,36 @@ def test_key_changes_with_text_voice_and_rate(tmp_path):
     assert a.key("Hello.") != TTSService(tmp_path, voice="gmw/en-gb-x-rp").key("Hello.")
 
 
+def test_clip_keys_depend_on_the_secret_so_a_sentence_cannot_be_guessed(tmp_path):
+    """Without SECRET_KEY nobody can compute the URL of "order 4512 has shipped" and test it."""
+    import hashlib
+    import json
+
+    from ivr.tts.service import FORMAT
+
+    one, two = TTSService(tmp_path, secret="s" * 32), TTSService(tmp_path, secret="t" * 32)
+    sentence = "Order four five one two has shipped."
+    assert one.key(sentence) != two.key(sentence)
+    unkeyed = hashlib.sha256(json.dumps([sentence, one.voice, one.rate, one.volume, FORMAT,
+                                         one.engine_version]).encode()).hexdigest()[:32]
+    assert one.key(sentence) not in {unkeyed, two.key(sentence)}
+
+
+def test_private_clips_are_served_today_and_deleted_after_the_day(tmp_path):
+    from datetime import datetime, timedelta, timezone
+
+    tts = TTSService(tmp_path, secret="s" * 32)
+    text = "Your reference is K X 17."
+    assert tts.render([text], private=True).rendered == 1
+    key = tts.key(text)
+    path = tts.path_for_key(key)
+    assert path.is_file() and "private" in path.parts
+    assert tts.cached_path(text) is not None  # found by key, whichever folder it is in
+    assert tts.purge_private() == 0  # today's stay
+    assert tts.purge_private(datetime.now(timezone.utc) + timedelta(days=1, hours=1)) == 1
+    assert not path.exists() and tts.cached_path(text) is None
+
+
 def test_renderer_failure_is_reported_with_cause(tmp_path):
     bad = TTSService(tmp_path, voice="no-such-voice-xyz")
     result = bad.render(["Hello."])
@@ -79,25 +110,42 @@ def test_spoken_numbers():
 
 @pytest.fixture
 def tts_app(settings_overrides):
-    from ivr import create_app
+    from .conftest import make_test_app
 
-    return create_app({**settings_overrides, "extra": {"IVR_TTS": "on"}})
+    return make_test_app({**settings_overrides, "extra": {"IVR_TTS": "on"}})
 
 
-def test_calls_play_our_audio_and_changed_text_changes_the_url(tts_app, call):
+def _played(app) -> list[str]:
     from ivr.simulate.driver import CallDriver, FlaskTransport
+
+    driver = CallDriver(FlaskTransport(app.test_client()), "http://localhost", AUTH_TOKEN, account_sid=ACCOUNT_SID)
+    return [re.search(r"/audio/[0-9a-f]{32}\.wav", h).group(0) for h in driver.start().heard
+            if h.startswith("[audio ")]
+
+
+def test_calls_play_our_audio_and_changed_text_changes_the_url(tts_app, settings_overrides, tmp_path):
+    from .conftest import make_test_app
 
     catalogue = tts_app.extensions["ivr.prompts"]
     service = tts_app.extensions["ivr.tts"]
-    service.render([catalogue.text("main_menu"), catalogue.text("greeting", business="Northwind Goods")])
-    driver = CallDriver(FlaskTransport(tts_app.test_client()), "http://localhost", AUTH_TOKEN, account_sid=ACCOUNT_SID)
-    step = driver.start()
-    urls = [h for h in step.heard if h.startswith("[audio ")]
-    assert f"[audio http://localhost/audio/{service.key(catalogue.text('main_menu'))}.wav]" in urls
+    menu = catalogue.text("choice_ask", key="1")  # a line of the main menu
+    service.render([menu, catalogue.text("greeting", business="Northwind Goods")])
+    urls = _played(tts_app)
+    assert f"/audio/{service.key(menu)}.wav" in urls
     client = tts_app.test_client()
-    url = re.search(r"/audio/[0-9a-f]{32}\.wav", urls[0]).group(0)
-    assert client.get(url).status_code == 200
-    assert service.key(catalogue.text("main_menu") + " Changed.") != service.key(catalogue.text("main_menu"))
+    assert all(client.get(url).status_code == 200 for url in urls)
+    # An operator rewords the main menu: the call plays a new clip, never the old words' audio.
+    prompts = tmp_path / "prompts"
+    shutil.copytree(ROOT / "prompts", prompts)
+    catalogue_file = prompts / "catalogue.yaml"
+    catalogue_file.write_text(catalogue_file.read_text().replace(menu.split(",")[0], "Here is what I can do"))
+    changed = make_test_app({**settings_overrides, "prompts_path": prompts, "extra": {"IVR_TTS": "on"}})
+    new_menu = changed.extensions["ivr.prompts"].text("choice_ask", key="1")
+    assert new_menu != menu
+    changed.extensions["ivr.tts"].render([new_menu])
+    new_urls = _played(changed)
+    assert f"/audio/{service.key(new_menu)}.wav" in new_urls
+    assert f"/audio/{service.key(menu)}.wav" not in new_urls
 
 
 def test_audio_route_headers_head_ranges_and_traversal(tts_app):
@@ -123,10 +171,10 @@ def test_audio_route_headers_head_ranges_and_traversal(tts_app):
 
 
 def test_renderer_failure_falls_back_to_say_in_a_real_call(settings_overrides):
-    from ivr import create_app
+    from .conftest import make_test_app
     from ivr.simulate.driver import CallDriver, FlaskTransport
 
-    app = create_app({**settings_overrides, "extra": {"IVR_TTS": "on", "IVR_TTS_VOICE": "no-such-voice-xyz"}})
+    app = make_test_app({**settings_overrides, "extra": {"IVR_TTS": "on", "IVR_TTS_VOICE": "no-such-voice-xyz"}})
     driver = CallDriver(FlaskTransport(app.test_client()), "http://localhost", AUTH_TOKEN, account_sid=ACCOUNT_SID)
     step = driver.start()
     text = " ".join(step.heard)

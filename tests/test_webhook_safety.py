@@ -1,18 +1,20 @@
 """Security and robustness of the Twilio-facing routes: signatures, errors, settings."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 from twilio.request_validator import RequestValidator
 
+from ivr import spool
 from ivr.config import ConfigError, load_settings
 from ivr.simulate.twiml_check import TwimlError, check_twiml
 from ivr.tickets.models import Ticket
-from ivr.tickets.service import replay_spool, spool_path
 from ivr.voice import flow
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT, cli_env
@@ -54,29 +56,56 @@ def test_tampered_parameters_are_forbidden(app):
     assert resp.status_code == 403
 
 
+# What each Twilio route answers to a valid request: TwiML (200) or an empty acknowledgement (204).
+ROUTE_STATUS = {"/voice/status": 204, "/voice/recording-status": 204}
+
+
 @pytest.mark.parametrize("route", TWILIO_ROUTES)
 def test_valid_signature_is_accepted(app, route):
     resp = app.test_client().post(route, data=PARAMS,
                                   headers={"X-Twilio-Signature": sign("http://localhost" + route, PARAMS)})
-    assert resp.status_code in (200, 204)
+    assert resp.status_code == ROUTE_STATUS.get(route.split("?")[0], 200)
     if resp.status_code == 200:
         check_twiml(resp.data)
-    assert not app.test_client().get(route).status_code == 200
 
 
-def test_signature_checked_against_the_url_the_proxy_received(app):
-    """Behind a TLS-terminating proxy Twilio signs the https URL the caller-facing host has."""
-    url = "https://ivr.example.org/voice"
+@pytest.mark.parametrize("route", TWILIO_ROUTES)
+def test_twilio_routes_take_only_post(app, route):
+    """Twilio is configured to POST; a GET (even a correctly signed one) is refused as a method."""
+    signed = sign("http://localhost" + route, {})
+    assert app.test_client().get(route, headers={"X-Twilio-Signature": signed}).status_code == 405
+
+
+FORWARDED = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "ivr.example.org", "X-Forwarded-For": "203.0.113.9"}
+
+
+def test_forwarded_headers_are_ignored_unless_a_proxy_is_trusted(app):
+    """Without IVR_TRUSTED_PROXIES anyone could send X-Forwarded-Host and pick the URL that gets checked."""
     resp = app.test_client().post("/voice", data=PARAMS, headers={
-        "X-Twilio-Signature": sign(url, PARAMS), "X-Forwarded-Proto": "https",
-        "X-Forwarded-Host": "ivr.example.org"})
+        "X-Twilio-Signature": sign("https://ivr.example.org/voice", PARAMS), **FORWARDED})
+    assert resp.status_code == 403
+    resp = app.test_client().post("/voice", data=PARAMS, headers={
+        "X-Twilio-Signature": sign("http://localhost/voice", PARAMS), **FORWARDED})
     assert resp.status_code == 200
 
 
-def test_public_base_url_is_what_gets_verified(settings_overrides):
-    from ivr import create_app
+def test_signature_checked_against_the_url_a_trusted_proxy_received(settings_overrides):
+    """Behind one trusted TLS-terminating proxy Twilio signs the https URL the caller-facing host has."""
+    from .conftest import make_test_app
 
-    app = create_app({**settings_overrides, "public_base_url": "https://help.example.com"})
+    app = make_test_app({**settings_overrides, "trusted_proxies": 1})
+    resp = app.test_client().post("/voice", data=PARAMS, headers={
+        "X-Twilio-Signature": sign("https://ivr.example.org/voice", PARAMS), **FORWARDED})
+    assert resp.status_code == 200
+    resp = app.test_client().post("/voice", data=PARAMS, headers={
+        "X-Twilio-Signature": sign("http://localhost/voice", PARAMS), **FORWARDED})
+    assert resp.status_code == 403
+
+
+def test_public_base_url_is_what_gets_verified(settings_overrides):
+    from .conftest import make_test_app
+
+    app = make_test_app({**settings_overrides, "public_base_url": "https://help.example.com"})
     good = sign("https://help.example.com/voice", PARAMS)
     assert app.test_client().post("/voice", data=PARAMS, headers={"X-Twilio-Signature": good}).status_code == 200
     local = sign("http://localhost/voice", PARAMS)
@@ -84,10 +113,10 @@ def test_public_base_url_is_what_gets_verified(settings_overrides):
 
 
 def test_turning_the_check_off_needs_a_setting_and_warns(settings_overrides, caplog):
-    from ivr import create_app
+    from .conftest import make_test_app
 
     with caplog.at_level("WARNING"):
-        app = create_app({**settings_overrides, "validate_twilio_signature": False})
+        app = make_test_app({**settings_overrides, "validate_twilio_signature": False})
     assert "TWILIO_VALIDATE_SIGNATURE is off" in caplog.text
     assert app.test_client().post("/voice", data=PARAMS).status_code == 200
 
@@ -113,32 +142,33 @@ def test_unknown_state_or_menu_goes_to_main_menu(app):
     for route in ("/voice/state/nope", "/voice/input/nope"):
         resp = client.post(route, data=PARAMS, headers={"X-Twilio-Signature": sign("http://localhost" + route, PARAMS)})
         assert resp.status_code == 200
-        assert app.extensions["ivr.prompts"].text("main_menu") in resp.get_data(as_text=True)
+        assert app.extensions["ivr.prompts"].text("choice_ask", key="1") in resp.get_data(as_text=True)
 
 
 def test_voicemail_survives_a_database_failure(app, call, monkeypatch):
-    """If the ticket can't be written when Twilio calls back, it is spooled and created later."""
-    import ivr.voice.flow as flow_module
+    """If the ticket can't be written when Twilio calls back, the spooled copy becomes it later."""
+    import ivr.tickets.service as service
 
     def db_down(session, cb):
-        raise ConnectionError("database unavailable")
+        raise OperationalError("INSERT", {}, Exception("database is locked"))
 
-    monkeypatch.setattr(flow_module, "create_ticket", db_down)
+    monkeypatch.setattr(service, "create_ticket", db_down)
     driver = call()
     driver.start()
-    driver.press("4")
+    driver.press("8")  # the message key
     step = driver.record(seconds=8)
     assert app.extensions["ivr.prompts"].text("message_saved_no_reference") in " ".join(step.heard)
     settings = app.config["IVR_SETTINGS"]
-    assert spool_path(settings.instance_path).exists()
+    assert spool.pending(settings.instance_path) == 2  # the action callback and the status callback
     session = app.extensions["ivr.sessionmaker"]()
     assert session.scalar(select(func.count()).select_from(Ticket)) == 0
+    assert spool.replay(app).kept == 2  # still down: kept, in order
     monkeypatch.undo()
-    assert replay_spool(settings.instance_path, app.extensions["ivr.sessionmaker"]) == 1
+    assert spool.replay(app).applied == 2
     ticket = session.scalars(select(Ticket)).one()
     assert ticket.recording_sid == driver.recordings[0]["RecordingSid"]
     assert ticket.call_sid == driver.call_sid and ticket.recording_duration == 8
-    assert not spool_path(settings.instance_path).exists()
+    assert spool.pending(settings.instance_path) == 0 and not spool.quarantined(settings.instance_path)
     session.close()
 
 
@@ -157,6 +187,17 @@ BASE_ENV = {"TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, 
     ({"PUBLIC_BASE_URL": "ivr.example.com"}, "PUBLIC_BASE_URL"),
     ({"TWILIO_VALIDATE_SIGNATURE": "maybe"}, "TWILIO_VALIDATE_SIGNATURE"),
     ({"IVR_MAX_MESSAGE_SECONDS": "lots"}, "IVR_MAX_MESSAGE_SECONDS"),
+    ({"IVR_TTS_RATE": "fast"}, "IVR_TTS_RATE"),
+    ({"IVR_TTS": "loud"}, "IVR_TTS"),
+    ({"IVR_TTS_VOLUME": "2"}, "IVR_TTS_VOLUME"),
+    ({"IVR_SPEECH": "google"}, "IVR_SPEECH"),
+    ({"IVR_SMTP_PORT": "smtp"}, "IVR_SMTP_PORT"),
+    ({"IVR_NOTIFY_EMAILS": "desk at shop", "IVR_SMTP_HOST": "mail"}, "IVR_NOTIFY_EMAILS"),
+    ({"IVR_NOTIFY_EMAILS": "desk@shop.example"}, "IVR_SMTP_HOST"),
+    ({"IVR_TRUSTED_PROXIES": "all"}, "IVR_TRUSTED_PROXIES"),
+    ({"IVR_DB_LOCK_TIMEOUT": "60"}, "IVR_DB_LOCK_TIMEOUT"),
+    ({"IVR_RECORDING_RETENTION_DAYS": "-1"}, "IVR_RECORDING_RETENTION_DAYS"),
+    ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
 ])
 def test_bad_settings_fail_naming_the_setting(change, named):
     with pytest.raises(ConfigError, match=named):
@@ -166,6 +207,28 @@ def test_bad_settings_fail_naming_the_setting(change, named):
 def test_defaults_need_no_server():
     settings = load_settings(BASE_ENV)
     assert settings.sqlalchemy_url.startswith("sqlite:///") and "instance" in settings.sqlalchemy_url
+
+
+def test_every_setting_is_typed_and_read_in_one_place():
+    """Nothing but ivr/config.py reads the environment; every IVR_* variable is a Settings field."""
+    from ivr.config import ENV_NAMES
+
+    # Child processes (the TTS renderer, gunicorn) may inherit the environment whole; nobody reads it.
+    reads = re.compile(r"os\.environ(\.get|\[|\.setdefault)|getenv\(")
+    readers = [p.relative_to(ROOT).as_posix() for p in (ROOT / "ivr").rglob("*.py")
+               if p.name != "config.py" and reads.search(p.read_text())]
+    assert readers == []
+    settings = load_settings({**BASE_ENV, "IVR_TTS_RATE": "180", "IVR_TTS": "off", "IVR_SPEECH": "twilio"})
+    assert (settings.tts_rate, settings.tts_enabled, settings.speech) == (180, False, "twilio")
+    assert "IVR_TTS_RATE" in ENV_NAMES and "VOSK_MODEL_PATH" in ENV_NAMES
+
+
+def test_a_malformed_setting_stops_the_cli_with_one_line(tmp_path):
+    env = cli_env(tmp_path, IVR_TTS_RATE="fast")
+    proc = subprocess.run([sys.executable, "-m", "ivr", "calls", "list"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == ["error: IVR_TTS_RATE must be a whole number, got 'fast'"]
 
 
 def test_service_refuses_to_start_with_one_clear_line(tmp_path):

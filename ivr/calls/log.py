@@ -1,6 +1,7 @@
 """Record what happens in a call, so staff and `calls show` can replay it."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -27,10 +28,14 @@ def log_event(session: Session, sid: str, kind: str, **detail: Any) -> CallEvent
     return event
 
 
-def mark_ended(session: Session, sid: str, status: str, duration: str | None = None) -> None:
+def mark_ended(session: Session, sid: str, status: str, duration: str | None = None, *,
+               at: datetime | None = None) -> None:
+    """Twilio's status callback: the call's final state (`at`: when it was reported, if not now)."""
     call = ensure_call(session, sid)
     call.status = status
     if status in {"completed", "busy", "failed", "no-answer", "canceled"}:
-        call.ended_at = call.ended_at or utcnow()
-    log_event(session, sid, "hangup" if status == "completed" else "status", status=status,
-              duration=duration)
+        call.ended_at = call.ended_at or at or utcnow()
+    event = log_event(session, sid, "hangup" if status == "completed" else "status", status=status,
+                      duration=duration)
+    if at is not None:
+        event.at = at

@@ -17,6 +17,7 @@ from ..config import ConfigError
 # Modules in this package that define `register(subparsers)`.
 COMMAND_MODULES = [
     "serve",
+    "db",
     "kb",
     "orders",
     "calls",
@@ -26,6 +27,7 @@ COMMAND_MODULES = [
     "prompts",
     "users",
     "tickets",
+    "recordings",
 ]
 
 

@@ -10,10 +10,18 @@ from sqlalchemy.orm import Session
 from ..db import session_scope
 
 
-def make_app() -> Flask:
+def make_app(*, upgrade: bool = True) -> Flask:
+    """The app for a command. Operator commands bring the schema to head first (under the
+    migration lock, so this is safe beside running services); the WSGI entry point does not."""
     from .. import create_app
+    from ..config import load_settings
 
-    return create_app()
+    settings = load_settings()
+    if upgrade:
+        from .db import upgrade_database
+
+        upgrade_database(settings)
+    return create_app(settings)
 
 
 @contextmanager

@@ -37,7 +37,7 @@ def speech(app) -> tuple[str, bool, str]:
     from ..speech.engine import get_engine
 
     settings = app.config["IVR_SETTINGS"]
-    if (settings.extra.get("IVR_SPEECH") or "auto").lower() == "twilio":
+    if settings.speech == "twilio":
         return "speech", True, "Twilio speech recognition (IVR_SPEECH=twilio)"
     engine = get_engine(settings, settings.say_language.split("-")[0])
     if engine is None:
@@ -63,6 +63,73 @@ def knowledge_base(app) -> tuple[str, bool, str]:
     if state is None:
         return "knowledge base", False, "not loaded (python -m ivr kb load)"
     return "knowledge base", True, f"{state.article_count} articles, loaded {state.loaded_at:%Y-%m-%d %H:%M}"
+
+
+@check
+def twilio_credentials(app) -> tuple[str, bool, str]:
+    """Ask Twilio's API who we are: proves the account SID and auth token (which also sign webhooks)."""
+    import requests
+
+    settings = app.config["IVR_SETTINGS"]
+    url = f"{settings.twilio_api_base}/2010-04-01/Accounts/{settings.twilio_account_sid}.json"
+    try:
+        resp = requests.get(url, auth=(settings.twilio_account_sid, settings.twilio_auth_token), timeout=5)
+    except requests.RequestException as exc:
+        return "twilio", False, f"could not reach {settings.twilio_api_base}: {type(exc).__name__}"
+    if resp.status_code == 401:
+        return "twilio", False, "Twilio refused TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN (HTTP 401)"
+    if resp.status_code != 200:
+        return "twilio", False, f"Twilio answered HTTP {resp.status_code} for the account"
+    try:
+        body = resp.json()
+    except ValueError:
+        body = {}
+    status = body.get("status", "?")
+    return "twilio", status == "active", f"account {body.get('friendly_name', '?')} is {status}"
+
+
+@check
+def public_url(app) -> tuple[str, bool, str]:
+    settings = app.config["IVR_SETTINGS"]
+    if not settings.public_base_url:
+        return ("public URL", False, "PUBLIC_BASE_URL is not set: signatures are checked against the request's own "
+                "URL (set it, or IVR_TRUSTED_PROXIES behind a proxy)")
+    if not settings.public_base_url.startswith("https://"):
+        return "public URL", False, f"{settings.public_base_url} is not https: Twilio should reach you over TLS"
+    return "public URL", True, f"{settings.public_base_url}/voice (fallback: {settings.public_base_url}/voice/fallback)"
+
+
+@check
+def failed_jobs(app) -> tuple[str, bool, str]:
+    from sqlalchemy import func, select
+
+    from ..jobs.models import Job
+
+    session = app.extensions["ivr.sessionmaker"]()
+    try:
+        failed = session.scalar(select(func.count()).select_from(Job).where(Job.status == "failed")) or 0
+        queued = session.scalar(select(func.count()).select_from(Job).where(Job.status == "queued")) or 0
+    finally:
+        session.close()
+    detail = f"{failed} failed, {queued} queued"
+    return "jobs", failed == 0, detail
+
+
+@check
+def spool(app) -> tuple[str, bool, str]:
+    """Writes waiting for the database (voicemail, call logs) and entries set aside as malformed."""
+    from .. import spool as spool_module
+
+    instance = app.config["IVR_SETTINGS"].instance_path
+
+    def count(path) -> int:
+        return sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip()) if path.exists() else 0
+
+    waiting, quarantined = count(spool_module.entries_path(instance)), count(spool_module.quarantine_path(instance))
+    if waiting or quarantined:
+        return ("spool", False, f"{waiting} write(s) waiting for the database, {quarantined} quarantined "
+                f"(see {spool_module.quarantine_path(instance)})")
+    return "spool", True, "empty"
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

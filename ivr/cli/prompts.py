@@ -9,7 +9,7 @@ from pathlib import Path
 
 from . import CLIError
 
-MAX_PROMPT_WORDS = 60  # about 25 seconds: longer than a caller can hold in mind
+MAX_PROMPT_WORDS = 25  # about ten seconds: one sentence or two a caller can hold in mind on the phone
 CODE_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -38,6 +38,11 @@ def ids_used_in_code(root: Path = CODE_ROOT) -> tuple[set[str], set[str]]:
                     # The id, or each id of a conditional such as t("a" if x else "b").
                     used.update(n.value for n in ast.walk(node.args[0])
                                 if isinstance(n, ast.Constant) and isinstance(n.value, str))
+            if isinstance(node, ast.Call):
+                # A menu choice names the line that offers it: Choice(..., line="choice_ask").
+                used.update(kw.value.value for kw in node.keywords
+                            if kw.arg == "line" and isinstance(kw.value, ast.Constant)
+                            and isinstance(kw.value.value, str) and kw.value.value)
             if isinstance(node, ast.JoinedStr) and node.values and isinstance(node.values[0], ast.Constant):
                 head = str(node.values[0].value)
                 if head.endswith("_") and head.replace("_", "").isalpha():

@@ -50,6 +50,8 @@ def run_call(driver: CallDriver, turns: Iterator[str], out: Callable[[str], None
     while True:
         for line in step.heard:
             out(f"  IVR: {line}")
+        for destinations in step.dialled:
+            out(f"  [Twilio dials {', '.join(destinations)}: nobody answers in this simulation]")
         if step.waiting is None:
             out(f"[call ended: {step.ended}]")
             return step
@@ -91,7 +93,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         settings = load_settings()
         if not args.vosk:
             # Typed text stands for what Twilio's recogniser heard; there is no audio to transcribe.
-            settings = replace(settings, extra={**settings.extra, "IVR_SPEECH": "twilio"})
+            settings = replace(settings, speech="twilio")
+        from .db import upgrade_database
+
+        upgrade_database(settings)
         app = create_app(settings)
         transport, base = FlaskTransport(app.test_client()), settings.public_base_url or "http://localhost"
     driver = CallDriver(transport, base, settings.twilio_auth_token, account_sid=settings.twilio_account_sid,

@@ -109,7 +109,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
     from ..tickets.retention import purge_recordings
 
     app = make_app()
-    days = args.days or int(app.config["IVR_SETTINGS"].extra.get("IVR_RECORDING_RETENTION_DAYS") or 0)
+    days = args.days or app.config["IVR_SETTINGS"].recording_retention_days
     if days < 1:
         raise CLIError("no retention period: pass --days N or set IVR_RECORDING_RETENTION_DAYS")
     deleted = purge_recordings(app, days, dry_run=args.dry_run)

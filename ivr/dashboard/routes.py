@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import io
 from datetime import datetime
 from typing import Any, Callable
 from urllib.parse import urlencode, urlsplit
@@ -174,13 +175,17 @@ def ticket_audio(ticket_id: int):
     t = _ticket_or_404(ticket_id)
     if not t.recording_path or t.recording_purged_at:
         abort(404)
+    store = get_store(current_app)
     try:
-        path = get_store(current_app).path_for(t.recording_path)
-    except ValueError:
+        path = store.local_path(t.recording_path)
+        if path is None:  # stored in the database
+            resp = send_file(io.BytesIO(store.read(t.recording_path)), mimetype="audio/wav", max_age=0)
+        elif path.is_file():
+            resp = send_file(path, mimetype="audio/wav", conditional=True, max_age=0)
+        else:
+            abort(404)
+    except (ValueError, FileNotFoundError):
         abort(404)
-    if not path.is_file():
-        abort(404)
-    resp = send_file(path, mimetype="audio/wav", conditional=True, max_age=0)
     resp.headers["Cache-Control"] = "private, no-store"
     return resp
 

@@ -22,6 +22,10 @@ class Job(Base):
     max_attempts: Mapped[int] = mapped_column(default=5)
     run_after: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     locked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # A running job belongs to its worker until the lease lapses; long jobs renew it (heartbeat),
+    # so a lapsed lease means the worker died and the job may be taken again.
+    lease_until: Mapped[datetime | None] = mapped_column(nullable=True, index=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)

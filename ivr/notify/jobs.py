@@ -8,14 +8,15 @@ from email.message import EmailMessage
 import requests
 from flask import Flask
 
+from ..config import Settings
 from ..db import session_scope
 from ..jobs.queue import enqueue, job_handler
 from ..tickets.models import Ticket
 from ..tts.spoken import spoken_reference
 
 
-def _extra(app: Flask) -> dict:
-    return app.config["IVR_SETTINGS"].extra
+def _settings(app: Flask) -> Settings:
+    return app.config["IVR_SETTINGS"]
 
 
 def _ticket_summary(app: Flask, ticket: Ticket) -> dict:
@@ -27,17 +28,17 @@ def _ticket_summary(app: Flask, ticket: Ticket) -> dict:
 
 @job_handler("ticket.notify")
 def fan_out(app: Flask, payload: dict) -> None:
-    extra = _extra(app)
+    settings = _settings(app)
     with session_scope(app.extensions["ivr.sessionmaker"]) as session:
-        if extra.get("IVR_NOTIFY_EMAILS") and extra.get("IVR_SMTP_HOST"):
+        if settings.notify_emails and settings.smtp_host:
             enqueue(session, "notify.email", payload, max_attempts=8)
-        if extra.get("IVR_NOTIFY_WEBHOOK_URL"):
+        if settings.notify_webhook_url:
             enqueue(session, "notify.webhook", payload, max_attempts=8)
 
 
 @job_handler("notify.email")
 def send_email(app: Flask, payload: dict) -> None:
-    extra = _extra(app)
+    settings = _settings(app)
     with session_scope(app.extensions["ivr.sessionmaker"]) as session:
         ticket = session.get(Ticket, payload["ticket_id"])
         if ticket is None:
@@ -45,23 +46,22 @@ def send_email(app: Flask, payload: dict) -> None:
         info = _ticket_summary(app, ticket)
     msg = EmailMessage()
     msg["Subject"] = f"New voicemail {info['reference']} from {info['caller'] or 'unknown number'}"
-    msg["From"] = extra.get("IVR_SMTP_FROM") or "ivr@localhost"
-    msg["To"] = extra["IVR_NOTIFY_EMAILS"]
+    msg["From"] = settings.smtp_from
+    msg["To"] = ", ".join(settings.notify_emails)
     msg.set_content(f"A caller left a message ({info['duration_seconds']} s).\n"
                     f"Reference: {info['reference']} ({spoken_reference(info['reference'] or '')})\n"
                     f"Caller: {info['caller'] or 'unknown'}\nOpen it: {info['url']}\n")
-    port = int(extra.get("IVR_SMTP_PORT") or 587)
-    with smtplib.SMTP(extra["IVR_SMTP_HOST"], port, timeout=20) as smtp:
-        if (extra.get("IVR_SMTP_TLS") or "true").lower() in {"1", "true", "yes", "on"}:
+    with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=20) as smtp:
+        if settings.smtp_tls:
             smtp.starttls()
-        if extra.get("IVR_SMTP_USER"):
-            smtp.login(extra["IVR_SMTP_USER"], extra.get("IVR_SMTP_PASSWORD") or "")
+        if settings.smtp_user:
+            smtp.login(settings.smtp_user, settings.smtp_password)
         smtp.send_message(msg)
 
 
 @job_handler("notify.webhook")
 def post_webhook(app: Flask, payload: dict) -> None:
-    url = _extra(app)["IVR_NOTIFY_WEBHOOK_URL"]  # staff-configured, never from a caller
+    url = _settings(app).notify_webhook_url  # staff-configured, never from a caller
     with session_scope(app.extensions["ivr.sessionmaker"]) as session:
         ticket = session.get(Ticket, payload["ticket_id"])
         if ticket is None:

@@ -12,38 +12,41 @@ from ..db import session_scope, utcnow
 from ..jobs.queue import enqueue, job_handler, on_final_failure
 from ..tickets.models import Ticket
 from .fetch import delete_recording, fetch_recording
-from .store import get_store
+from .store import captured_path, get_store
 
 
 @job_handler("recording.fetch")
 def fetch_voicemail(app: Flask, payload: dict) -> None:
     settings = app.config["IVR_SETTINGS"]
     sessions = app.extensions["ivr.sessionmaker"]
-    with session_scope(sessions) as session:
+    store = get_store(app)
+    with session_scope(sessions) as session:  # short: no network while a transaction is open
         ticket = session.get(Ticket, payload["ticket_id"])
         if ticket is None:
             return
-        store = get_store(app)
-        captured = store.captured_path(ticket.recording_sid)  # recorded from a Media Stream, not at Twilio
-        if not (ticket.recording_path and store.exists(ticket.recording_path)):
-            if captured.is_file():
-                data = captured.read_bytes()
-            else:
-                budget = float(settings.extra.get("IVR_RECORDING_JOB_FETCH_SECONDS") or 30)
-                data = fetch_recording(settings, ticket.recording_sid, timeout_seconds=budget)
-            ticket.recording_path = store.save(ticket.id, ticket.recording_sid, data)
-            ticket.recording_stored_at = utcnow()
+        ticket_id, recording_sid, stored = ticket.id, ticket.recording_sid, ticket.recording_path
+    captured = captured_path(settings, recording_sid)  # recorded from a Media Stream: Twilio never had it
+    if not (stored and store.exists(stored)):
         if captured.is_file():
-            pass  # Twilio never had it; our copy is dropped once the ticket points at the stored one
-        elif (settings.extra.get("IVR_DELETE_AT_TWILIO") or "false").lower() in {"1", "true", "yes", "on"}:
-            # Our copy is on disk (fsynced): Twilio's can go. Deleting twice is harmless (404 = done),
-            # so a retried job skips the download and only retries this.
-            delete_recording(settings, ticket.recording_sid)
+            data = captured.read_bytes()
+        else:
+            budget = settings.recording_job_fetch_seconds
+            data = fetch_recording(settings, recording_sid, timeout_seconds=budget)
+        stored = store.save(ticket_id, recording_sid, data)
+        with session_scope(sessions) as session:
+            ticket = session.get(Ticket, ticket_id)
+            ticket.recording_path, ticket.recording_stored_at = stored, utcnow()
+    if captured.is_file():
+        captured.unlink()  # the store has it now (fsynced or committed), and the ticket points at it
+    elif settings.delete_at_twilio:
+        # Our copy is stored (fsynced or committed): Twilio's can go. Deleting twice is harmless
+        # (404 = done), so a retried job skips the download and only retries this.
+        delete_recording(settings, recording_sid)
+    with session_scope(sessions) as session:
+        ticket = session.get(Ticket, ticket_id)
         if ticket.transcript_status in ("none", "failed"):
             ticket.transcript_status = "pending"
             enqueue(session, "voicemail.transcribe", {"ticket_id": ticket.id})
-    if captured.is_file():
-        captured.unlink()  # committed: the ticket now points at the stored (fsynced) copy
     worker = app.extensions.get("ivr.worker")
     if worker is not None:
         worker.wake()
@@ -55,20 +58,29 @@ def transcribe_voicemail(app: Flask, payload: dict) -> None:
     from ..speech.engine import get_engine
 
     settings = app.config["IVR_SETTINGS"]
-    with session_scope(app.extensions["ivr.sessionmaker"]) as session:
+    sessions = app.extensions["ivr.sessionmaker"]
+    with session_scope(sessions) as session:
         ticket = session.get(Ticket, payload["ticket_id"])
         if ticket is None or ticket.transcript_status == "done":
             return
-        engine = get_engine(settings, settings.say_language.split("-")[0])
-        if engine is None:
-            ticket.transcript_status = "failed"
-            ticket.transcript_error = "no speech model installed (python -m ivr models download en)"
-            return
-        audio = get_store(app).path_for(ticket.recording_path).read_bytes()
+        ticket_id, stored = ticket.id, ticket.recording_path
+    # Model loading and decoding take seconds: done with no transaction open.
+    engine = get_engine(settings, settings.say_language.split("-")[0])
+    transcript, error = None, None
+    if engine is None:
+        error = "no speech model installed (python -m ivr models download en)"
+    else:
+        audio = get_store(app).read(stored)
         try:
             transcript = engine.transcribe(audio)
         except AudioError as exc:  # the file won't get better by retrying
-            ticket.transcript_status, ticket.transcript_error = "failed", f"unreadable recording: {exc}"
+            error = f"unreadable recording: {exc}"
+    with session_scope(sessions) as session:
+        ticket = session.get(Ticket, ticket_id)
+        if ticket is None:
+            return
+        if transcript is None:
+            ticket.transcript_status, ticket.transcript_error = "failed", error
             return
         ticket.transcript = transcript.text
         ticket.transcript_confidence = round(transcript.confidence, 4)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import secrets
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 from urllib.parse import urljoin, urlsplit
 
 from twilio.request_validator import RequestValidator
@@ -63,12 +63,18 @@ class Step:
     waiting: str | None = None  # "gather" | "record" | None when the call has ended
     gather: dict[str, str] = field(default_factory=dict)
     ended: str | None = None  # "hangup" | "end-of-document"
+    dialled: list[list[str]] = field(default_factory=list)  # each <Dial>'s destinations, in order
+
+
+# How a <Dial> ends, given its destinations: one of Twilio's DialCallStatus values.
+DialOutcome = Callable[[list[str]], str]
 
 
 class CallDriver:
     def __init__(self, transport: Transport, base_url: str, auth_token: str, *,
                  account_sid: str = "AC" + "0" * 32, caller: str = "+15005550006",
-                 to: str = "+15005550001", api_base: str = "https://api.twilio.com"):
+                 to: str = "+15005550001", api_base: str = "https://api.twilio.com",
+                 fallback_url: str | None = None, dial_outcome: DialOutcome | None = None):
         self.transport = transport
         self.base_url = base_url.rstrip("/") + "/"
         self.validator = RequestValidator(auth_token)
@@ -76,6 +82,8 @@ class CallDriver:
         self.call_sid = "CA" + secrets.token_hex(16)
         self.caller, self.to = caller, to
         self.api_base = api_base.rstrip("/")
+        # The number's "primary handler fails" URL: Twilio requests it when a webhook errs or times out.
+        self.fallback_url = fallback_url
         self.documents: list[str] = []
         self.heard: list[str] = []  # everything heard during the whole call
         self.recordings: list[dict[str, str]] = []
@@ -83,6 +91,9 @@ class CallDriver:
         self._waiting_el: ET.Element | None = None
         self._current_url = ""
         self.ended: str | None = None
+        # Nobody answers unless a test says otherwise (Twilio: DialCallStatus=no-answer).
+        self.dial_outcome: DialOutcome = dial_outcome or (lambda destinations: "no-answer")
+        self.dials: list[dict[str, Any]] = []  # every <Dial>: destinations, attributes and outcome
 
     # ------------------------------------------------------------------ HTTP
     def _base_params(self) -> dict[str, str]:
@@ -98,7 +109,15 @@ class CallDriver:
     def _fetch(self, url: str, extra: dict[str, str] | None = None) -> None:
         absolute = urljoin(self._current_url or self.base_url, url)
         params = {**self._base_params(), "CallStatus": "in-progress", **(extra or {})}
-        status, body = self.signed_post(absolute, params)
+        try:
+            status, body = self.signed_post(absolute, params)
+        except Exception as exc:  # noqa: BLE001 - a timeout or refused connection, as Twilio sees it
+            status, body = 0, f"{type(exc).__name__}: {exc}"
+        if status != 200 and self.fallback_url:
+            # Twilio's error 11200 (HTTP retrieval failure), then the fallback URL with the error.
+            absolute = urljoin(self.base_url, self.fallback_url)
+            params = {**params, "ErrorCode": "11200", "ErrorUrl": url}
+            status, body = self.signed_post(absolute, params)
         if status != 200:
             raise CallError(f"POST {absolute} answered HTTP {status}: {body[:200]}")
         self.documents.append(body)
@@ -211,11 +230,37 @@ class CallDriver:
                 if redirects > MAX_REDIRECTS:
                     raise CallError("too many redirects in a row (a loop with no caller turn)")
                 self._fetch((el.text or "").strip())
+            elif el.tag == "Dial":
+                if self._dial(el, step):
+                    redirects = 0
             elif el.tag in ("Hangup", "Reject"):
                 self.ended = "hangup"
                 self._finish(step)
                 return step
             # Pause and anything else take no caller action.
+
+    def _dial(self, el: ET.Element, step: Step) -> bool:
+        """Ring the destinations as Twilio would; returns True when the action URL was requested.
+
+        Twilio requests the Dial's action with DialCallStatus (and DialCallSid/DialCallDuration
+        when a leg was created) once the dialled call ends; without an action it goes on with
+        the next verb.
+        """
+        destinations = [(child.text or "").strip() for child in el if child.tag in ("Number", "Sip")]
+        if not destinations and (el.text or "").strip():
+            destinations = [(el.text or "").strip()]
+        status = self.dial_outcome(destinations)
+        self.dials.append({"destinations": destinations, "attrs": dict(el.attrib), "status": status})
+        step.dialled.append(destinations)
+        action = el.get("action")
+        if not action:
+            return False
+        params = {"DialCallStatus": status}
+        if status in ("completed", "answered", "busy", "no-answer"):
+            params.update(DialCallSid="CA" + secrets.token_hex(16),
+                          DialCallDuration="37" if status in ("completed", "answered") else "0")
+        self._fetch(action, params)
+        return True
 
     def _hear(self, el: ET.Element, step: Step) -> None:
         text = (el.text or "").strip()

@@ -61,10 +61,11 @@ VERBS: dict[str, dict[str, Check]] = {
         "ringTone": _ANY, "recordingStatusCallback": _URL, "recordingStatusCallbackMethod": _METHOD,
     },
     "Number": {"sendDigits": _ANY, "url": _URL, "method": _METHOD},
+    "Sip": {"username": _ANY, "password": _ANY, "url": _URL, "method": _METHOD},
 }
 TOP_LEVEL = {"Say", "Play", "Pause", "Gather", "Record", "Redirect", "Hangup", "Reject", "Dial"}
-CHILDREN = {"Gather": {"Say", "Play", "Pause"}, "Dial": {"Number"}}
-NEEDS_TEXT = {"Say", "Play", "Redirect", "Number"}
+CHILDREN = {"Gather": {"Say", "Play", "Pause"}, "Dial": {"Number", "Sip"}}
+NEEDS_TEXT = {"Say", "Play", "Redirect", "Number", "Sip"}
 SAY_MAX_CHARS = 4096
 
 
@@ -103,5 +104,9 @@ def _check(el: ET.Element, allowed: set[str], parent: str) -> None:
         raise TwimlError(f"<Say> text is {len(text)} characters; Twilio's limit is {SAY_MAX_CHARS}")
     if el.tag not in NEEDS_TEXT and text and el.tag not in CHILDREN:
         raise TwimlError(f"<{el.tag}> takes no text")
+    if el.tag == "Number" and not re.fullmatch(r"\+?[0-9]{3,15}", text):
+        raise TwimlError(f"<Number> {text!r} is not a phone number")
+    if el.tag == "Sip" and not re.fullmatch(r"sips?:\S+@\S+", text):
+        raise TwimlError(f"<Sip> {text!r} is not a SIP URI")
     for child in el:
         _check(child, CHILDREN.get(el.tag, set()), el.tag)

@@ -110,7 +110,7 @@ class SpeechEngine:
 
 def model_paths(settings) -> dict[str, Path]:
     """Where models are, by language: VOSK_MODEL_PATH ("en=/a,ko=/b" or one path), then <instance>/models."""
-    raw = settings.extra.get("VOSK_MODEL_PATH") or ""
+    raw = settings.vosk_model_path
     found: dict[str, Path] = {}
     for part in filter(None, (p.strip() for p in raw.split(","))):
         lang, sep, path = part.partition("=")

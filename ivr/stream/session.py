@@ -21,7 +21,6 @@ from typing import Any, Callable
 from flask import Flask
 
 from ..calls.log import log_event
-from ..recordings.store import get_store
 from ..speech.engine import SpeechEngine
 from ..voice.actions import Hangup, Input, Listen, Record, Recording, Say, Step, Transfer, Turn
 from ..voice.context import CallContext
@@ -383,7 +382,7 @@ class StreamCall:
     def _start_recording(self, now: float) -> None:
         w = self.waiting
         assert w is not None and isinstance(w.action, Record)
-        self.recorder = MessageRecorder(get_store(self.app))
+        self.recorder = MessageRecorder(self.settings)
         self.endpointer.reset()
         w.deadline = now + w.action.silence_s  # nothing said at all within the silence setting: no message
         self._log("stream_recording", recording_sid=self.recorder.recording_sid)

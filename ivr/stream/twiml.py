@@ -18,7 +18,7 @@ WEBSOCKET_SERVERS = ("werkzeug.socket", "gunicorn.socket", "eventlet.input")
 
 def can_stream(app: Flask, req: Request) -> bool:
     settings = app.config["IVR_SETTINGS"]
-    if not settings.stream_enabled or (settings.extra.get("IVR_SPEECH") or "auto").lower() == "twilio":
+    if not settings.stream_enabled or settings.speech == "twilio":
         return False
     if not any(key in req.environ for key in WEBSOCKET_SERVERS):
         return False

@@ -14,7 +14,7 @@ import struct
 import uuid
 from pathlib import Path
 
-from ..recordings.store import RecordingStore
+from ..recordings.store import captured_path
 from .audio import wav_header
 from .protocol import SAMPLE_RATE
 
@@ -22,9 +22,9 @@ FSYNC_EVERY_BYTES = SAMPLE_RATE // 2  # half a second of audio
 
 
 class MessageRecorder:
-    def __init__(self, store: RecordingStore):
+    def __init__(self, settings):
         self.recording_sid = "RE" + uuid.uuid4().hex
-        self.path: Path = store.captured_path(self.recording_sid)
+        self.path: Path = captured_path(settings, self.recording_sid)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fh = open(self.path, "wb")
         self._fh.write(wav_header(0))

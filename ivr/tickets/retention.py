@@ -22,8 +22,7 @@ def purge_recordings(app: Flask, days: int, dry_run: bool = False) -> list[dict]
         tickets = session.scalars(select(Ticket).where(Ticket.created_at < cutoff, Ticket.recording_path.is_not(None),
                                                        Ticket.recording_purged_at.is_(None))).all()
         for t in tickets:
-            path = store.path_for(t.recording_path)
-            size = path.stat().st_size if path.exists() else 0
+            size = store.size(t.recording_path)
             deleted.append({"ticket": t.reference, "created_at": t.created_at.isoformat(), "bytes": size})
             if not dry_run:
                 store.delete(t.recording_path)

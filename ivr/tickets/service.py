@@ -1,20 +1,24 @@
 """Turn a Twilio recording callback into a ticket: exactly once, and never lose it."""
 from __future__ import annotations
 
-import json
 import logging
-import os
+import re
 import secrets
-import threading
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any, Mapping
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from .. import spool
 from ..calls.log import log_event
+from ..calls.models import Call
+from ..db import utcnow
 from ..jobs.queue import HANDLERS, enqueue, load_handlers
+from ..spool import Rejected
 from .models import Ticket
 
 log = logging.getLogger(__name__)
@@ -24,27 +28,63 @@ REFERENCE_LETTERS = "ACDEFHJKLMNPRTUVWXY"
 JOBS_FOR_NEW_TICKET = ("recording.fetch", "ticket.notify")
 
 
+CALL_SID_RE = re.compile(r"^CA[0-9a-fA-F]{32}$")
+RECORDING_SID_RE = re.compile(r"^RE[0-9a-fA-F]{32}$")
+MAX_RECORDING_SECONDS = 24 * 3600  # Twilio caps a <Record> far below this
+MAX_CALLER_LENGTH = 64
+MAX_URL_LENGTH = 500
+
+
 @dataclass(frozen=True)
 class RecordingCallback:
+    """What Twilio tells us about a finished voicemail, checked: a bad one raises `Rejected`."""
+
     call_sid: str
     caller: str
     recording_sid: str
     recording_url: str
     duration: int
+    at: datetime | None = None  # when the caller left it (the callback's arrival); None = now
+
+    def __post_init__(self) -> None:
+        if not CALL_SID_RE.match(self.call_sid or ""):
+            raise Rejected(f"not a call sid: {self.call_sid[:80]!r}")
+        if not RECORDING_SID_RE.match(self.recording_sid or ""):
+            raise Rejected(f"not a recording sid: {self.recording_sid[:80]!r}")
+        if not isinstance(self.duration, int) or not 0 <= self.duration <= MAX_RECORDING_SECONDS:
+            raise Rejected(f"recording duration out of range: {str(self.duration)[:40]!r}")
+        if len(self.caller or "") > MAX_CALLER_LENGTH:
+            raise Rejected(f"caller longer than {MAX_CALLER_LENGTH} characters")
+        if len(self.recording_url or "") > MAX_URL_LENGTH:
+            raise Rejected(f"recording URL longer than {MAX_URL_LENGTH} characters")
 
     @classmethod
-    def from_form(cls, form: dict[str, str]) -> "RecordingCallback":
-        try:
-            duration = int(form.get("RecordingDuration") or 0)
-        except ValueError:
-            duration = 0
+    def from_form(cls, form: Mapping[str, str], at: datetime | None = None) -> "RecordingCallback":
+        raw = (form.get("RecordingDuration") or "0").strip()
+        if not raw.isdigit() or len(raw) > 6:
+            raise Rejected(f"recording duration is not a whole number of seconds: {raw[:40]!r}")
         return cls(
             call_sid=form.get("CallSid", ""),
             caller=form.get("From", "") or form.get("Caller", ""),
             recording_sid=form.get("RecordingSid", ""),
             recording_url=form.get("RecordingUrl", ""),
-            duration=duration,
+            duration=int(raw),
+            at=at,
         )
+
+    def payload(self) -> dict[str, Any]:
+        return {"call_sid": self.call_sid, "caller": self.caller, "recording_sid": self.recording_sid,
+                "recording_url": self.recording_url, "duration": self.duration}
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any], at: datetime | None) -> "RecordingCallback":
+        try:
+            return cls(call_sid=str(payload["call_sid"]), caller=str(payload.get("caller") or ""),
+                       recording_sid=str(payload["recording_sid"]),
+                       recording_url=str(payload.get("recording_url") or ""),
+                       duration=payload.get("duration", 0), at=at)
+        except (KeyError, TypeError) as exc:
+            raise Rejected(f"recording entry lacks {exc}") from None
 
 
 def new_reference(ticket_id: int) -> str:
@@ -66,8 +106,14 @@ def create_ticket(session: Session, cb: RecordingCallback) -> tuple[Ticket, bool
         session.commit()
         return existing, False
     session.commit()  # whatever the request logged so far stays, even if we lose a race below
-    ticket = Ticket(call_sid=cb.call_sid, caller=cb.caller, recording_sid=cb.recording_sid,
-                    recording_url=cb.recording_url, recording_duration=cb.duration, status="new")
+    caller = cb.caller
+    if not caller:
+        call = session.get(Call, cb.call_sid)
+        caller = call.from_number if call is not None else ""
+    created = cb.at or utcnow()  # when the caller left the message, not when we got to it
+    ticket = Ticket(call_sid=cb.call_sid, caller=caller, recording_sid=cb.recording_sid,
+                    recording_url=cb.recording_url, recording_duration=cb.duration, status="new",
+                    created_at=created, updated_at=created)
     try:
         session.add(ticket)
         session.flush()
@@ -89,58 +135,53 @@ def create_ticket(session: Session, cb: RecordingCallback) -> tuple[Ticket, bool
     return ticket, True
 
 
-# --- The spool: a voicemail must survive a database that is down when Twilio calls back. ---
+# --- Write-ahead: a voicemail must survive a crash or a database that can't be written. ---
 
-_spool_lock = threading.Lock()
-
-
-def spool_path(instance_path: Path) -> Path:
-    return Path(instance_path) / "spool" / "recordings.jsonl"
+SPOOL_KIND = "recording"
 
 
-def spool_callback(instance_path: Path, cb: RecordingCallback) -> None:
-    """Append the callback to a local file, fsynced, for `replay_spool` to turn into a ticket later."""
-    path = spool_path(instance_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(cb.__dict__) + "\n"
-    with _spool_lock, open(path, "a", encoding="utf-8") as fh:
-        fh.write(line)
-        fh.flush()
-        os.fsync(fh.fileno())
+def spool_callback(instance_path: Path, cb: RecordingCallback) -> spool.Entry:
+    """Durably note the callback (fsynced) so the worker makes its ticket if we can't now."""
+    return spool.append(instance_path, SPOOL_KIND, cb.payload(), at=cb.at)
 
 
-def replay_spool(instance_path: Path, sessions: sessionmaker) -> int:
-    """Create tickets for spooled callbacks; keep whatever still fails. Returns tickets created."""
-    path = spool_path(instance_path)
-    if not path.exists():
-        return 0
-    with _spool_lock:
-        working = path.with_suffix(".replaying")
-        if not working.exists():
-            path.replace(working)
-        created, failed = 0, []
-        for raw in working.read_text(encoding="utf-8").splitlines():
-            if not raw.strip():
-                continue
-            try:
-                cb = RecordingCallback(**json.loads(raw))
-            except (ValueError, TypeError):
-                log.error("unreadable spooled recording callback kept aside: %r", raw)
-                failed.append(raw)
-                continue
-            session = sessions()
-            try:
-                _, was_new = create_ticket(session, cb)
-                created += int(was_new)
-            except Exception:  # noqa: BLE001 - keep it for the next replay
-                log.exception("spooled recording %s still cannot be stored", cb.recording_sid)
-                failed.append(raw)
-            finally:
-                session.close()
-        if failed:
-            with open(path, "a", encoding="utf-8") as fh:
-                fh.write("\n".join(failed) + "\n")
-        working.unlink()
-    if created:
-        log.info("recovered %d voicemail ticket(s) from the spool", created)
-    return created
+def store_recording(app: Any, session: Session, cb: RecordingCallback) -> Ticket | None:
+    """Write the callback ahead to the spool, then make the ticket. None: the spool has it.
+
+    The spool entry stays either way; replaying it finds the ticket (idempotent) and drops it,
+    so a crash between the two steps, or a failed commit, still ends in exactly one ticket.
+    """
+    if cb.at is None:
+        cb = RecordingCallback(cb.call_sid, cb.caller, cb.recording_sid, cb.recording_url, cb.duration, utcnow())
+    spooled = True
+    try:
+        spool_callback(app.config["IVR_SETTINGS"].instance_path, cb)
+    except OSError:  # disk full or read-only: the database is now the only copy
+        log.exception("could not spool recording %s; writing it to the database only", cb.recording_sid)
+        spooled = False
+    try:
+        ticket, _created = create_ticket(session, cb)
+    except Exception:  # noqa: BLE001 - the spooled copy becomes the ticket later
+        session.rollback()
+        if not spooled:
+            raise
+        log.warning("recording %s spooled; its ticket will be made when the database is back", cb.recording_sid,
+                    exc_info=True)
+        ticket = None
+    worker = app.extensions.get("ivr.worker")
+    if worker is not None:
+        worker.wake()
+    return ticket
+
+
+def replay_recording(app: Any, payload: dict[str, Any], at: datetime) -> None:
+    """Spool replayer: make the ticket for a spooled callback, with the time it arrived."""
+    cb = RecordingCallback.from_payload(payload, at)
+    session = app.extensions["ivr.sessionmaker"]()
+    try:
+        create_ticket(session, cb)
+    finally:
+        session.close()
+
+
+spool.register_replayer(SPOOL_KIND, replay_recording)

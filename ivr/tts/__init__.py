@@ -7,7 +7,7 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     """Register the audio route and, unless IVR_TTS=off, the speaker that plays rendered clips.
 
-    Cheap on purpose: no engine starts and nothing renders here (see `start_background_render`).
+    Cheap on purpose: no engine starts and nothing renders here; rendering is a warm-up task.
     """
     from .routes import bp
     from .service import TTSService
@@ -16,14 +16,21 @@ def init_app(app: Flask) -> None:
     service = TTSService.from_settings(settings)
     app.extensions["ivr.tts"] = service
     app.register_blueprint(bp)
-    if (settings.extra.get("IVR_TTS") or "on").lower() not in {"off", "0", "false", "no"}:
+    if settings.tts_enabled:
         from ..voice.speaker import SaySpeaker
         from .speaker import PlaySpeaker
 
         app.extensions["ivr.speaker"] = PlaySpeaker(service, SaySpeaker(settings.say_voice, settings.say_language),
-                                                    settings.public_base_url)
-        app.extensions.setdefault("ivr.startup_hooks", []).append(start_background_render)
+                                                    settings.public_base_url, settings.tts_budget_seconds)
+        app.extensions["ivr.readiness"].add("prompt audio", render_all)
         app.extensions.setdefault("ivr.kb_reload_hooks", []).append(start_background_render)
+
+
+def render_all(app: Flask) -> None:
+    """Warm-up: every prompt and answer rendered before the service says it is ready."""
+    from .service import render_known_texts
+
+    render_known_texts(app)
 
 
 def start_background_render(app: Flask):

@@ -13,7 +13,13 @@ def clip(key: str):
     path = current_app.extensions["ivr.tts"].path_for_key(key)
     if not path.is_file():
         abort(404)
-    # The key is a hash of the content: the response can be cached forever.
+    service = current_app.extensions["ivr.tts"]
+    if service.cache_dir / "private" in path.parents:
+        # A caller's own data (order details, a reference): nobody may keep a copy.
+        resp = send_file(path, mimetype="audio/wav", conditional=True, etag=key, max_age=0)
+        resp.headers["Cache-Control"] = "no-store"
+        return resp
+    # The key is a keyed hash of the content: the response can be cached forever.
     resp = send_file(path, mimetype="audio/wav", conditional=True, etag=key, max_age=31536000)
     resp.headers["Cache-Control"] = "public, max-age=31536000, immutable"
     return resp

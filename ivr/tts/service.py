@@ -1,12 +1,17 @@
 """Render text to phone-ready audio once, and find it again by content.
 
-A clip's key hashes (text, voice, rate, volume, format, engine version), so a changed prompt
-gets a new file and a new URL while unchanged ones are never rendered twice. Audio is 8 kHz
-mono mu-law WAV, which Twilio plays without transcoding; sox converts pyttsx3's output.
+A clip's key is an HMAC, under a key derived from SECRET_KEY, of (text, voice, rate, volume,
+format, engine version): a changed prompt gets a new file and a new URL while unchanged ones are
+never rendered twice, and nobody without the secret can test a guessed sentence ("order 4512
+has shipped") against the audio route. Clips of sentences holding a caller's data (order
+details, ticket references) are kept in a folder per day and deleted once that day is over.
+Audio is 8 kHz mono mu-law WAV, which Twilio plays without transcoding; sox converts pyttsx3's
+output.
 """
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
 import os
@@ -18,6 +23,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -26,6 +32,9 @@ log = logging.getLogger(__name__)
 FORMAT = "wav-8000-mono-mulaw"
 RENDERER_VERSION = "1"
 KEY_RE = r"[0-9a-f]{32}"
+PRIVATE_DIR = "private"
+# A private clip's day folder is deleted this long after the day ends (a call at 23:59 still plays it).
+PRIVATE_GRACE = timedelta(minutes=15)
 
 
 class RenderError(RuntimeError):
@@ -57,8 +66,10 @@ class RenderResult:
 
 class TTSService:
     def __init__(self, cache_dir: Path, voice: str = "gmw/en-us", rate: int = 165, volume: float = 1.0,
-                 timeout: float = 20.0):
+                 timeout: float = 20.0, secret: str = ""):
         self.cache_dir = Path(cache_dir)
+        # Clip keys are keyed with this (derived from SECRET_KEY), so they can't be guessed from text.
+        self._key_secret = hashlib.sha256(b"ivr clip keys\0" + secret.encode()).digest()
         self.voice, self.rate, self.volume, self.timeout = voice, int(rate), float(volume), timeout
         self._version: str | None = None
         self._lock = threading.Lock()  # one renderer child at a time: the engine is not thread-safe
@@ -68,13 +79,9 @@ class TTSService:
 
     @classmethod
     def from_settings(cls, settings) -> "TTSService":
-        extra = settings.extra
         return cls(
-            cache_dir=Path(extra.get("IVR_TTS_CACHE") or Path(settings.instance_path) / "tts"),
-            voice=extra.get("IVR_TTS_VOICE") or "gmw/en-us",
-            rate=int(extra.get("IVR_TTS_RATE") or 165),
-            volume=float(extra.get("IVR_TTS_VOLUME") or 1.0),
-            timeout=float(extra.get("IVR_TTS_TIMEOUT") or 20.0),
+            cache_dir=settings.tts_cache_path, voice=settings.tts_voice, rate=settings.tts_rate,
+            volume=settings.tts_volume, timeout=settings.tts_timeout, secret=settings.secret_key,
         )
 
     # ------------------------------------------------------------------ keys and files
@@ -86,26 +93,63 @@ class TTSService:
 
     def key(self, text: str) -> str:
         blob = json.dumps([" ".join(text.split()), self.voice, self.rate, self.volume, FORMAT, self.engine_version])
-        return hashlib.sha256(blob.encode()).hexdigest()[:32]
+        return hmac.new(self._key_secret, blob.encode(), hashlib.sha256).hexdigest()[:32]
 
-    def path_for_key(self, key: str) -> Path:
+    def _private_dir(self, day: datetime | None = None) -> Path:
+        day = day or datetime.now(timezone.utc)
+        return self.cache_dir / PRIVATE_DIR / day.strftime("%Y-%m-%d")
+
+    def _target(self, key: str, private: bool) -> Path:
+        if private:
+            return self._private_dir() / f"{key}.wav"
         return self.cache_dir / key[:2] / f"{key}.wav"
 
-    def cached_path(self, text: str) -> Path | None:
-        path = self.path_for_key(self.key(text))
+    def path_for_key(self, key: str) -> Path:
+        """Where a clip is: the shared cache, else today's (or, just after midnight, yesterday's) private folder."""
+        shared = self.cache_dir / key[:2] / f"{key}.wav"
+        if shared.is_file():
+            return shared
+        now = datetime.now(timezone.utc)
+        for day in (now, now - PRIVATE_GRACE):
+            private = self._private_dir(day) / f"{key}.wav"
+            if private.is_file():
+                return private
+        return shared
+
+    def cached_path(self, text: str, private: bool = False) -> Path | None:
+        key = self.key(text)
+        path = self._target(key, private) if private else self.path_for_key(key)
         return path if path.is_file() else None
 
+    def purge_private(self, now: datetime | None = None) -> int:
+        """Delete private clips whose day is over; returns how many files went."""
+        now = now or datetime.now(timezone.utc)
+        keep = {self._private_dir(now).name, self._private_dir(now - PRIVATE_GRACE).name}
+        root = self.cache_dir / PRIVATE_DIR
+        removed = 0
+        if root.is_dir():
+            for day_dir in root.iterdir():
+                if day_dir.name not in keep:
+                    removed += sum(1 for _ in day_dir.glob("*.wav"))
+                    shutil.rmtree(day_dir, ignore_errors=True)
+        return removed
+
     # ------------------------------------------------------------------ rendering
-    def render(self, texts: Sequence[str], timeout: float | None = None) -> RenderResult:
-        """Render every text not yet cached; returns counts. Never raises for one bad text."""
+    def render(self, texts: Sequence[str], timeout: float | None = None, *, private: bool = False) -> RenderResult:
+        """Render every text not yet cached; returns counts. Never raises for one bad text.
+
+        `private` texts hold a caller's data: they go to today's private folder, deleted tomorrow.
+        """
         start = time.perf_counter()
+        if private:
+            self.purge_private()
         todo: dict[str, str] = {}
         cached = 0
         for text in texts:
             text = " ".join(text.split())
             if not text:
                 continue
-            if self.cached_path(text) is not None:
+            if self.cached_path(text, private) is not None:
                 cached += 1
             else:
                 todo.setdefault(self.key(text), text)
@@ -113,13 +157,14 @@ class TTSService:
         audio_seconds = 0.0
         if todo:
             with self._lock:
-                done, failed = self._render_batch(todo, timeout or self.timeout + 0.5 * len(todo))
+                done, failed = self._render_batch(todo, timeout or self.timeout + 0.5 * len(todo), private)
             for key in done:
-                audio_seconds += (self.path_for_key(key).stat().st_size - 58) / 8000
+                audio_seconds += (self._target(key, private).stat().st_size - 58) / 8000
         return RenderResult(rendered=len(todo) - len(failed), cached=cached, failed=failed,
                             seconds=time.perf_counter() - start, audio_seconds=audio_seconds)
 
-    def _render_batch(self, todo: dict[str, str], timeout: float) -> tuple[list[str], list[tuple[str, str]]]:
+    def _render_batch(self, todo: dict[str, str], timeout: float,
+                      private: bool = False) -> tuple[list[str], list[tuple[str, str]]]:
         if shutil.which("espeak-ng") is None and shutil.which("espeak") is None:
             return [], [(t, "espeak-ng is not installed (apt-get install espeak-ng)") for t in todo.values()]
         if shutil.which("sox") is None:
@@ -145,7 +190,7 @@ class TTSService:
                     failed.append((text, (result or {}).get("error") or crash or "renderer exited without output"))
                     continue
                 try:
-                    self._to_phone_format(Path(job["path"]), self.path_for_key(key))
+                    self._to_phone_format(Path(job["path"]), self._target(key, private))
                     done.append(key)
                 except RenderError as exc:
                     failed.append((text, str(exc)))
@@ -220,14 +265,18 @@ def texts_to_render(app) -> list[str]:
     return texts
 
 
-def render_missing_in_background(app) -> threading.Thread:
+def render_known_texts(app) -> RenderResult:
     service: TTSService = app.extensions["ivr.tts"]
+    result = service.render(texts_to_render(app))
+    log.info("prompt audio: %d rendered, %d already cached, %d failed in %.1fs",
+             result.rendered, result.cached, len(result.failed), result.seconds)
+    return result
 
+
+def render_missing_in_background(app) -> threading.Thread:
     def run() -> None:
         try:
-            result = service.render(texts_to_render(app))
-            log.info("prompt audio: %d rendered, %d already cached, %d failed in %.1fs",
-                     result.rendered, result.cached, len(result.failed), result.seconds)
+            render_known_texts(app)
         except Exception:  # noqa: BLE001
             log.exception("background prompt rendering failed")
 

@@ -13,16 +13,18 @@ from .service import TTSService
 log = logging.getLogger(__name__)
 
 # Short, call-specific sentences (order statuses, references) are rendered during the call
-# when it fits this budget; longer or slower ones are spoken with <Say> and rendered for next time.
+# when it fits the budget (IVR_TTS_BUDGET_SECONDS); longer or slower ones are spoken with <Say>
+# and rendered for next time (never, for a caller's own data: it is kept only for the day).
 ON_DEMAND_MAX_CHARS = 160
-ON_DEMAND_BUDGET_SECONDS = 1.5
 
 
 class PlaySpeaker:
-    def __init__(self, service: TTSService, fallback: SaySpeaker, public_base_url: str = ""):
+    def __init__(self, service: TTSService, fallback: SaySpeaker, public_base_url: str = "",
+                 budget_seconds: float = 0.8):
         self.service = service
         self.fallback = fallback
         self.public_base_url = public_base_url
+        self.budget_seconds = budget_seconds
 
     def _base_url(self) -> str:
         if self.public_base_url:
@@ -36,31 +38,29 @@ class PlaySpeaker:
         return f"{self._base_url()}/audio/{key}.wav"
 
     def speak(self, container: Container, text: str, *, private: bool = False) -> None:
-        if private:
-            # Caller data is never written to the long-lived clip cache: <Say> keeps nothing.
-            self.fallback.speak(container, text)
-            return
+        """Play the clip for `text`; `private` marks a caller's data (its clip is kept for the day only)."""
         try:
-            path = self.service.cached_path(text)
-            if path is None and len(text) <= ON_DEMAND_MAX_CHARS:
-                self._render_within_budget(text)
-                path = self.service.cached_path(text)
+            path = self.service.cached_path(text, private)
+            if path is None and len(text) <= ON_DEMAND_MAX_CHARS and self.budget_seconds > 0:
+                self._render_within_budget(text, private)
+                path = self.service.cached_path(text, private)
             if path is not None:
                 container.play(self.clip_url(self.service.key(text)))
                 return
-            self.service.schedule([text])
+            if not private:
+                self.service.schedule([text])
         except Exception:  # noqa: BLE001 - the caller must hear the words whatever broke
             log.exception("audio for %r unavailable; using <Say>", text[:60])
         self.fallback.speak(container, text)
 
-    def _render_within_budget(self, text: str) -> None:
+    def _render_within_budget(self, text: str, private: bool) -> None:
         done = threading.Event()
 
         def work() -> None:
             try:
-                self.service.render([text], timeout=ON_DEMAND_BUDGET_SECONDS * 4)
+                self.service.render([text], timeout=max(self.budget_seconds * 4, 2.0), private=private)
             finally:
                 done.set()
 
         threading.Thread(target=work, name="tts-on-demand", daemon=True).start()
-        done.wait(ON_DEMAND_BUDGET_SECONDS)
+        done.wait(self.budget_seconds)

@@ -5,9 +5,11 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
+    from .fallback import bp as fallback_bp
     from .routes import bp
     from .speaker import SaySpeaker
 
     settings = app.config["IVR_SETTINGS"]
     app.extensions.setdefault("ivr.speaker", SaySpeaker(settings.say_voice, settings.say_language))
     app.register_blueprint(bp)
+    app.register_blueprint(fallback_bp)

@@ -31,14 +31,15 @@ Transport obligations, per action:
   Any input -> `on_input` with `Input(digits=..., speech=..., confidence=...)`; none -> `on_silence`.
 * `Record`: after any preceding `Say`, record up to `max_seconds`, ending after `silence_s` of
   silence or a key in `finish_on_key`. `purpose="message"` is a voicemail: it must become a ticket
-  exactly once (the TwiML transport asks for Twilio's recording status callback too).
+  exactly once (the TwiML transport asks for Twilio's recording status callback too), marked
+  `missed_transfer` when the Record says so, whichever callback makes it.
   `purpose="question"` is a spoken question: a transport that recognises speech itself (Media
   Streams) may deliver the transcript as `Input.speech` instead of a recording. Something recorded
   -> `on_done` with `Input(recording=Recording(...))` (and `digits` = the key that ended it);
   nothing recorded -> `on_empty`.
 * `Transfer`: connect the caller to `destinations` (E.164 numbers or `sip:` URIs, taken from
-  settings by the flow and only ever from there), rung together when `simultaneous`, for
-  `timeout_s`, showing `caller_id`. When the dialled leg ends -> `on_done` with
+  settings by the flow and only ever from there), all rung together, for `timeout_s`, showing
+  `caller_id` (ringing in order is the flow's job: one Transfer per destination). When the dialled leg ends -> `on_done` with
   `Input(dial_status=...)` using Twilio's DialCallStatus words (completed, answered, busy,
   no-answer, failed, canceled). The Media Streams transport hands the call to TwiML for this.
 * `Hangup`: end the call.
@@ -98,6 +99,8 @@ class Record:
     silence_s: int = 5
     beep: bool = True
     finish_on_key: str = "#"
+    # A message left because nobody answered a transfer: whoever makes the ticket marks it so.
+    missed_transfer: bool = False
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
-from ..calls.log import ensure_call
-from ..tickets.service import RecordingCallback, create_ticket, replay_spool, spool_callback
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..tickets.service import RecordingCallback, store_recording
 from .actions import Goto, Input, Step, Turn
 from .context import CallContext
 
@@ -81,31 +82,26 @@ def start_call(ctx: CallContext) -> Turn:
     return run_state(ctx, Step("start"))
 
 
-def store_voicemail(ctx: CallContext, cb: RecordingCallback) -> tuple[str | None, bool]:
+def store_voicemail(ctx: CallContext, cb: RecordingCallback, *,
+                    missed_transfer: bool = False) -> tuple[str | None, bool]:
     """Make the ticket for a recorded message. Returns (reference, stored).
 
-    If the database refuses, the callback goes to the on-disk spool and becomes a ticket later:
-    a voicemail is never lost.
+    The callback is written ahead to the durable spool first, so if the database refuses (or the
+    process dies) it still becomes a ticket, with its original time, when the worker replays it.
+    `missed_transfer` marks a message left because nobody answered a transfer.
     """
-    if not cb.caller and cb.call_sid:
-        call = ensure_call(ctx.session, cb.call_sid)
-        cb = RecordingCallback(cb.call_sid, call.from_number, cb.recording_sid, cb.recording_url, cb.duration)
-    try:
-        ticket, _created = create_ticket(ctx.session, cb)
-        reference = ticket.reference
-    except Exception:  # noqa: BLE001 - the voicemail must not be lost
-        ctx.app.logger.exception("could not store recording %s; spooling it", cb.recording_sid)
-        ctx.session.rollback()
-        spool_callback(ctx.settings.instance_path, cb)
+    ticket = store_recording(ctx.app, ctx.session, cb)
+    if ticket is None:
         return None, False
-    try:
-        replay_spool(ctx.settings.instance_path, ctx.app.extensions["ivr.sessionmaker"])
-    except Exception:  # noqa: BLE001
-        ctx.app.logger.exception("spool replay failed")
-    worker = ctx.app.extensions.get("ivr.worker")
-    if worker is not None:
-        worker.wake()
-    return reference, True
+    if missed_transfer and not ticket.missed_transfer:
+        try:
+            ticket.missed_transfer = True
+            ctx.session.commit()
+            ctx.log("missed_transfer", ticket_id=ticket.id)
+        except SQLAlchemyError:  # the message is safe; only the flag waits for the other callback
+            ctx.session.rollback()
+            log.warning("could not mark ticket %s as a missed transfer", ticket.id, exc_info=True)
+    return ticket.reference, True
 
 
 from . import states  # noqa: E402,F401 - registers every state and menu

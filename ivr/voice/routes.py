@@ -12,6 +12,7 @@ from ..calls.log import mark_ended
 from ..db import get_session
 from ..tickets.service import RecordingCallback
 from .actions import Step, Turn
+from ..spool import Rejected
 from .context import CallContext
 from .flow import handle_input, run_state as run_step, start_call, store_voicemail
 from .signature import twilio_only
@@ -75,22 +76,20 @@ def voice_route(view: Callable[..., Turn]) -> Callable[..., Response]:
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Response:
         session = get_session()
+        ctx = call_context(session)
         try:
-            ctx = call_context(session)
             turn = view(ctx, *args, **kwargs)
-            session.commit()
+            if not ctx.commit():
+                log.warning("database busy: call %s answered, its log kept in the spool", ctx.call_sid)
             return twiml(render(turn))
         except Exception:  # noqa: BLE001 - never answer Twilio with a 500
             log.exception("voice route %s failed for call %s", request.path, request.form.get("CallSid"))
             session.rollback()
+            ctx.log("error", path=request.path)
             try:
-                from ..calls.log import log_event
-
-                if request.form.get("CallSid"):
-                    log_event(session, request.form["CallSid"], "error", path=request.path)
-                    session.commit()
+                ctx.journal()  # what the turn noted is kept; no database wait on the error path
             except Exception:  # noqa: BLE001
-                session.rollback()
+                log.exception("could not keep the call log of %s", ctx.call_sid)
             return twiml(apology())
 
     return wrapper
@@ -137,12 +136,19 @@ def menu_input(ctx: CallContext, menu: str) -> Turn:
 @twilio_only
 def call_status() -> tuple[str, int]:
     """Twilio's call status callback: close the call in the log. Twilio ignores the body."""
+    from ..calls.journal import journal_status
+    from ..spool import TRANSIENT
+
     session = get_session()
     sid = request.form.get("CallSid", "")
+    status, duration = request.form.get("CallStatus", ""), request.form.get("CallDuration")
     if sid:
         try:
-            mark_ended(session, sid, request.form.get("CallStatus", ""), request.form.get("CallDuration"))
+            mark_ended(session, sid, status, duration)
             session.commit()
+        except TRANSIENT:
+            session.rollback()
+            journal_status(current_app.config["IVR_SETTINGS"].instance_path, sid, status, duration)
         except Exception:  # noqa: BLE001
             session.rollback()
             log.exception("could not record status for call %s", sid)
@@ -156,5 +162,11 @@ def recording_status() -> tuple[str, int]:
     if request.form.get("RecordingStatus", "completed") != "completed" or not request.form.get("RecordingSid"):
         return "", 204
     ctx = call_context(get_session())
-    store_voicemail(ctx, RecordingCallback.from_form(dict(request.form)))
+    try:
+        store_voicemail(ctx, RecordingCallback.from_form(request.form),
+                        missed_transfer=request.args.get("missed_transfer") == "1")
+    except Rejected as exc:  # malformed: Twilio never sends it, so retrying can't help
+        log.warning("recording callback rejected: %s", exc)
+        return str(exc), 400
+    ctx.commit()  # what it noted in the call log (a missed transfer marked)
     return "", 204

@@ -13,13 +13,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def url_twilio_used(req: Request, public_base_url: str) -> str:
-    """Rebuild the URL Twilio signed: the public base if configured, else what the proxy says."""
+    """Rebuild the URL Twilio signed: the public base if configured, else the request's own.
+
+    Forwarded headers count only through ProxyFix, i.e. when IVR_TRUSTED_PROXIES says how many
+    proxies to believe; otherwise anyone could choose the URL the signature is checked against.
+    """
     path_and_query = req.full_path if req.query_string else req.path
     if public_base_url:
         return public_base_url.rstrip("/") + path_and_query
-    proto = (req.headers.get("X-Forwarded-Proto") or req.scheme).split(",")[0].strip()
-    host = (req.headers.get("X-Forwarded-Host") or req.host).split(",")[0].strip()
-    return f"{proto}://{host}{path_and_query}"
+    return f"{req.scheme}://{req.host}{path_and_query}"
 
 
 def is_valid_twilio_request(req: Request) -> bool:

@@ -105,7 +105,8 @@ class TwimlRenderer:
         options: dict[str, Any] = {}
         if record.purpose == "message":
             # The status callback makes the ticket even when the caller hangs up mid-message.
-            options.update(recording_status_callback=RECORDING_STATUS_URL, recording_status_callback_method="POST",
+            status_url = RECORDING_STATUS_URL + ("?missed_transfer=1" if record.missed_transfer else "")
+            options.update(recording_status_callback=status_url, recording_status_callback_method="POST",
                            recording_status_callback_event="completed")
         resp.record(action=step_url(record.on_done), method="POST", max_length=record.max_seconds,
                     timeout=record.silence_s, play_beep=record.beep, trim="trim-silence",

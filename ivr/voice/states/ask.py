@@ -1,19 +1,20 @@
 """Asking a question: hear it, search the knowledge base, answer or offer a choice, learn from it."""
 from __future__ import annotations
 
-from ...kb.models import Article, QuestionAsked
+from sqlalchemy import select
+
+from ...kb.models import Article, QuestionAsked, Topic
 from ..actions import Listen, Record, Say, Step, Turn
 from ..context import CallContext
 from ..flow import as_int, goto, state
-from ..menus import Choice, Menu, input_step, menu, menu_turn
+from ..menus import INVALID_LIMIT, MAIN_MENU_KEY, Choice, Menu, menu, menu_turn, spoken_key
 
 QUESTION_ATTEMPTS = 3
 
 
 def speech_engine(ctx: CallContext):
     """Our own recogniser (Vosk) when a model is installed and not switched off, else None (Twilio's)."""
-    choice = (ctx.settings.extra.get("IVR_SPEECH") or "auto").lower()
-    if choice == "twilio":
+    if ctx.settings.speech == "twilio":
         return None
     from ...speech.engine import get_engine
 
@@ -39,7 +40,9 @@ def question_missed(ctx: CallContext, attempt: int | str = 0) -> Turn:
     attempt = as_int(attempt) + 1
     ctx.log("no_input", menu="ask", attempt=attempt)
     if attempt >= QUESTION_ATTEMPTS:
-        return Turn(Say(ctx.t("didnt_catch")), Say(ctx.t("giving_up_offer_message")), goto("message"))
+        from .main import offer_message
+
+        return Turn(Say(ctx.t("didnt_catch"))) + offer_message(ctx)
     return Turn(Say(ctx.t("didnt_catch")), goto("ask", attempt=attempt, again=1))
 
 
@@ -74,7 +77,7 @@ def question_recorded(ctx: CallContext, attempt: int | str = 0) -> Turn:
     from ...speech.vocabulary import kb_phrases
 
     try:
-        budget = float(ctx.settings.extra.get("IVR_RECORDING_FETCH_SECONDS") or 8)
+        budget = ctx.settings.recording_fetch_seconds
         audio = fetch_recording(ctx.settings, recording.sid, timeout_seconds=budget)
         phrases = kb_phrases(search_engine(ctx.app, ctx.session).articles)
         transcript = engine.transcribe(audio, phrases=phrases)
@@ -90,8 +93,13 @@ def question_recorded(ctx: CallContext, attempt: int | str = 0) -> Turn:
     return answer_question(ctx, text)
 
 
-def answer_question(ctx: CallContext, text: str) -> Turn:
-    """Search the knowledge base for `text` and answer, ask the caller to choose, or decline."""
+def answer_question(ctx: CallContext, text: str, *, at_menu: int | None = None) -> Turn:
+    """Search the knowledge base for `text` and answer, ask the caller to choose, or decline.
+
+    `at_menu` is set (to the menu's count of unusable answers) when the words were said at a menu
+    and matched none of its choices: then "nothing found" says what we can help with and goes
+    back to the main menu, or asks about a message after repeated misses.
+    """
     from ...kb.service import search_engine
 
     decision = search_engine(ctx.app, ctx.session).decide(text)
@@ -103,12 +111,28 @@ def answer_question(ctx: CallContext, text: str) -> Turn:
                           score=hits[0]["score"] if hits else None)
     ctx.session.add(asked)
     ctx.session.flush()
-    ctx.log("search", question_id=asked.id, text=text, decision=decision.kind, hits=hits)
+    ctx.log("search", question_id=asked.id, text=text, decision=decision.kind, hits=hits,
+            **({"at_menu": True} if at_menu is not None else {}))
     if decision.kind == "answer":
         return Turn(goto("answer", q=asked.id, rank=0))
     if decision.kind == "choose":
         return menu_turn(ctx, "choose", {"q": asked.id})
+    if at_menu is not None:
+        if at_menu >= INVALID_LIMIT:
+            from .main import offer_message
+
+            return offer_message(ctx)
+        return menu_turn(ctx, "main", {"brief": 1}, attempt=at_menu,
+                         preface=[ctx.t("can_help_with", topics=topic_names(ctx))])
     return menu_turn(ctx, "not_found", {"q": asked.id}, preface=[ctx.t("not_found")])
+
+
+def topic_names(ctx: CallContext) -> str:
+    """'orders and shipping, returns and refunds, and payments and billing'."""
+    names = [n.lower() for n in ctx.session.scalars(select(Topic.name).order_by(Topic.position)).all()][:5]
+    if len(names) <= 2:
+        return " and ".join(names)
+    return ", ".join(names[:-1]) + ", and " + names[-1]
 
 
 @state("answer")
@@ -130,14 +154,18 @@ def answer(ctx: CallContext, q: int | str = 0, rank: int | str = 0) -> Turn:
 @menu("feedback")
 def feedback_menu(ctx: CallContext, q: int | str = 0, rank: int | str = 0) -> Menu:
     return Menu(
-        prompts=[ctx.t("did_that_help")],
+        intro=[ctx.t("did_that_help")],
         choices=[
-            Choice("1", "helped", {"q": q}, words=("yes", "yeah", "it did", "that helped", "thanks")),
+            Choice("1", "helped", {"q": q}, words=("yes", "yeah", "it did", "that helped", "thanks"),
+                   line="choice_helped"),
             Choice("2", "next_answer", {"q": q, "rank": as_int(rank) + 1},
-                   words=("no", "another", "another answer", "next", "something else")),
-            Choice("3", "ask", {"again": 1}, words=("ask", "different question", "another question")),
-            Choice("4", "message_after_answer", {"q": q}, words=("message", "voicemail")),
+                   words=("no", "another", "another answer", "next", "something else"), line="choice_next_answer"),
+            Choice("3", "ask", {"again": 1}, words=("ask", "different question", "another question"),
+                   line="choice_ask_different"),
         ],
+        repeat=Step("answer", {"q": q, "rank": rank}),
+        # Leaving a message right after an answer means it didn't help: count it as a gap.
+        message=Step("message_after_answer", {"q": q}),
     )
 
 
@@ -160,16 +188,15 @@ def message_after_answer(ctx: CallContext, q: int | str = 0) -> Turn:
 @state("helped")
 def helped(ctx: CallContext, q: int | str = 0) -> Turn:
     _feedback(ctx, q, True)
-    # Silence here means the caller is done: end the call politely.
-    return Turn(Listen(prompts=(Say(ctx.t("glad_to_help")), Say(ctx.t("anything_else"))),
-                       on_input=input_step("after_help", {}), on_silence=Step("goodbye"),
-                       keys=True, speech=True, num_digits=1, timeout_s=5))
+    return menu_turn(ctx, "after_help", {}, preface=[ctx.t("glad_to_help")])
 
 
 @menu("after_help")
 def after_help_menu(ctx: CallContext) -> Menu:
-    return Menu(prompts=[ctx.t("anything_else")],
-                choices=[Choice("1", "menu", {"name": "main"}, words=("yes", "more", "another question"))])
+    # Silence here means the caller is done: end the call politely.
+    return Menu(intro=[ctx.t("anything_else", main=spoken_key(MAIN_MENU_KEY))],
+                choices=[Choice("1", "menu", {"name": "main"}, words=("yes", "more", "another question"))],
+                on_silence=Step("goodbye"), announce_common=False)
 
 
 @state("next_answer")
@@ -187,12 +214,16 @@ def choose_menu(ctx: CallContext, q: int | str = 0) -> Menu:
     first, second = (asked.candidates[:2] if asked and len(asked.candidates) >= 2
                      else [{"title": "", "article_id": ""}] * 2)
     return Menu(
-        prompts=[ctx.t("choose_between", first=first["title"], second=second["title"])],
+        intro=[ctx.t("choose_between")],
         choices=[
-            Choice("1", "chosen", {"q": q, "rank": 0}, words=(first["title"].lower(), "first", "the first one")),
-            Choice("2", "chosen", {"q": q, "rank": 1}, words=(second["title"].lower(), "second", "the second one")),
-            Choice("3", "declined_choice", {"q": q}, words=("neither", "none", "none of them")),
+            Choice("1", "chosen", {"q": q, "rank": 0}, words=(first["title"].lower(), "first", "the first one"),
+                   line="choice_first", values={"title": first["title"]}),
+            Choice("2", "chosen", {"q": q, "rank": 1}, words=(second["title"].lower(), "second", "the second one"),
+                   line="choice_second", values={"title": second["title"]}),
+            Choice("3", "declined_choice", {"q": q}, words=("neither", "none", "none of them"),
+                   line="choice_neither"),
         ],
+        questions=False,
     )
 
 
@@ -213,9 +244,6 @@ def declined_choice(ctx: CallContext, q: int | str = 0) -> Turn:
 @menu("not_found")
 def not_found_menu(ctx: CallContext, q: int | str = 0) -> Menu:
     return Menu(
-        prompts=[ctx.t("not_found_menu")],
-        choices=[
-            Choice("1", "ask", {"again": 1}, words=("ask", "again", "try again", "rephrase")),
-            Choice("2", "message", words=("message", "voicemail", "leave a message")),
-        ],
+        choices=[Choice("1", "ask", {"again": 1}, words=("ask", "again", "try again", "rephrase"),
+                        line="choice_ask_again")],
     )

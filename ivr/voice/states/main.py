@@ -1,49 +1,130 @@
 """The start of a call, the main menu, browsing help topics, and what any menu does with input."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
-from ...calls.log import ensure_call
 from ...kb.models import Article, Topic
-from ..actions import Say, Turn
+from ...tickets.models import Ticket
+from ...tts.spoken import spoken_reference
+from ..actions import Say, Step, Turn
 from ..context import CallContext
 from ..flow import as_int, goto, state
-from ..menus import (INVALID_LIMIT, MENU_INPUT, MENUS, NO_INPUT_LIMIT, Choice, Menu, match_speech, menu,
-                     menu_turn, wants_main_menu)
+from ..menus import (INVALID_LIMIT, MENU_INPUT, MENUS, MESSAGE_KEY, NO_INPUT_LIMIT, PERSON_KEY, REPEAT_KEY, Choice,
+                     Menu, all_choices, match_speech, menu, menu_turn, wants_main_menu)
+from .desk import desk_now, spoken_day
 
-ARTICLES_PER_PAGE = 7
+TOPICS_SHOWN = 7  # keys 1-7; 8, 9, 0 and star mean the same in every menu
+ARTICLES_PER_PAGE = 5  # keys 1-5, then 6 for more and 7 for the topics
 
 
 @menu("main")
-def main_menu(ctx: CallContext) -> Menu:
-    return Menu(
-        prompts=[ctx.t("main_menu")],
-        choices=[
-            Choice("1", "ask", words=("question", "ask", "ask a question", "help")),
-            Choice("2", "menu", {"name": "topics"}, words=("browse", "topics", "topic")),
-            Choice("3", "order", words=("order", "check an order", "my order", "track", "tracking")),
-            Choice("4", "message", words=("message", "voicemail", "leave a message")),
-            Choice("0", "operator", words=("operator", "agent", "person", "human", "representative",
-                                           "someone", "speak to someone", "talk to someone")),
-            Choice("9", "menu", {"name": "main"}, words=("repeat", "again", "say that again")),
-        ],
-    )
+def main_menu(ctx: CallContext, brief: int | str = 0) -> Menu:
+    """The main menu; `brief` (after "I can help with ...") offers only asking, the rest still work."""
+    from .people import can_transfer
+
+    choices = [
+        Choice("1", "ask", words=("question", "ask", "ask a question", "help"), line="choice_ask"),
+        Choice("2", "menu", {"name": "topics"}, words=("browse", "topics", "topic"), line="choice_topics"),
+        Choice("3", "order", words=("order", "check an order", "my order", "track", "tracking"), line="choice_order"),
+        Choice("4", "callback", words=("call back", "call me back", "callback", "call me"), line="choice_callback"),
+    ]
+    if as_int(brief):
+        return Menu(choices=[c if c.key == "1" else replace(c, line="") for c in choices], repeat=Step("menu"))
+    return Menu(offer_person=can_transfer(ctx), universal_lines=(MESSAGE_KEY, PERSON_KEY, REPEAT_KEY), choices=choices)
 
 
 @state("start")
 def start(ctx: CallContext) -> Turn:
-    call = ensure_call(ctx.session, ctx.call_sid, ctx.caller, ctx.to)
-    ctx.log("call_started", caller=call.from_number, to=call.to_number)
-    return menu_turn(ctx, "main", {}, preface=[ctx.t("greeting", business=ctx.settings.business_name)])
+    # The call row is written with the turn's log (ctx.commit), so a locked database can't hold up the greeting.
+    ctx.log("call_started", caller=ctx.caller, to=ctx.to)
+    desk = desk_now(ctx)
+    greeting = [ctx.t("greeting", business=ctx.settings.business_name), desk.closed_words]
+    ticket = open_ticket(ctx)
+    if ticket is not None:
+        ctx.log("returning_caller", ticket_id=ticket.id)
+        return menu_turn(ctx, "returning", {"ticket": ticket.id}, preface=greeting)
+    return menu_turn(ctx, "main", {}, preface=greeting)
 
+
+# --------------------------------------------------------------------------- returning callers
+
+def open_ticket(ctx: CallContext) -> Ticket | None:
+    """The caller's newest unresolved ticket, when the caller's number is known."""
+    if not ctx.caller.startswith("+"):
+        return None
+    try:
+        return ctx.session.scalars(
+            select(Ticket).where(Ticket.caller == ctx.caller, Ticket.status != "resolved")
+            .order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(1)
+        ).first()
+    except SQLAlchemyError:  # a nicety: never let it hold up or break the greeting
+        ctx.session.rollback()
+        return None
+
+
+@menu("returning")
+def returning_menu(ctx: CallContext, ticket: int | str = 0) -> Menu:
+    found = ctx.session.get(Ticket, as_int(ticket))
+    when = spoken_day(ctx, found.created_at.date()) if found is not None else ""
+    return Menu(intro=[ctx.t("open_request", date=when)] if found is not None else [],
+                choices=[Choice("1", "request_status", {"ticket": as_int(ticket)}, words=("status", "yes"),
+                                line="choice_request_status")],
+                on_silence=Step("menu", {"name": "main"}), announce_common=False)
+
+
+@state("request_status")
+def request_status(ctx: CallContext, ticket: int | str = 0) -> Turn:
+    """Where the caller's own request stands, and the last note staff marked for the caller."""
+    found = ctx.session.get(Ticket, as_int(ticket))
+    if found is None or found.caller != ctx.caller:  # only the caller's own request, whatever the URL says
+        return Turn(goto("menu", name="main"))
+    ctx.log("request_status", ticket_id=found.id, status=found.status)
+    status_id = f"request_status_{found.status}"
+    status = ctx.t(status_id) if status_id in ctx.catalogue else found.status.replace("_", " ")
+    words = [Say(ctx.t("request_status", reference=spoken_reference(found.reference or ""), status=status),
+                 private=True)]
+    note = note_for_caller(ctx, found)
+    if note:
+        words.append(Say(ctx.t("request_note", note=note), private=True))
+    return menu_turn(ctx, "main", {}, preface=words)
+
+
+def note_for_caller(ctx: CallContext, ticket: Ticket) -> str:
+    """The newest staff note marked for the caller (notes are internal unless staff mark them)."""
+    from ...tickets.activity import TicketNote
+
+    marked = getattr(TicketNote, "for_caller", None)
+    if marked is None:  # the dashboard cannot mark notes for callers yet
+        return ""
+    note = ctx.session.scalars(select(TicketNote).where(TicketNote.ticket_id == ticket.id, marked.is_(True))
+                               .order_by(TicketNote.id.desc()).limit(1)).first()
+    return note.body if note is not None else ""
+
+
+# --------------------------------------------------------------------------- any menu
 
 @state("menu")
 def show_menu(ctx: CallContext, name: str = "main", attempt: int | str = 0, **params: Any) -> Turn:
     if name not in MENUS:
         name, params = "main", {}
     return menu_turn(ctx, name, params, attempt=as_int(attempt))
+
+
+def offer_message(ctx: CallContext) -> Turn:
+    """After repeated trouble, ask whether to leave a message instead of starting a recording."""
+    return menu_turn(ctx, "offer_message", {}, preface=[ctx.t("giving_up_offer_message")])
+
+
+@menu("offer_message")
+def offer_message_menu(ctx: CallContext) -> Menu:
+    return Menu(intro=[ctx.t("offer_message")],
+                choices=[Choice("1", "message", words=("yes", "yeah", "yes please", "ok", "okay"),
+                                line="choice_leave_message_yes")],
+                on_silence=Step("goodbye"), questions=False, announce_common=False)
 
 
 @state("no_input")
@@ -53,38 +134,39 @@ def no_input(ctx: CallContext, menu: str = "main", attempt: int | str = 0, **par
     if menu not in MENUS:
         menu, params = "main", {}
     if attempt > NO_INPUT_LIMIT:
-        return Turn(Say(ctx.t("giving_up_offer_message")), goto("message"))
+        return offer_message(ctx)
     return menu_turn(ctx, menu, params, attempt=attempt, preface=[ctx.t("no_input")])
 
 
 @state(MENU_INPUT)
 def menu_input(ctx: CallContext, menu: str = "main", attempt: int | str = 0, **params: Any) -> Turn:
-    """A menu's answer: pick the choice, or say what went wrong and ask again."""
+    """A menu's answer: pick the choice, try words as a question, or say what went wrong."""
     name, attempt = menu, as_int(attempt)
     if name not in MENUS:
-        return goto_turn("menu", name="main")
+        return Turn(goto("menu", name="main"))
     digits, speech = ctx.input.digits.strip(), ctx.input.speech.strip()
     if digits:
         ctx.log("digits", menu=name, digits=digits)
     if speech:
         ctx.log("speech", menu=name, text=speech, confidence=ctx.input.confidence)
     if not digits and not speech:
-        return goto_turn("no_input", menu=name, attempt=attempt, **params)
+        return Turn(goto("no_input", menu=name, attempt=attempt, **params))
     if wants_main_menu(digits, speech):
-        return goto_turn("menu", name="main")
+        return Turn(goto("menu", name="main"))
     built = MENUS[name](ctx, **params)
-    choice = built.by_key(digits) if digits else match_speech(built, speech)
-    if choice is None:
-        attempt += 1
-        ctx.log("invalid", menu=name, digits=digits, speech=speech, attempt=attempt)
-        if attempt >= INVALID_LIMIT:
-            return Turn(Say(ctx.t("giving_up_offer_message")), goto("message"))
-        return menu_turn(ctx, name, params, attempt=attempt, preface=[ctx.t("invalid_choice")])
-    return Turn(goto(choice.target, **choice.params))
+    choices = all_choices(name, built, params)
+    choice = next((c for c in choices if c.key == digits), None) if digits else match_speech(choices, speech)
+    if choice is not None:
+        return Turn(goto(choice.target, **choice.params))
+    attempt += 1
+    ctx.log("invalid", menu=name, digits=digits, speech=speech, attempt=attempt)
+    if speech and built.questions:
+        from .ask import answer_question
 
-
-def goto_turn(state_name: str, /, **params: Any) -> Turn:
-    return Turn(goto(state_name, **params))
+        return answer_question(ctx, speech, at_menu=attempt)
+    if attempt >= INVALID_LIMIT:
+        return offer_message(ctx)
+    return menu_turn(ctx, name, params, attempt=attempt, preface=[ctx.t("invalid_choice")])
 
 
 # --------------------------------------------------------------------------- browse topics
@@ -92,12 +174,12 @@ def goto_turn(state_name: str, /, **params: Any) -> Turn:
 @menu("topics")
 def topics_menu(ctx: CallContext) -> Menu:
     topics = ctx.session.scalars(select(Topic).order_by(Topic.position)).all()
-    choices, lines = [], [ctx.t("topics_intro")]
-    for key, topic in enumerate(topics[:9], 1):
-        lines.append(ctx.t("topic_choice", name=topic.name, key=key))
-        words = tuple({topic.name.lower(), topic.id.replace("-", " ")})
-        choices.append(Choice(str(key), "menu", {"name": "articles", "topic": topic.id, "page": 0}, words=words))
-    return Menu(prompts=lines, choices=choices)
+    return Menu(intro=[ctx.t("topics_intro")], choices=[
+        Choice(str(key), "menu", {"name": "articles", "topic": topic.id, "page": 0},
+               words=tuple({topic.name.lower(), topic.id.replace("-", " ")}), line="topic_choice",
+               values={"name": topic.name})
+        for key, topic in enumerate(topics[:TOPICS_SHOWN], 1)
+    ])
 
 
 @menu("articles")
@@ -111,27 +193,24 @@ def articles_menu(ctx: CallContext, topic: str = "", page: int | str = 0) -> Men
     ).all()
     start_at = page * ARTICLES_PER_PAGE
     shown = articles[start_at:start_at + ARTICLES_PER_PAGE]
-    lines = [ctx.t("articles_intro" if page == 0 else "articles_more_intro", topic=found.name)]
+    intro = [ctx.t("articles_intro" if page == 0 else "articles_more_intro", topic=found.name)]
     if not articles:
-        lines.append(ctx.t("no_articles"))
-    choices = []
-    for key, article in enumerate(shown, 1):
-        lines.append(ctx.t("article_choice", title=article.title, key=key))
-        choices.append(Choice(str(key), "article", {"id": article.id}, words=(article.title.lower(),)))
+        intro.append(ctx.t("no_articles"))
+    choices = [Choice(str(key), "article", {"id": article.id}, words=(article.title.lower(),),
+                      line="article_choice", values={"title": article.title})
+               for key, article in enumerate(shown, 1)]
     if start_at + ARTICLES_PER_PAGE < len(articles):
-        lines.append(ctx.t("more_articles"))
-        choices.append(Choice("8", "menu", {"name": "articles", "topic": topic, "page": page + 1},
-                              words=("more", "next")))
-    lines.append(ctx.t("back_to_topics"))
-    choices.append(Choice("9", "menu", {"name": "topics"}, words=("back", "topics")))
-    return Menu(prompts=lines, choices=choices)
+        choices.append(Choice("6", "menu", {"name": "articles", "topic": topic, "page": page + 1},
+                              words=("more", "next"), line="choice_more_articles"))
+    choices.append(Choice("7", "menu", {"name": "topics"}, words=("back", "topics"), line="choice_back_to_topics"))
+    return Menu(intro=intro, choices=choices)
 
 
 @state("article")
 def browsed_article(ctx: CallContext, id: str = "") -> Turn:
     article = ctx.session.get(Article, id)
     if article is None:
-        return goto_turn("menu", name="topics")
+        return Turn(goto("menu", name="topics"))
     ctx.log("article", article_id=article.id, via="browse")
     return menu_turn(ctx, "after_article", {"id": article.id},
                      preface=[ctx.t("article_title", title=article.title), article.answer])
@@ -142,11 +221,10 @@ def after_article_menu(ctx: CallContext, id: str = "") -> Menu:
     article = ctx.session.get(Article, id)
     topic = article.topic_id if article else ""
     return Menu(
-        prompts=[ctx.t("after_article")],
         choices=[
-            Choice("1", "article", {"id": id}, words=("repeat", "again")),
-            Choice("2", "menu", {"name": "articles", "topic": topic, "page": 0}, words=("other articles", "more")),
-            Choice("3", "ask", words=("question", "ask")),
-            Choice("4", "message", words=("message", "voicemail")),
+            Choice("1", "menu", {"name": "articles", "topic": topic, "page": 0}, words=("other articles", "more"),
+                   line="choice_other_articles"),
+            Choice("2", "ask", words=("question", "ask"), line="choice_ask_different"),
         ],
+        repeat=Step("article", {"id": id}),
     )

@@ -28,7 +28,9 @@ def order_missed(ctx: CallContext, attempt: int | str = 0) -> Turn:
     attempt = as_int(attempt) + 1
     ctx.log("no_input", menu="order", attempt=attempt)
     if attempt > NO_INPUT_LIMIT:
-        return Turn(Say(ctx.t("giving_up_offer_message")), goto("message"))
+        from .main import offer_message
+
+        return offer_message(ctx)
     return ask_for_number(ctx, attempt, ctx.t("no_input"))
 
 
@@ -56,15 +58,14 @@ def order_lookup(ctx: CallContext, attempt: int | str = 0) -> Turn:
         ctx.log("order", number=digits, status=None)
         failure = ctx.t("order_not_found", number=spell_out_digits(digits))
     if attempt + 1 >= ORDER_ATTEMPTS:
-        return menu_turn(ctx, "order_failed", {}, preface=[failure, ctx.t("order_give_up")])
-    return ask_for_number(ctx, attempt + 1, failure)
+        return menu_turn(ctx, "order_failed", {}, preface=[failure])
+    return ask_for_number(ctx, attempt + 1, failure, ctx.t("order_try_again"))
 
 
 @menu("order_failed")
 def order_failed_menu(ctx: CallContext) -> Menu:
-    return Menu(prompts=[ctx.t("after_order")], choices=[
-        Choice("1", "order", words=("another order", "try again", "again")),
-        Choice("2", "message", words=("message", "voicemail")),
+    return Menu(questions=False, choices=[
+        Choice("1", "order", words=("another order", "try again", "again"), line="choice_another_order"),
     ])
 
 

@@ -1,0 +1,158 @@
+"""Reconciliation: ask Twilio which recordings our calls made, and ticket any voicemail we missed.
+
+The status callback and the spool cover a database that is down or a crash after the callback
+arrived; nothing covers a callback that never arrived (our process was dead, a timeout, a
+network fault). So, every IVR_RECONCILE_SECONDS, a job lists the account's recordings of the
+last IVR_RECONCILE_LOOKBACK_HOURS through Twilio's REST API (Recordings list, paged) and
+keeps those that are:
+
+- completed, and of a call we know (in our call log);
+- voicemail: the call reached the message prompt (or the apology, which also records), and
+  the recording is not one of the call's spoken questions (logged with its recording sid);
+- without a ticket.
+
+Each becomes a ticket through the same idempotent path as the callback, dated when Twilio
+created the recording. Only the configured API base is ever requested, including for the
+next page.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any, Iterator
+
+import requests
+from flask import Flask
+from sqlalchemy import select
+
+from ..calls.models import Call, CallEvent
+from ..db import session_scope, utcnow
+from ..jobs.queue import job_handler
+from ..spool import Rejected
+from ..tickets.models import Ticket
+from ..tickets.service import RecordingCallback, create_ticket
+
+log = logging.getLogger(__name__)
+
+MAX_PAGES = 200
+VOICEMAIL_EVENTS = ("message_prompt", "error")
+QUESTION_EVENTS = ("speech", "speech_failed")
+
+
+class ReconcileError(RuntimeError):
+    """Twilio's recordings list could not be read; says why."""
+
+
+@dataclass
+class ReconcileReport:
+    listed: int = 0
+    ours: int = 0
+    created: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"listed": self.listed, "ours": self.ours, "created": self.created, "skipped": self.skipped}
+
+
+def _list_path(settings) -> str:
+    return f"/2010-04-01/Accounts/{settings.twilio_account_sid}/Recordings.json"
+
+
+def list_recordings(settings, since: datetime, *, page_size: int = 100, timeout: float = 10.0) -> Iterator[dict]:
+    """Every recording of the account created on or after `since`'s day, following Twilio's pages."""
+    auth = (settings.twilio_account_sid, settings.twilio_auth_token)
+    path = _list_path(settings)
+    url = settings.twilio_api_base + path
+    params: dict[str, Any] | None = {"DateCreated>": since.strftime("%Y-%m-%d"), "PageSize": page_size}
+    for _ in range(MAX_PAGES):
+        try:
+            resp = requests.get(url, params=params, auth=auth, timeout=timeout, allow_redirects=False)
+        except requests.RequestException as exc:
+            raise ReconcileError(f"Twilio's recordings list unreachable: {type(exc).__name__}") from None
+        if resp.status_code != 200:
+            raise ReconcileError(f"Twilio's recordings list answered HTTP {resp.status_code}")
+        try:
+            body = resp.json()
+            recordings = body["recordings"]
+        except (ValueError, KeyError, TypeError):
+            raise ReconcileError("Twilio's recordings list is not the expected JSON") from None
+        yield from (r for r in recordings if isinstance(r, dict))
+        next_uri = body.get("next_page_uri")
+        if not next_uri:
+            return
+        if not str(next_uri).startswith(path + "?"):
+            raise ReconcileError(f"unexpected next page {str(next_uri)[:100]!r}")
+        url, params = settings.twilio_api_base + next_uri, None
+    raise ReconcileError(f"more than {MAX_PAGES} pages of recordings")
+
+
+def _parse_date(raw: Any) -> datetime | None:
+    try:
+        value = parsedate_to_datetime(str(raw))  # Twilio: "Fri, 14 Oct 2016 21:56:34 +0000"
+    except (TypeError, ValueError):
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value
+
+
+def reconcile(app: Flask, *, lookback_hours: int | None = None) -> ReconcileReport:
+    """Make the tickets Twilio has recordings for and we don't. Idempotent."""
+    settings = app.config["IVR_SETTINGS"]
+    hours = lookback_hours or settings.reconcile_lookback_hours
+    since = utcnow() - timedelta(hours=hours)
+    report = ReconcileReport()
+    # The network call first, with no transaction open.
+    listed = [r for r in list_recordings(settings, since) if r.get("status", "completed") == "completed"]
+    report.listed = len(listed)
+    if not listed:
+        return report
+    sessions = app.extensions["ivr.sessionmaker"]
+    call_sids = {str(r.get("call_sid") or "") for r in listed}
+    with session_scope(sessions) as session:
+        known = set(session.scalars(select(Call.sid).where(Call.sid.in_(call_sids))))
+        events = session.execute(select(CallEvent.call_sid, CallEvent.kind, CallEvent.detail)
+                                 .where(CallEvent.call_sid.in_(known),
+                                        CallEvent.kind.in_(VOICEMAIL_EVENTS + QUESTION_EVENTS))).all()
+        sids = {str(r.get("sid") or "") for r in listed}
+        ticketed = set(session.scalars(select(Ticket.recording_sid).where(Ticket.recording_sid.in_(sids))))
+    voicemail_calls = {sid for sid, kind, _ in events if kind in VOICEMAIL_EVENTS}
+    questions = {str((detail or {}).get("recording_sid")) for _, kind, detail in events if kind in QUESTION_EVENTS}
+    for rec in listed:
+        sid, call_sid = str(rec.get("sid") or ""), str(rec.get("call_sid") or "")
+        if call_sid not in known:
+            continue
+        report.ours += 1
+        if sid in ticketed:
+            continue
+        if call_sid not in voicemail_calls or sid in questions:
+            report.skipped.append({"recording_sid": sid[:64], "reason": "not a voicemail (a question or no message prompt)"})
+            continue
+        try:
+            duration = str(rec.get("duration") or "0")
+            cb = RecordingCallback(call_sid=call_sid, caller="", recording_sid=sid,
+                                   recording_url=settings.twilio_api_base + str(rec.get("uri") or "").removesuffix(".json"),
+                                   duration=int(duration) if duration.isdigit() and len(duration) < 7 else -1,
+                                   at=_parse_date(rec.get("date_created")))
+        except Rejected as exc:
+            report.skipped.append({"recording_sid": sid[:64], "reason": str(exc)})
+            continue
+        session = sessions()
+        try:
+            ticket, created = create_ticket(session, cb)
+            if created:
+                report.created.append({"recording_sid": sid, "call_sid": call_sid, "reference": ticket.reference,
+                                       "created_at": ticket.created_at.isoformat()})
+        finally:
+            session.close()
+    if report.created:
+        log.warning("reconciliation made %d ticket(s) for voicemail whose callback never arrived",
+                    len(report.created))
+    return report
+
+
+@job_handler("recordings.reconcile")
+def reconcile_job(app: Flask, payload: dict) -> None:
+    reconcile(app, lookback_hours=payload.get("lookback_hours"))

@@ -1,0 +1,64 @@
+"""Start-up: nothing slow happens on a caller's webhook; /healthz says "starting" until it is done."""
+from __future__ import annotations
+
+import shutil
+import threading
+
+from ivr.db import session_scope
+from ivr.kb.loader import load_knowledge_base
+from ivr.kb.service import search_engine
+
+from .conftest import ROOT
+
+
+def test_healthz_is_503_until_every_warm_up_task_is_done(app):
+    client = app.test_client()
+    readiness = app.extensions["ivr.readiness"]
+    assert client.get("/healthz").status_code == 503  # a process that was never warmed up isn't ready
+    release = threading.Event()
+    readiness.add("slow thing", lambda _app: release.wait(30))
+    readiness.start(app)
+    resp = client.get("/healthz")
+    assert resp.status_code == 503 and resp.get_json()["status"] == "starting"
+    assert "slow thing" in resp.get_json()["waiting_for"]
+    release.set()
+    assert readiness.wait(60)
+    resp = client.get("/healthz")
+    assert resp.status_code == 200 and resp.get_json() == {"status": "ok"}
+    # Warm-up built the search index: the first question finds it already there.
+    assert app.extensions["ivr.kb_engine"].engine is not None
+
+
+def test_a_failed_warm_up_task_is_reported_not_fatal(app):
+    readiness = app.extensions["ivr.readiness"]
+    readiness.tasks = {"broken": lambda _app: 1 / 0}
+    readiness.start(app)
+    assert readiness.wait(30)
+    body = app.test_client().get("/healthz").get_json()
+    assert body["status"] == "ok" and "ZeroDivisionError" in body["degraded"]["broken"]
+
+
+def test_a_reload_keeps_answering_with_the_old_index_until_the_new_one_is_swapped_in(app, tmp_path):
+    readiness = app.extensions["ivr.readiness"]
+    readiness.start(app)
+    assert readiness.wait(120)
+    holder = app.extensions["ivr.kb_engine"]
+    old = holder.engine
+    # Another process reloads the knowledge base with one more article.
+    kb = tmp_path / "kb"
+    shutil.copytree(ROOT / "kb_data", kb)
+    (kb / "articles" / "pet-policy.md").write_text(
+        "---\nid: pet-policy\ntitle: Bringing your dog to the shop\ntopic: contact"
+        "\nquestions:\n  - Can I bring my dog into the shop?\n---\nDogs on a lead are welcome.\n")
+    sessions = app.extensions["ivr.sessionmaker"]
+    with session_scope(sessions) as session:
+        load_knowledge_base(session, kb)
+    swapped = threading.Event()
+    app.extensions.setdefault("ivr.kb_reload_hooks", []).append(lambda _app: swapped.set())
+    with session_scope(sessions) as session:
+        assert search_engine(app, session) is old  # no index is built on the caller's request
+    assert swapped.wait(120)
+    with session_scope(sessions) as session:
+        engine = search_engine(app, session)
+    assert engine is not old and engine is holder.engine
+    assert engine.decide("can I bring my dog into the shop").hits[0].article_id == "pet-policy"
