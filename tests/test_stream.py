@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 import threading
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -21,12 +22,14 @@ from ivr.simulate.media_stream import NotStreamed, StreamCaller, speech_ulaw
 from ivr.stream.audio import wav_header
 from ivr.tickets.models import Ticket
 
-from .conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT
+from .conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT, make_test_app
 from .fake_twilio_api import FakeServer
 
 QUESTION = "배송은 얼마나 걸리나요"  # "how long does delivery take?"
 TOPIC = "반품"  # "returns", a topic of the fixture knowledge base
 MESSAGE = "안녕하세요 주문한 물건이 아직 도착하지 않았어요"
+DESK = "+15005550009"
+MONDAY_NOON = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture(scope="session")
@@ -77,17 +80,23 @@ def tts_cache(tmp_path_factory) -> Path:
 @pytest.fixture
 def stream_app(settings_overrides, ko_model, kb_ko, tts_cache):
     """The app served on a real socket, with Twilio's REST API stood in for."""
-    from ivr import create_app
     from ivr.db import session_scope
     from ivr.kb.loader import load_knowledge_base
+    from ivr.stream import preload_speech_model
     from ivr.tts.service import texts_to_render
 
     api = FakeServer(auth=(ACCOUNT_SID, AUTH_TOKEN)).__enter__()
-    app = create_app({**settings_overrides, "say_language": "ko-KR", "twilio_api_base": api.url,
-                      "extra": {"VOSK_MODEL_PATH": f"ko={ko_model}", "IVR_TTS_CACHE": str(tts_cache)}})
+    # One secret for the session: clip keys depend on it, so the rendered prompts are reused.
+    app = make_test_app({**settings_overrides, "secret_key": "k" * 32, "say_language": "ko-KR",
+                         "twilio_api_base": api.url,
+                         "extra": {"VOSK_MODEL_PATH": f"ko={ko_model}", "IVR_TTS_CACHE": str(tts_cache),
+                                   "IVR_TRANSFER_TO": DESK, "IVR_HOURS_PATH": str(kb_ko / "hours.yaml")}})
+    app.extensions["ivr.clock"] = lambda: MONDAY_NOON  # the desk is open: "0" transfers
     with session_scope(app.extensions["ivr.sessionmaker"]) as session:
         load_knowledge_base(session, kb_ko)
-    app.extensions["ivr.tts"].render(texts_to_render(app))  # as `serve` does at start-up (cached across tests)
+    # What `serve` does at start-up: render the prompts (cached across tests), load the model (once per session).
+    app.extensions["ivr.tts"].render(texts_to_render(app))
+    preload_speech_model(app)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -246,7 +255,7 @@ def test_no_input_after_the_prompt_ends_asks_again(stream_app):
 def _leave_message(app, caller: StreamCaller) -> None:
     caller.start()
     wait_for_event(app, caller.call_sid, "menu", menu="main")
-    caller.press("4")  # leave a message
+    caller.press("8")  # leave a message
     wait_for_event(app, caller.call_sid, "stream_recording", timeout=30)
 
 
@@ -299,24 +308,16 @@ def test_voicemail_cut_off_by_a_dropped_socket_is_kept_as_one_ticket(stream_app,
 
 # ----------------------------------------------------------------------------- leaving the stream
 
-def test_transfer_is_handed_to_twiml(stream_app, monkeypatch):
-    from ivr.voice import flow
-    from ivr.voice.actions import Say, Step, Transfer, Turn
-
-    def transfer(ctx):  # a flow whose operator choice transfers to the configured desk
-        return Turn(Say(ctx.t("operator_unavailable")),
-                    Transfer(destinations=("+15005550009",), on_done=Step("menu", {"name": "main"})))
-
-    monkeypatch.setitem(flow.STATES, "operator", transfer)
+def test_transfer_is_handed_to_twiml(stream_app):
     caller = caller_for(stream_app)
     caller.start()
     wait_for_event(stream_app, caller.call_sid, "menu", menu="main")
-    caller.press("0")
+    caller.press("0")  # speak to someone: the desk is open
     assert caller.closed.wait(30), "the stream stayed open after the transfer"
-    assert caller.clips and caller.clips[-1].mark is not None  # the sentence before the transfer was played in full
+    assert caller.clips and caller.clips[-1].mark is not None  # "please hold" was played in full
     [twiml] = update_bodies(stream_app)
-    assert "<Dial" in twiml and "+15005550009" in twiml
-    assert f'action="{stream_app.base_url}/voice/state/menu?name=main"' in twiml
+    assert "<Dial" in twiml and f"<Number>{DESK}</Number>" in twiml
+    assert f'action="{stream_app.base_url}/voice/state/transfer_done' in twiml
     assert wait_for_event(stream_app, caller.call_sid, "stream_handoff").detail["reason"] == "transfer"
 
 

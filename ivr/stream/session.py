@@ -130,17 +130,19 @@ class StreamCall:
     def _flow(self, step: Step | None, given: Input | None) -> Turn:
         """Run a step of the shared call flow in one transaction; commit before anything is played."""
         session = self.app.extensions["ivr.sessionmaker"]()
+        ctx = CallContext(app=self.app, session=session, call_sid=self.call_sid, caller=self.caller, to=self.to)
         try:
-            ctx = CallContext(app=self.app, session=session, call_sid=self.call_sid, caller=self.caller, to=self.to)
             if step is None:
                 turn = start_call(ctx)
             else:
                 ctx.input = given or Input()
                 turn = run_state(ctx, step)
-            session.commit()
+            if not ctx.commit():  # the call log went to the spool; the caller still hears the turn
+                log.warning("database busy: call %s goes on, its log kept in the spool", self.call_sid)
             return turn
         except Exception:
             session.rollback()
+            ctx.journal()
             raise
         finally:
             session.close()
