@@ -217,7 +217,7 @@ class Settings:
     # Answer with <Connect><Stream> when a Vosk model serves the call's language (and the server speaks WebSockets).
     stream_enabled: bool = setting("IVR_STREAM", True, boolean)
     # Trailing silence that ends a caller's utterance.
-    stream_end_silence_ms: int = setting("IVR_STREAM_END_SILENCE_MS", 700, whole(200, 3000))
+    stream_end_silence_ms: int = setting("IVR_STREAM_END_SILENCE_MS", 600, whole(200, 3000))
     # WebRTC VAD aggressiveness, 0 (lenient) .. 3 (strict about what counts as speech).
     stream_vad_mode: int = setting("IVR_STREAM_VAD_MODE", 2, whole(0, 3))
     # Voiced audio (in 200 ms) that counts as the caller speaking: starts an utterance, barges in.

@@ -361,3 +361,24 @@ def test_stream_lost_without_a_decision_goes_on_in_twiml(stream_app):
     driver.call_sid = caller.call_sid
     status, body = driver.signed_post(f"{stream_app.base_url}/voice/stream/ended", driver._base_params())
     assert status == 200 and "<Gather" in body  # the main menu, over TwiML: never silence
+
+
+def test_a_stream_under_the_production_server(tmp_path, tts_cache, ko_model, kb_ko):
+    """gunicorn's gthread worker (`serve --production`) carries the WebSocket too."""
+    from .conftest import cli_env
+    from .test_voicemail_durability import Service
+
+    env = cli_env(tmp_path / "instance", DATABASE_URL=f"sqlite:///{tmp_path / 'g.db'}", SECRET_KEY="k" * 32,
+                  IVR_TTS=None, IVR_TTS_CACHE=str(tts_cache), IVR_LANGUAGE="ko-KR", VOSK_MODEL_PATH=f"ko={ko_model}",
+                  IVR_KB_PATH=str(kb_ko), IVR_RECONCILE_SECONDS="0")
+    service = Service(env, "--production", "--workers", "1", "--threads", "8")
+    try:
+        caller = StreamCaller(service.base, AUTH_TOKEN, ACCOUNT_SID)
+        caller.start()
+        assert caller.wait_until(lambda: len([e for _, e in caller.received if e == "media"]) > 20, 60)
+        caller.press("2")
+        assert caller.wait_until(lambda: bool(caller.clears), 10)  # the key interrupted the greeting
+        assert caller.wait_until(lambda: caller.first_media_after(caller.clears[0] + 0.1) is not None, 30)
+        caller.hang_up()
+    finally:
+        service.stop()

@@ -19,7 +19,7 @@ Change = Literal["started", "ended"] | None
 
 @dataclass(frozen=True)
 class EndpointSettings:
-    end_silence_ms: int = 700   # trailing silence that ends an utterance
+    end_silence_ms: int = 600   # trailing silence that ends an utterance
     start_voiced_ms: int = 100  # voiced audio within `start_window_ms` that counts as speech
     start_window_ms: int = 200
     aggressiveness: int = 2     # WebRTC VAD mode 0 (lenient) .. 3 (strict about what is speech)

@@ -30,6 +30,15 @@ class Heard:
     audio_seconds: float
     final_seconds: float  # time spent producing the final result after the utterance ended
 
+    @classmethod
+    def join(cls, parts: "list[Heard]") -> "Heard":
+        """One utterance from the segments it was finished in (split where the caller paused)."""
+        texts = [p.text for p in parts if p.text]
+        spoken = [p for p in parts if p.text]
+        confidence = sum(p.confidence for p in spoken) / len(spoken) if spoken else 0.0
+        return cls(text=" ".join(texts), confidence=confidence, audio_seconds=sum(p.audio_seconds for p in parts),
+                   final_seconds=parts[-1].final_seconds if parts else 0.0)
+
 
 def menu_grammar(engine: SpeechEngine, choices: Sequence[str]) -> list[str] | None:
     """A menu takes a closed set of phrases: recognise only those (and [unk] for anything else).

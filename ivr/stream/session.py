@@ -32,13 +32,14 @@ from .clips import ClipSource
 from .endpoint import Endpointer, EndpointSettings
 from .handoff import HANDOFF_EVENT, HandoffError, render_turn, update_call
 from .player import Clip, Player
-from .recognizer import RecognizerError, StreamingRecognizer
+from .recognizer import Heard, RecognizerError, StreamingRecognizer
 from .voicemail import MessageRecorder
 
 log = logging.getLogger(__name__)
 
 MAX_UTTERANCE_S = 20.0  # a caller who never pauses is cut here and heard
-MARK_GRACE_S = 3.0  # a mark Twilio never returns: carry on this long after the audio should have ended
+MARK_GRACE_S = 3.0
+DECODE_TAIL_MS = 200  # trailing silence decoded before an utterance's words are finished (early)  # a mark Twilio never returns: carry on this long after the audio should have ended
 
 
 class SocketGone(Exception):
@@ -95,6 +96,8 @@ class StreamCall:
         self.finished = False
         self.metrics = Metrics()
         self._speech_started_at = 0.0
+        self._held: list[bytes] = []
+        self._segments: list[Heard] = []  # an utterance's finished parts (split at pauses)
 
     # ================================================================== the loop
     def run(self) -> None:
@@ -157,7 +160,12 @@ class StreamCall:
 
     def _next(self, step: Step, given: Input) -> None:
         self.waiting = None
-        self._play_turn(self._flow(step, given))
+        started = time.monotonic()
+        turn = self._flow(step, given)
+        ran = time.monotonic()
+        self._play_turn(turn)
+        log.debug("call %s: %s ran in %.0f ms, its audio queued in %.0f ms", self.call_sid, step.state,
+                  (ran - started) * 1000, (time.monotonic() - ran) * 1000)
 
     # ================================================================== playing a turn
     def _play_turn(self, turn: Turn) -> None:
@@ -294,14 +302,29 @@ class StreamCall:
         change = self.endpointer.feed(pcm)
         now = time.monotonic()
         if change == "started":
+            self._held, self._segments = [], []
             self._speech_started_at = now
             w.deadline = None
             self.recognizer = StreamingRecognizer(self.engine, w.phrases, choices=w.choices)
             for earlier in self.endpointer.pre_roll:
                 self.recognizer.accept(earlier)
             self._barge_in(now, "speech")
-        elif was_in_speech and self.recognizer is not None:
-            self.recognizer.accept(pcm)
+        elif was_in_speech:
+            if self.endpointer.silence_ms <= DECODE_TAIL_MS:
+                if self.recognizer is None:  # the caller went on after a pause: a new segment
+                    self.recognizer = StreamingRecognizer(self.engine, w.phrases, choices=w.choices)
+                for held in self._held:
+                    self.recognizer.accept(held)
+                self._held.clear()
+                self.recognizer.accept(pcm)
+            else:
+                # Probably the end. Finish this segment now, while the endpointer waits out the rest
+                # of the trailing silence, so the words are ready the moment it decides; the silence
+                # is held back in case the caller goes on.
+                if self.recognizer is not None:
+                    self._segments.append(self.recognizer.finish())
+                    self.recognizer = None
+                self._held.append(pcm)
         if change == "ended":
             self._utterance_ended(now)
 
@@ -317,10 +340,14 @@ class StreamCall:
     def _utterance_ended(self, now: float) -> None:
         w = self.waiting
         recognizer, self.recognizer = self.recognizer, None
+        segments, self._segments, self._held = self._segments, [], []
         self.endpointer.reset()
-        if w is None or recognizer is None:
+        if recognizer is not None:
+            segments.append(recognizer.finish())
+        if w is None or not segments:
             return
-        heard = recognizer.finish()
+        heard = Heard.join(segments)
+        finished_at = time.monotonic()
         self.metrics.utterances.append({"ended_at": now, "text": heard.text, "final_s": heard.final_seconds,
                                         "audio_s": heard.audio_seconds})
         if not heard.text:
@@ -336,6 +363,8 @@ class StreamCall:
             self._next(action.on_input, given)
         elif isinstance(action, Record):
             self._next(action.on_done, given)
+        log.debug("call %s: utterance ended -> final %.0f ms -> reply queued %.0f ms", self.call_sid,
+                  (finished_at - now) * 1000, (time.monotonic() - now) * 1000)
 
     def _on_key(self, digit: str) -> None:
         w = self.waiting
