@@ -101,6 +101,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         transport, base = FlaskTransport(app.test_client()), settings.public_base_url or "http://localhost"
     driver = CallDriver(transport, base, settings.twilio_auth_token, account_sid=settings.twilio_account_sid,
                         caller=args.caller, api_base=settings.twilio_api_base)
+    if app is not None:
+        driver.clip_words = clip_words(app)
     print(f"calling {base}/voice as {args.caller} (call {driver.call_sid})")
     try:
         run_call(driver, _turns(args.script))
@@ -157,3 +159,18 @@ def cmd_simulate_stream(args: argparse.Namespace) -> int:
         print(f"saved {seconds:.1f} s of the call to {args.save}")
     print(f"see the log: python -m ivr calls show {caller.call_sid}")
     return 0
+
+
+def clip_words(app) -> Callable[[str], str | None]:
+    """The sentence behind a clip URL: the app in this process notes each sentence it speaks."""
+    service = app.extensions["ivr.tts"]
+    spoken: dict[str, str] = {}
+    inner = app.extensions["ivr.speaker"]
+
+    class NotingSpeaker:
+        def speak(self, container, text: str, *, private: bool = False) -> None:
+            spoken[service.key(text)] = text
+            inner.speak(container, text, private=private)
+
+    app.extensions["ivr.speaker"] = NotingSpeaker()
+    return lambda url: spoken.get(url.rsplit("/", 1)[-1].split(".", 1)[0])
