@@ -68,7 +68,8 @@ def main() -> int:
         script = [("greeting", None), ("menu key", ("press", "2")), ("menu key", ("press", "*")),
                   ("question at main menu", ("say", "how long does a refund take")),
                   ("menu key", ("press", "*")), ("menu key", ("press", "3")),
-                  ("order look-up", ("press", "4512#")), ("menu key", ("press", "8"))]
+                  ("order number read back", ("press", "4512#")), ("order look-up", ("press", "1")),
+                  ("order postcode checked", ("press", "04101#")), ("menu key", ("press", "8"))]
         for _ in range(2):  # warm-up: imports, search engine, embedding model
             driver = CallDriver(transport, "http://localhost", token, account_sid=sid)
             driver.start()

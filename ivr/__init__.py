@@ -18,6 +18,8 @@ APP_EXTENSIONS: list[str] = [
     "ivr.dashboard",
     "ivr.api",
     "ivr.stream",
+    "ivr.insights",
+    "ivr.help",
 ]
 
 

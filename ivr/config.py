@@ -97,6 +97,17 @@ def url(name: str, raw: str) -> str:
     return raw.rstrip("/")
 
 
+def zone(name: str, raw: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    value = raw.strip()
+    try:
+        ZoneInfo(value)
+    except (ValueError, KeyError, OSError):
+        raise ConfigError(f"{name} must be an IANA time zone such as Europe/London, got {raw!r}") from None
+    return value
+
+
 def emails(name: str, raw: str) -> tuple[str, ...]:
     found = tuple(a.strip() for a in raw.split(",") if a.strip())
     for address in found:
@@ -121,6 +132,15 @@ def destinations(name: str, raw: str) -> tuple[str, ...]:
         if not is_dial_destination(item):
             raise ConfigError(f"{name} must list E.164 numbers (+15551234567) or sip: addresses, got {item!r}")
     return found
+
+
+# --- hours, SMS and orders (desk) ---
+def sms_sender(name: str, raw: str) -> str:
+    value = raw.strip()
+    if not re.match(r"^(\+[1-9][0-9]{6,14}|MG[0-9a-fA-F]{32})$", value):
+        raise ConfigError(f"{name} must be a Twilio number in E.164 form (+15551234567) or a "
+                          f"Messaging Service sid (MG...), got {raw!r}")
+    return value
 
 
 def setting(env: str, default: Any = None, parse: Parser = text, *, factory: Callable[[], Any] | None = None) -> Any:
@@ -192,6 +212,17 @@ class Settings:
     # Knowledge base
     kb_embedding_model: Path | None = setting("KB_EMBEDDING_MODEL", None, optional_path)
 
+    # Staff dashboard, insights and the public help page
+    # The IANA zone the business works in: dashboard times and insights' days and hours.
+    timezone: str = setting("IVR_TIMEZONE", "UTC", zone)
+    # Wrong passwords per account / per address within the window before logins are refused (429).
+    login_max_failures: int = setting("IVR_LOGIN_MAX_FAILURES", 5, whole(1, 1000))
+    login_max_failures_per_address: int = setting("IVR_LOGIN_MAX_FAILURES_PER_ADDRESS", 30, whole(1, 100000))
+    login_window_seconds: int = setting("IVR_LOGIN_WINDOW_SECONDS", 900, whole(1, 86400))
+    # "Send us a message" forms accepted per address per hour, and the least time to fill one in.
+    web_messages_per_hour: int = setting("IVR_WEB_MESSAGES_PER_HOUR", 5, whole(1, 10000))
+    web_message_min_seconds: int = setting("IVR_WEB_MESSAGE_MIN_SECONDS", 3, whole(0, 600))
+
     # Notifications
     notify_emails: tuple[str, ...] = setting("IVR_NOTIFY_EMAILS", (), emails)
     smtp_host: str = setting("IVR_SMTP_HOST", "")
@@ -210,8 +241,16 @@ class Settings:
     transfer_timeout_seconds: int = setting("IVR_TRANSFER_TIMEOUT", 20, whole(5, 120))
     # Ask callers whose question was answered for a 1-5 keypad rating before goodbye.
     ratings_enabled: bool = setting("IVR_RATINGS", False, boolean)
-    # --- opening hours (desk's setting, declared here until branch desk is merged) ---
+    # --- hours, SMS and orders (desk) ---
+    # Opening hours, holidays and closures; default kb_path/hours.yaml (see the hours_path property).
     hours_file: Path | None = setting("IVR_HOURS_PATH", None, optional_path)
+    sms_enabled: bool = setting("IVR_SMS", True, boolean)
+    # A Twilio number (E.164) or Messaging Service sid (MG...); default: the number the caller called.
+    sms_from: str = setting("IVR_SMS_FROM", "", sms_sender)
+    # Read orders from the shop's own database (a SQLAlchemy URL and one SELECT with :number).
+    orders_sql_url: str = setting("IVR_ORDERS_SQL_URL", "")
+    orders_sql_query: str = setting("IVR_ORDERS_SQL_QUERY", "")
+    orders_sql_timeout: int = setting("IVR_ORDERS_SQL_TIMEOUT", 3, whole(1, 30))
 
     # --- Media Streams (stream): real-time calls over Twilio's bidirectional stream ---
     # Answer with <Connect><Stream> when a Vosk model serves the call's language (and the server speaks WebSockets).
@@ -311,5 +350,20 @@ def check_settings(settings: Settings) -> None:
     for destination in settings.transfer_to:
         if not is_dial_destination(destination):
             raise ConfigError(f"IVR_TRANSFER_TO must list E.164 numbers or sip: addresses, got {destination!r}")
+    _check_desk_settings(settings)
     if settings.notify_emails and not settings.smtp_host:
         raise ConfigError("IVR_NOTIFY_EMAILS is set but IVR_SMTP_HOST is not: mail can't be sent")
+
+
+def _check_desk_settings(settings: Settings) -> None:
+    """Orders from the shop's own database (desk): both settings, one SELECT, the :number parameter."""
+    if bool(settings.orders_sql_url) != bool(settings.orders_sql_query):
+        raise ConfigError("IVR_ORDERS_SQL_URL and IVR_ORDERS_SQL_QUERY go together: set both or neither")
+    if settings.orders_sql_url and "://" not in settings.orders_sql_url:
+        raise ConfigError("IVR_ORDERS_SQL_URL must be a SQLAlchemy URL such as postgresql+psycopg://reader@db/shop")
+    if settings.orders_sql_query:
+        query = settings.orders_sql_query
+        if not re.match(r"^\s*(select|with)\b", query, re.I) or ";" in query.strip().rstrip(";"):
+            raise ConfigError("IVR_ORDERS_SQL_QUERY must be one SELECT statement")
+        if ":number" not in query:
+            raise ConfigError("IVR_ORDERS_SQL_QUERY must use the bound parameter :number for the order number")

@@ -23,6 +23,10 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
+POOL_SIZE = 16
+POOL_OVERFLOW = 8
+
+
 def make_engine(url: str, lock_timeout: float = 3.0) -> Engine:
     """Create an engine whose waits are bounded by `lock_timeout` seconds.
 
@@ -31,8 +35,13 @@ def make_engine(url: str, lock_timeout: float = 3.0) -> Engine:
     a write that can't be made in time is kept in the spool instead. SQLite also gets WAL, so
     readers never wait for a writer.
     """
+    # One connection per request thread (gunicorn --threads 16) plus the worker and spool threads,
+    # so a request never queues for a connection behind slower ones (the pool default is 5 + 10).
+    pool = {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW, "pool_timeout": lock_timeout}
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": lock_timeout})
+        if ":memory:" in url or url in {"sqlite://", "sqlite:///"}:
+            pool = {}
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": lock_timeout}, **pool)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - exercised implicitly
@@ -47,7 +56,7 @@ def make_engine(url: str, lock_timeout: float = 3.0) -> Engine:
     connect_args = {}
     if url.startswith("postgresql"):
         connect_args = {"options": f"-c lock_timeout={int(lock_timeout * 1000)}", "connect_timeout": 5}
-    return create_engine(url, pool_pre_ping=True, pool_timeout=lock_timeout, connect_args=connect_args)
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **pool)
 
 
 def import_models() -> None:

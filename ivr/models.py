@@ -7,3 +7,5 @@ from .recordings.models import RecordingBlob  # noqa: F401
 from .tickets.models import Ticket  # noqa: F401
 from .tickets.activity import TicketChange, TicketNote  # noqa: F401
 from .users.models import ApiToken, User  # noqa: F401
+from .users.throttle import ThrottleEvent  # noqa: F401
+from .sms.models import TextMessage  # noqa: F401

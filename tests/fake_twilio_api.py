@@ -1,15 +1,16 @@
-"""A local HTTP server standing in for Twilio's recording API (and a model mirror) in tests."""
+"""A local HTTP server standing in for Twilio's REST API (recordings, messages) and a model mirror in tests."""
 from __future__ import annotations
 
 import base64
 import json
+import secrets
 import threading
 import time
 from datetime import datetime, timezone
-from email.utils import format_datetime
-from urllib.parse import parse_qs
+from email.utils import format_datetime, formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
+from urllib.parse import parse_qs
 
 Route = Callable[[int], tuple[int, bytes]]  # attempt number -> (status, body)
 
@@ -17,6 +18,8 @@ Route = Callable[[int], tuple[int, bytes]]  # attempt number -> (status, body)
 class FakeServer:
     def __init__(self, auth: tuple[str, str] | None = None):
         self.routes: dict[str, Route] = {}
+        # POST routes that read the form: (form, attempt) -> (status, body)
+        self.form_routes: dict[str, Callable[[dict[str, str], int], tuple[int, bytes]]] = {}
         self.hits: dict[str, int] = {}
         self.queries: dict[str, list[str]] = {}
         self.bodies: list[bytes] = []
@@ -37,8 +40,14 @@ class FakeServer:
                         self.send_response(401)
                         self.end_headers()
                         return
-                route = server.routes.get(path)
-                status, body = route(server.hits[path]) if route else (404, b"not found")
+                form_route = server.form_routes.get(path) if self.command == "POST" else None
+                if form_route is not None:
+                    raw = server.bodies[-1].decode()
+                    form = {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}
+                    status, body = form_route(form, server.hits[path])
+                else:
+                    route = server.routes.get(path)
+                    status, body = route(server.hits[path]) if route else (404, b"not found")
                 self.send_response(status)
                 if body[:1] == b"{":
                     self.send_header("Content-Type", "application/json; charset=utf-8")
@@ -77,6 +86,48 @@ def slow(seconds: float, then: tuple[int, bytes]) -> Route:
         return then
 
     return route
+
+
+class MessagesApi:
+    """Twilio's Messages resource (POST /2010-04-01/Accounts/{sid}/Messages.json) on a FakeServer.
+
+    Answers with Twilio's real JSON: 201 and a message resource, or Twilio's error document.
+    `fail_with=(status, code, message)` makes every send fail that way; `sent` keeps the forms.
+    """
+
+    def __init__(self, server: FakeServer, account_sid: str, fail_with: tuple[int, int, str] | None = None):
+        self.account_sid = account_sid
+        self.fail_with = fail_with
+        self.sent: list[dict[str, str]] = []
+        self.path = f"/2010-04-01/Accounts/{account_sid}/Messages.json"
+        server.form_routes[self.path] = self._create
+
+    @staticmethod
+    def _error(status: int, code: int, message: str) -> tuple[int, bytes]:
+        return status, json.dumps({"code": code, "message": message, "status": status,
+                                   "more_info": f"https://www.twilio.com/docs/errors/{code}"}).encode()
+
+    def _create(self, form: dict[str, str], attempt: int) -> tuple[int, bytes]:
+        if not form.get("To"):
+            return self._error(400, 21604, "A 'To' phone number is required.")
+        if not (form.get("From") or form.get("MessagingServiceSid")):
+            return self._error(400, 21603, "A 'From' phone number is required.")
+        if not (form.get("Body") or form.get("MediaUrl")):
+            return self._error(400, 21602, "Message body is required.")
+        if self.fail_with is not None:
+            return self._error(*self.fail_with)
+        self.sent.append(form)
+        sid = "SM" + secrets.token_hex(16)
+        now = formatdate(usegmt=True).replace("GMT", "+0000")
+        uri = f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}"
+        return 201, json.dumps({
+            "account_sid": self.account_sid, "api_version": "2010-04-01", "body": form.get("Body", ""),
+            "date_created": now, "date_sent": None, "date_updated": now, "direction": "outbound-api",
+            "error_code": None, "error_message": None, "from": form.get("From"),
+            "messaging_service_sid": form.get("MessagingServiceSid"), "num_media": "0", "num_segments": "1",
+            "price": None, "price_unit": "USD", "sid": sid, "status": "queued",
+            "subresource_uris": {"media": f"{uri}/Media.json"}, "to": form["To"], "uri": f"{uri}.json",
+        }).encode()
 
 
 def twilio_recording(account_sid: str, call_sid: str, recording_sid: str, created: datetime,

@@ -67,7 +67,7 @@ def test_orders_import_and_bad_csv(cli, tmp_path):
 def test_simulate_a_call_then_read_its_log(cli):
     cli("kb", "load")
     cli("orders", "import", str(ROOT / "samples" / "orders.csv"))
-    proc = cli("simulate", "--script", "3;00000#;*;8;12")  # 8: the message key
+    proc = cli("simulate", "--script", "3;00000#;1;*;8;12")
     out = proc.stdout
     assert "Thank you for calling" in out
     assert "I couldn't find order 0 0 0 0 0." in out

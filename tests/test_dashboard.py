@@ -1,6 +1,8 @@
 """Staff dashboard, API, CLI, notifications and retention, on the real app and database."""
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import subprocess
@@ -108,8 +110,11 @@ def test_work_a_ticket_from_search_to_resolution(app, call, staff):
         assert ("status", "new", "resolved", staff["agent"]) in changes
         assert ("assignee", None, "agent@example.com", staff["agent"]) in changes
     csv_text = client.get("/tickets.csv?status=resolved").get_data(as_text=True)
-    assert csv_text.splitlines()[0].startswith("id,reference,status") and wanted.reference in csv_text
-    assert len(csv_text.strip().splitlines()) == 2
+    rows = list(csv.DictReader(io.StringIO(csv_text)))
+    assert [r["reference"] for r in rows] == [wanted.reference]
+    assert rows[0]["assignee_email"] == "agent@example.com" and rows[0]["kind"] == "voicemail"
+    # The caller's number starts with "+": a spreadsheet must not read it as a formula.
+    assert rows[0]["caller"] == "'" + wanted.caller
     client.post("/logout", data={"csrf_token": token})
     assert client.get("/tickets").status_code == 302
 
@@ -224,7 +229,10 @@ def test_users_and_tickets_commands(app, call, tmp_path):
     assert cli(tmp_path, url, "tickets", "export", "--format", "csv").stdout.startswith("id,reference")
     missing = cli(tmp_path, url, "tickets", "show", "ZZ999")
     assert missing.returncode == 1 and "no ticket" in missing.stderr
-    assert cli(tmp_path, url, "users", "disable", "ops@example.com").returncode == 0
+    last_admin = cli(tmp_path, url, "users", "disable", "ops@example.com")
+    assert last_admin.returncode == 1 and "last active admin" in last_admin.stderr
+    assert cli(tmp_path, url, "users", "add", "temp@example.com", "--generate").returncode == 0
+    assert cli(tmp_path, url, "users", "disable", "temp@example.com").returncode == 0
 
 
 def test_retention_purge_deletes_old_audio_and_keeps_tickets(app, call, tmp_path):

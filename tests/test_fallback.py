@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from ivr.simulate.driver import CallDriver, FlaskTransport
+from ivr.calls.models import CallEvent
 from ivr.tickets.models import Ticket
 from ivr import spool
 
@@ -38,6 +39,8 @@ def test_fallback_takes_a_message_with_the_database_gone(settings_overrides, tmp
     # Both the fallback's action and Twilio's status callback kept it: one ticket all the same.
     assert spool.replay(app).quarantined == 0
     with sessions() as session:
+        kinds = [e.kind for e in session.scalars(select(CallEvent).where(CallEvent.call_sid == driver.call_sid))]
+        assert kinds == ["error", "message_prompt", "ticket"]  # the call's log says what happened
         ticket = session.scalars(select(Ticket)).one()
         assert (ticket.caller, ticket.recording_sid, ticket.recording_duration) == (
             "+15550002222", driver.recordings[0]["RecordingSid"], 9)

@@ -28,9 +28,9 @@ def test_a_call_runs_with_no_request_and_no_twiml(app, db):
 def test_gotos_are_resolved_and_input_does_not_leak_into_the_next_state(app, db):
     ctx = context(app, db, input=Input(digits="3"))
     turn = run_state(ctx, Step("menu_input", {"menu": "main"}))
-    # main -> order (a keypad listen for the order number), not order_lookup with "3".
-    assert isinstance(turn.last, Listen) and turn.last.on_input.state == "order_lookup"
-    assert turn.last.keys and not turn.last.speech and turn.last.finish_on_key == "#"
+    # main -> order (a listen for the order number, keyed or said), not order_number with "3".
+    assert isinstance(turn.last, Listen) and turn.last.on_input.state == "order_number"
+    assert turn.last.keys and turn.last.speech and turn.last.finish_on_key == "#"
 
 
 def test_goodbye_ends_with_hangup_and_unknown_state_goes_to_main_menu(app, db):

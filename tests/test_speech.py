@@ -30,6 +30,7 @@ from .conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT, cli_env
 from .fake_twilio_api import FakeServer, slow
 
 KOREAN = "안녕하세요 주문한 물건이 아직 도착하지 않았어요"
+KOREAN_B = "배송 조회를 하고 싶습니다 감사합니다"
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +52,10 @@ def ko_speech(tmp_path_factory) -> dict[str, bytes]:
     subprocess.run(["espeak-ng", "-v", "ko", "-w", str(d / "raw.wav"), KOREAN], check=True)
     subprocess.run(["sox", str(d / "raw.wav"), "-r", "8000", "-c", "1", "-e", "mu-law", str(d / "ulaw.wav")], check=True)
     subprocess.run(["sox", str(d / "raw.wav"), "-r", "16000", "-c", "1", "-b", "16", str(d / "pcm.wav")], check=True)
-    return {"ulaw": (d / "ulaw.wav").read_bytes(), "pcm": (d / "pcm.wav").read_bytes()}
+    subprocess.run(["espeak-ng", "-v", "ko", "-w", str(d / "raw_b.wav"), KOREAN_B], check=True)
+    subprocess.run(["sox", str(d / "raw_b.wav"), "-r", "8000", "-c", "1", "-e", "mu-law", str(d / "ulaw_b.wav")], check=True)
+    return {"ulaw": (d / "ulaw.wav").read_bytes(), "pcm": (d / "pcm.wav").read_bytes(),
+            "ulaw_b": (d / "ulaw_b.wav").read_bytes()}
 
 
 def test_mulaw_telephone_audio_is_decoded_like_sox_does(ko_speech):
@@ -76,25 +80,55 @@ def test_16khz_pcm_is_transcribed_too(engine, ko_speech):
     assert any("\uac00" <= ch <= "\ud7a3" for ch in t.text) and t.words
 
 
-def test_concurrent_threads_share_one_model(engine, ko_speech):
-    expected = engine.transcribe(ko_speech["ulaw"]).text
-    results, errors = [], []
+def _words(text: str) -> set[str]:
+    return set(text.split())
 
-    def work():
+
+def _overlap(a: str, b: str) -> float:
+    return len(_words(a) & _words(b)) / max(len(_words(a) | _words(b)), 1)
+
+
+def test_concurrent_threads_share_one_model(engine, ko_speech):
+    """Threads transcribing different audio at once on one model each get their own audio's words.
+
+    Vosk does not give the same words for the same audio from a shared model, even one run after
+    another (alphacep/vosk-api#868), and runs at the same time diverge more (measured: whole
+    endings change; see ivr/speech/engine.py). The old test expected 70% of the words of a
+    sequential run and failed at random. What sharing must guarantee is checked instead: no
+    errors, and no cross-talk: each result shares words with its own audio's transcription and
+    more than with the other thread's audio.
+    """
+    refs = {"a": engine.transcribe(ko_speech["ulaw"]).text, "b": engine.transcribe(ko_speech["ulaw_b"]).text}
+    assert _overlap(refs["a"], refs["b"]) < 0.2  # the two sentences are told apart at all
+    audio = {"a": ko_speech["ulaw"], "b": ko_speech["ulaw_b"]}
+    results, errors, lock = [], [], threading.Lock()
+    start = threading.Barrier(4)
+
+    def work(which: str) -> None:
         try:
-            results.append(engine.transcribe(ko_speech["ulaw"]).text)
+            start.wait(30)
+            text = engine.transcribe(audio[which]).text
+            with lock:
+                results.append((which, text))
         except Exception as exc:  # noqa: BLE001
             errors.append(exc)
 
-    threads = [threading.Thread(target=work) for _ in range(4)]
+    threads = [threading.Thread(target=work, args=(w,)) for w in ("a", "b", "a", "b")]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     assert not errors and len(results) == 4
-    for text in results:  # floating-point order may flip a low-confidence word, nothing more
-        same = set(text.split()) & set(expected.split())
-        assert len(same) >= 0.7 * len(expected.split())
+    for which, text in results:
+        other = "b" if which == "a" else "a"
+        assert _words(text) & _words(refs[which]), (which, text, refs)
+        assert _overlap(text, refs[which]) > _overlap(text, refs[other]), (which, text, refs)
+
+
+def test_same_audio_one_after_another_keeps_its_stable_words(engine, ko_speech):
+    """One run after another, the variation (vosk-api#868) stays in a few uncertain words."""
+    texts = [engine.transcribe(ko_speech["ulaw"]).text for _ in range(2)]
+    assert _overlap(texts[0], texts[1]) >= 0.4
 
 
 @pytest.mark.parametrize("data,message", [
@@ -328,7 +362,7 @@ def test_voicemail_transcribed_after_a_crash(vosk_app, ko_speech):
     worker.run_until_idle()
     session.expire_all()
     ticket = session.scalars(select(Ticket)).one()
-    assert ticket.transcript_status == "done" and ticket.transcript
+    assert ticket.transcript_status == "done" and ticket.transcript and ticket.transcript_engine == "vosk"
     assert 0 < ticket.transcript_confidence <= 1
     from ivr.recordings.store import get_store
 

@@ -249,3 +249,24 @@ def test_kill_9_before_the_callback_then_reconciliation_makes_the_ticket(tmp_pat
             engine.dispose()
         finally:
             service.stop()
+
+
+def test_running_worker_replays_the_spool_within_seconds_with_the_original_time(app):
+    """No later voicemail needed: the worker's loop applies a spooled callback by itself."""
+    from ivr.jobs.queue import Worker
+    from ivr.tickets.service import RecordingCallback, spool_callback
+
+    left_at = datetime(2026, 11, 23, 9, 30, 0)
+    cb = RecordingCallback("CA" + "7" * 32, "+15005550006", "RE" + "7" * 32, "", 33, left_at)
+    spool_callback(app.config["IVR_SETTINGS"].instance_path, cb)  # as when the database refused it
+    worker = Worker(app, poll_seconds=0.2)
+    thread = worker.start_thread()
+    try:
+        ticket = _wait_for(lambda: next(iter(_tickets(app.extensions["ivr.sessionmaker"])), None), timeout=10,
+                           what="the worker to replay the spool")
+    finally:
+        worker.stop()
+        thread.join(10)
+    assert ticket.recording_sid == "RE" + "7" * 32 and ticket.created_at == left_at
+    assert ticket.caller == "+15005550006" and ticket.recording_duration == 33
+    assert spool.pending(app.config["IVR_SETTINGS"].instance_path) == 0

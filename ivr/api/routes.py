@@ -27,7 +27,7 @@ def token_required(view: Callable) -> Callable:
         session = get_session()
         user = user_for_token(session, header[7:].strip())
         if user is None:
-            return error(401, "invalid or revoked token")
+            return error(401, "invalid, revoked or expired token")
         session.commit()
         g.api_user = user
         return view(*args, **kwargs)

@@ -28,6 +28,8 @@ COMMAND_MODULES = [
     "users",
     "tickets",
     "recordings",
+    "report",
+    "hours",
 ]
 
 

@@ -1,4 +1,4 @@
-"""`kb load|gaps|add-sample|eval`: keep the knowledge base right, and learn from callers."""
+"""`kb load|gaps|add-sample|eval|ask`: keep the knowledge base right, and learn from callers."""
 from __future__ import annotations
 
 import argparse
@@ -7,6 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import func, or_, select
 
+from ..hours.kb import HoursError, publish_configured_hours
 from ..kb.files import KBFormatError, add_sample_question
 from ..kb.loader import load_knowledge_base
 from ..kb.models import QuestionAsked
@@ -35,10 +36,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     add.add_argument("--no-reload", action="store_true", help="only edit the file; don't reload the database")
     add.set_defaults(func=cmd_add_sample)
 
-    ev = ksub.add_parser("eval", help="accuracy of the loaded knowledge base on a labelled CSV (text,article_id)")
+    ev = ksub.add_parser("eval", help="accuracy of the loaded knowledge base on a labelled CSV (text,article_id; "
+                                      "an empty article_id means the question should be declined)")
     ev.add_argument("file", type=Path)
+    ev.add_argument("--misses", action="store_true", help="also list the rows that went wrong")
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(func=cmd_eval)
+
+    ask = ksub.add_parser("ask", help="what a caller asking this would get (answer, choice or decline), and why")
+    ask.add_argument("question")
+    ask.add_argument("--limit", type=int, default=3, help="candidates to show (default 3)")
+    ask.add_argument("--json", action="store_true")
+    ask.set_defaults(func=cmd_ask)
 
 
 def _kb_path(app, override: Path | None) -> Path:
@@ -51,7 +60,8 @@ def cmd_load(args: argparse.Namespace) -> int:
     try:
         with app_session(app) as session:
             kb = load_knowledge_base(session, path)
-    except KBFormatError as exc:
+            publish_configured_hours(app, session)  # hours.yaml is validated too, its article written
+    except (KBFormatError, HoursError) as exc:
         raise CLIError(f"knowledge base not loaded (nothing changed): {len(exc.problems)} problem(s): "
                        + " | ".join(exc.problems)) from None
     summary = {"topics": len(kb.topics), "articles": len(kb.articles), "path": str(path)}
@@ -102,7 +112,8 @@ def cmd_add_sample(args: argparse.Namespace) -> int:
         try:
             with app_session(app) as session:
                 load_knowledge_base(session, path)
-        except KBFormatError as exc:
+                publish_configured_hours(app, session)
+        except (KBFormatError, HoursError) as exc:
             raise CLIError(f"file updated but the knowledge base did not reload: {exc}") from None
         print("knowledge base reloaded")
     return 0
@@ -119,14 +130,81 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise CLIError(str(exc)) from None
     with app_session(app) as session:
         engine = search_engine(app, session)
-    unknown = sorted({aid for _, aid in rows} - {a.id for a in engine.articles})
+    unknown = sorted({aid for _, aid in rows if aid} - {a.id for a in engine.articles})
     if unknown:
         raise CLIError(f"{args.file}: article id(s) not in the loaded knowledge base: {', '.join(unknown[:5])}")
-    report = evaluate(engine, rows)
+    misses: list[dict] = []
+    report = evaluate(engine, rows, misses if args.misses else None)
     data = report.as_dict()
     if args.json:
+        print(json.dumps({**data, "misses": misses} if args.misses else data, indent=2))
+        return 0
+    for key, value in data.items():
+        print(f"{key}={value:.4f}" if isinstance(value, float) else f"{key}={value}")
+    if args.misses:
+        print(f"misses ({len(misses)}):")
+        for m in misses:
+            want = m["expected"] or "(decline)"
+            got = {"answer": "answered ", "choose": "offered "}.get(m["outcome"], "declined") + " / ".join(m["offered"])
+            print(f"  {m['text']!r}: expected {want}, {got} [{m['signal']}]")
+    return 0
+
+
+SIGNALS = {
+    "confident": "the leading article is likely enough, and far enough ahead of the runner-up, to answer",
+    "close_call": "two articles are plausible and neither clearly wins: the caller picks",
+    "unsure": "the question looks covered, but no article is likely enough to read out",
+    "off_topic": "the question is unlike anything the knowledge base covers",
+    "empty": "nothing was asked",
+}
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from ..kb.service import search_engine
+
+    question = " ".join(args.question.split())
+    if not question:
+        raise CLIError("the question is empty")
+    app = make_app()
+    with app_session(app) as session:
+        engine = search_engine(app, session)
+    if not engine.articles:
+        raise CLIError("no knowledge base is loaded (run: python -m ivr kb load)")
+    decision = engine.decide(question, limit=max(args.limit, 2))
+    heard = engine.heard_as(question)
+    t = engine.thresholds
+    outcome = {"answer": "answer", "choose": "choice", "none": "decline"}[decision.kind]
+    data = {
+        "question": question,
+        "heard_as": heard,
+        "outcome": outcome,
+        "signal": decision.signal,
+        "explanation": SIGNALS.get(decision.signal, ""),
+        "in_scope": decision.in_scope,
+        "offered": [h.article_id for h in decision.hits[: {"answer": 1, "choose": 2}.get(decision.kind, 0)]],
+        "candidates": [{"article_id": h.article_id, "title": h.title, "score": h.score}
+                       for h in decision.hits[: args.limit]],
+        "thresholds": {"in_scope": t.in_scope, "answer": t.answer, "lead_ratio": t.lead_ratio,
+                       "choose_floor": t.choose_floor},
+        "semantic": engine.embedder is not None,
+    }
+    if args.json:
         print(json.dumps(data, indent=2))
+        return 0
+    print(f"question: {question}")
+    if heard != question:
+        print(f"heard as: {heard}")
+    if outcome == "answer":
+        print(f"caller gets: the answer from {data['offered'][0]} ({decision.hits[0].title})")
+    elif outcome == "choice":
+        print(f"caller gets: a choice between {data['offered'][0]} and {data['offered'][1]}")
     else:
-        for key, value in data.items():
-            print(f"{key}={value:.4f}" if isinstance(value, float) else f"{key}={value}")
+        print("caller gets: a decline (sorry, no good answer; ask again or leave a message)")
+    scope = "n/a (keywords only)" if decision.in_scope is None else f"{decision.in_scope:.4f}"
+    print(f"decided by: {decision.signal} - {data['explanation']}")
+    print(f"in scope: {scope} (decline below {t.in_scope})")
+    print(f"candidates (probability each is the right article, if the knowledge base covers the question; "
+          f"answer at {t.answer}+ and {t.lead_ratio:g}x the runner-up, choice if the runner-up is {t.choose_floor}+):")
+    for i, h in enumerate(data["candidates"], 1):
+        print(f"  {i}. {h['article_id']:<28} {h['score']:.4f}  {h['title']}")
     return 0

@@ -27,6 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--production", action="store_true",
                    help="run gunicorn (gthread) with several processes; see README 'Production'")
     p.add_argument("--workers", type=int, default=2, help="processes with --production (default 2)")
+    p.add_argument("--gunicorn-config", default=None, metavar="PATH",
+                   help="gunicorn settings file for --production (default: gunicorn.conf.py in the project)")
     p.add_argument("--no-worker", action="store_true", help="don't run jobs here (use `python -m ivr worker`)")
     p.set_defaults(func=cmd_serve)
 
@@ -59,7 +61,7 @@ def configure_logging(settings) -> None:
 
 
 def gunicorn_argv(args: argparse.Namespace) -> list[str]:
-    return [sys.executable, "-m", "gunicorn", "-c", str(PROJECT_ROOT / "gunicorn.conf.py"),
+    return [sys.executable, "-m", "gunicorn", "-c", str(args.gunicorn_config or PROJECT_ROOT / "gunicorn.conf.py"),
             "--bind", f"{args.host}:{args.port}", "--workers", str(args.workers),
             "--threads", str(args.threads or 16), "--chdir", str(PROJECT_ROOT), "wsgi:app"]
 

@@ -1,4 +1,4 @@
-"""`users add|list|disable|token`: staff accounts and API tokens."""
+"""`users add|list|enable|disable|set-role|reset-password|token|tokens|revoke-token`: staff accounts and API tokens."""
 from __future__ import annotations
 
 import argparse
@@ -8,8 +8,9 @@ import sys
 
 from sqlalchemy import select
 
-from ..users.models import ROLES, ApiToken, User
-from ..users.service import UserError, create_user
+from ..users.models import ROLES, User
+from ..users.service import (UserError, create_user, issue_token, list_tokens, reset_password, revoke_token,
+                             set_active, set_role, token_dict)
 from . import CLIError
 from .context import app_session, make_app
 
@@ -25,23 +26,47 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls = usub.add_parser("list", help="all users")
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(func=cmd_list)
-    dis = usub.add_parser("disable", help="disable a user (they can't log in or use tokens)")
+    dis = usub.add_parser("disable", help="disable a user (they can't log in or use tokens; sessions end)")
     dis.add_argument("email")
     dis.set_defaults(func=cmd_disable)
+    ena = usub.add_parser("enable", help="re-enable a disabled user")
+    ena.add_argument("email")
+    ena.set_defaults(func=cmd_enable)
+    role = usub.add_parser("set-role", help="make a user admin or agent")
+    role.add_argument("email")
+    role.add_argument("role", choices=ROLES)
+    role.set_defaults(func=cmd_set_role)
+    reset = usub.add_parser("reset-password", help="set a new password (prompted, or --generate); ends their sessions")
+    reset.add_argument("email")
+    reset.add_argument("--generate", action="store_true", help="generate a password and print it")
+    reset.set_defaults(func=cmd_reset_password)
     tok = usub.add_parser("token", help="create an API token for a user (printed once)")
     tok.add_argument("email")
     tok.add_argument("--name", default="api")
+    tok.add_argument("--expires-days", type=int, default=None, help="the token stops working after this many days")
     tok.set_defaults(func=cmd_token)
+    toks = usub.add_parser("tokens", help="list API tokens (never the secrets)")
+    toks.add_argument("email", nargs="?")
+    toks.add_argument("--json", action="store_true")
+    toks.set_defaults(func=cmd_tokens)
+    rev = usub.add_parser("revoke-token", help="revoke one API token by its id (see users tokens)")
+    rev.add_argument("token_id", type=int)
+    rev.set_defaults(func=cmd_revoke_token)
+
+
+def _prompt_password(generate: bool) -> str | None:
+    if generate:
+        return None
+    if not sys.stdin.isatty():
+        raise CLIError("no terminal to prompt for a password: use --generate")
+    password = getpass.getpass("Password (10+ characters): ")
+    if password != getpass.getpass("Again: "):
+        raise CLIError("the passwords don't match")
+    return password
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    password = None
-    if not args.generate:
-        if not sys.stdin.isatty():
-            raise CLIError("no terminal to prompt for a password: use --generate")
-        password = getpass.getpass("Password (10+ characters): ")
-        if password != getpass.getpass("Again: "):
-            raise CLIError("the passwords don't match")
+    password = _prompt_password(args.generate)
     app = make_app()
     try:
         with app_session(app) as session:
@@ -76,20 +101,85 @@ def _user(session, email: str) -> User:
     return user
 
 
-def cmd_disable(args: argparse.Namespace) -> int:
+def _set_active(email: str, active: bool) -> int:
     app = make_app()
-    with app_session(app) as session:
-        user = _user(session, args.email)
-        user.active = False
-    print(f"disabled {args.email}")
+    try:
+        with app_session(app) as session:
+            changed = set_active(session, _user(session, email), active)
+    except UserError as exc:
+        raise CLIError(str(exc)) from None
+    state = "enabled" if active else "disabled"
+    print(f"{state} {email}" if changed else f"{email} was already {state}")
+    return 0
+
+
+def cmd_disable(args: argparse.Namespace) -> int:
+    return _set_active(args.email, False)
+
+
+def cmd_enable(args: argparse.Namespace) -> int:
+    return _set_active(args.email, True)
+
+
+def cmd_set_role(args: argparse.Namespace) -> int:
+    app = make_app()
+    try:
+        with app_session(app) as session:
+            changed = set_role(session, _user(session, args.email), args.role)
+    except UserError as exc:
+        raise CLIError(str(exc)) from None
+    print(f"{args.email} is now {args.role}" if changed else f"{args.email} was already {args.role}")
+    return 0
+
+
+def cmd_reset_password(args: argparse.Namespace) -> int:
+    wanted = _prompt_password(args.generate)
+    app = make_app()
+    try:
+        with app_session(app) as session:
+            password = reset_password(_user(session, args.email), wanted)
+    except UserError as exc:
+        raise CLIError(str(exc)) from None
+    print(f"password reset for {args.email}; their sessions were logged out"
+          + (f"; new password: {password}" if args.generate else ""))
     return 0
 
 
 def cmd_token(args: argparse.Namespace) -> int:
     app = make_app()
-    with app_session(app) as session:
-        user = _user(session, args.email)
-        row, token = ApiToken.issue(user.id, args.name)
-        session.add(row)
+    try:
+        with app_session(app) as session:
+            _, token = issue_token(session, _user(session, args.email), args.name, args.expires_days)
+    except UserError as exc:
+        raise CLIError(str(exc)) from None
     print(token)
+    return 0
+
+
+def cmd_tokens(args: argparse.Namespace) -> int:
+    app = make_app()
+    with app_session(app) as session:
+        owner = _user(session, args.email) if args.email else None
+        rows = [token_dict(t, u) for t, u in list_tokens(session, owner)]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("no API tokens (create one: python -m ivr users token EMAIL)")
+    for r in rows:
+        expires = f"expires {r['expires_at'][:16]}" if r["expires_at"] else "never expires"
+        used = f"last used {r['last_used_at'][:16]}" if r["last_used_at"] else "never used"
+        print(f"{r['id']:>4}  {r['user']:<28} {r['name']:<16} {r['state']:<8} {expires}, {used}")
+    return 0
+
+
+def cmd_revoke_token(args: argparse.Namespace) -> int:
+    app = make_app()
+    try:
+        with app_session(app) as session:
+            row = revoke_token(session, args.token_id)
+            name = row.name
+    except UserError as exc:
+        raise CLIError(str(exc)) from None
+    print(f"revoked token {args.token_id} ({name})")
     return 0

@@ -48,8 +48,11 @@ def publish_configured_hours(app, session: Session, now: datetime | None = None)
 
     from .schedule import load_hours
 
-    path = app.config["IVR_SETTINGS"].hours_path
+    settings = app.config["IVR_SETTINGS"]
+    path = settings.hours_path
     if not path.exists():
+        if settings.hours_file is not None:  # named explicitly: a missing file is a mistake, not "no hours"
+            raise HoursError([f"{path}: file not found (IVR_HOURS_PATH)"])
         return None
     hours = load_hours(path)
     return publish_hours_article(session, hours, app.extensions["ivr.prompts"], now or datetime.now(timezone.utc))

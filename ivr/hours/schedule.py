@@ -139,6 +139,11 @@ class OpeningHours:
         if current is not None:
             yield current
 
+    @property
+    def never_opens(self) -> bool:
+        """No day of the week and no holiday has opening hours (e.g. a desk with no live calls)."""
+        return not any(self.weekly) and not any(h.hours for h in self.holidays)
+
     def is_open(self, now: datetime) -> bool:
         """Whether the desk is open at `now` (an aware datetime)."""
         moment = _utc(now)
@@ -148,6 +153,8 @@ class OpeningHours:
     def next_change(self, now: datetime) -> Change | None:
         """When open/closed next flips after `now`, in the hours' timezone; None if never within ~a year."""
         moment = _utc(now)
+        if self.never_opens:
+            return None  # no need to walk the horizon day by day
         first = moment.astimezone(self.tz).date() - timedelta(days=1)
         for start, end in self._merged(first, HORIZON_DAYS):
             if end <= moment:

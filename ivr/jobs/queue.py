@@ -32,7 +32,7 @@ Handler = Callable[[Flask, dict[str, Any]], None]
 HANDLERS: dict[str, Handler] = {}
 
 # Modules that register handlers with @job_handler; imported by the worker.
-HANDLER_MODULES: list[str] = ["ivr.recordings.jobs", "ivr.recordings.reconcile", "ivr.notify.jobs"]
+HANDLER_MODULES: list[str] = ["ivr.recordings.jobs", "ivr.recordings.reconcile", "ivr.notify.jobs", "ivr.sms.jobs"]
 
 DEFAULT_LEASE_SECONDS = 60.0
 # Periodic work the worker loop does besides jobs.
@@ -223,7 +223,7 @@ class Worker:
         self._wake.set()
 
     def run_forever(self) -> None:
-        last_schedule = 0.0
+        last_schedule = time.monotonic()  # the first reconciliation a minute after start, not in it
         while not self._stop.is_set():
             busy = False
             try:

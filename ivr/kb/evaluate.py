@@ -1,4 +1,10 @@
-"""Measure retrieval on labelled questions through the same `decide` the call flow uses."""
+"""Measure retrieval on labelled questions through the same `decide` the call flow uses.
+
+A labelled row is (question, article_id); an empty article_id means the knowledge base does not
+cover the question and the right outcome is to decline. In-scope rows count as right when the
+caller gets the right answer, or a two-way choice that holds it; wrong when a wrong article is
+read out. Out-of-scope rows count as answered when any article is read out.
+"""
 from __future__ import annotations
 
 import csv
@@ -15,21 +21,29 @@ from .search import SearchEngine
 @dataclass(frozen=True)
 class EvalReport:
     n: int
-    top1: float
+    top1: float  # in-scope rows: the right article ranked first
     top3: float
-    answered_share: float
+    answered_share: float  # all rows
     choice_share: float
     declined_share: float
-    answered_accuracy: float
+    answered_accuracy: float  # in-scope rows answered outright: share with the right article
     p50_ms: float
     p95_ms: float
+    in_scope: int = 0
+    in_scope_right: float = 0.0  # answered right, or offered a choice that holds the right article
+    in_scope_wrong: float = 0.0  # answered with a wrong article
+    in_scope_declined: float = 0.0
+    out_of_scope: int = 0
+    oos_answered: float = 0.0  # an off-topic question answered with some article
+    oos_choice: float = 0.0  # ...or offered a choice of two
+    oos_declined: float = 0.0
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
 def read_labelled_csv(path: str | Path) -> list[tuple[str, str]]:
-    """Rows of (question, article_id) from a CSV with columns text,article_id."""
+    """Rows of (question, article_id) from a CSV with columns text,article_id; '' = should decline."""
     path = Path(path)
     with open(path, newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
@@ -39,16 +53,20 @@ def read_labelled_csv(path: str | Path) -> list[tuple[str, str]]:
         rows = []
         for row in reader:
             text, aid = (row.get("text") or "").strip(), (row.get("article_id") or "").strip()
-            if not text or not aid:
-                raise ValueError(f"{path}:{reader.line_num}: both text and article_id are needed")
+            if not text:
+                raise ValueError(f"{path}:{reader.line_num}: the text is empty "
+                                 "(article_id may be empty: it means the question should be declined)")
             rows.append((text, aid))
     if not rows:
         raise ValueError(f"{path}: no rows")
     return rows
 
 
-def evaluate(engine: SearchEngine, rows: Iterable[tuple[str, str]]) -> EvalReport:
-    top1 = top3 = answered = answered_right = chose = declined = 0
+def evaluate(engine: SearchEngine, rows: Iterable[tuple[str, str]], misses: list[dict] | None = None) -> EvalReport:
+    """Ask every row through `decide`; rows that went wrong are appended to `misses` if given."""
+    top1 = top3 = answered = answered_in = answered_right = chose = declined = 0
+    right = wrong = in_declined = in_n = 0
+    oos_n = oos_answered = oos_choice = oos_declined = 0
     latencies = []
     n = 0
     for text, expected in rows:
@@ -57,17 +75,40 @@ def evaluate(engine: SearchEngine, rows: Iterable[tuple[str, str]]) -> EvalRepor
         decision = engine.decide(text)
         latencies.append((time.perf_counter() - start) * 1000)
         ids = [h.article_id for h in decision.hits]
+        if misses is not None:
+            offered = ids[: {"answer": 1, "choose": 2}.get(decision.kind, 0)]
+            missed = (bool(offered) if not expected else expected not in offered)
+            if missed:
+                misses.append({"text": text, "expected": expected, "outcome": decision.kind,
+                               "signal": decision.signal, "offered": offered, "in_scope": decision.in_scope,
+                               "top": ids[0] if ids else None})
+        answered += decision.kind == "answer"
+        chose += decision.kind == "choose"
+        declined += decision.kind == "none"
+        if not expected:
+            oos_n += 1
+            oos_answered += decision.kind == "answer"
+            oos_choice += decision.kind == "choose"
+            oos_declined += decision.kind == "none"
+            continue
+        in_n += 1
         top1 += bool(ids) and ids[0] == expected
         top3 += expected in ids[:3]
         if decision.kind == "answer":
-            answered += 1
+            answered_in += 1
             answered_right += ids[0] == expected
+            right += ids[0] == expected
+            wrong += ids[0] != expected
         elif decision.kind == "choose":
-            chose += 1
+            right += expected in ids[:2]
         else:
-            declined += 1
-    n = max(n, 1)
+            in_declined += 1
     lat = np.array(latencies or [0.0])
-    return EvalReport(n=n, top1=top1 / n, top3=top3 / n, answered_share=answered / n, choice_share=chose / n,
-                      declined_share=declined / n, answered_accuracy=answered_right / max(answered, 1),
-                      p50_ms=float(np.percentile(lat, 50)), p95_ms=float(np.percentile(lat, 95)))
+    total, ins, outs = max(n, 1), max(in_n, 1), max(oos_n, 1)
+    return EvalReport(
+        n=n, top1=top1 / ins, top3=top3 / ins, answered_share=answered / total, choice_share=chose / total,
+        declined_share=declined / total, answered_accuracy=answered_right / max(answered_in, 1),
+        p50_ms=float(np.percentile(lat, 50)), p95_ms=float(np.percentile(lat, 95)),
+        in_scope=in_n, in_scope_right=right / ins, in_scope_wrong=wrong / ins, in_scope_declined=in_declined / ins,
+        out_of_scope=oos_n, oos_answered=oos_answered / outs, oos_choice=oos_choice / outs,
+        oos_declined=oos_declined / outs)

@@ -203,3 +203,87 @@ def add_sample_question(kb_dir: Path, article_id: str, question: str) -> Path:
     tmp.write_text(f"---\n{front}\n---\n{body}", encoding="utf-8")
     tmp.replace(path)
     return path
+
+
+# --- Editing from the dashboard: the same format and the same checks as `kb load`. ---
+
+WRITTEN_DIR = "web"  # kb_data/web/<id>.md: the written answer the help page shows (optional)
+RETIRED_DIR = "retired"  # kb_data/retired/<id>.md: articles taken out of service, kept for the record
+MAX_WRITTEN_CHARS = 20000
+
+
+def article_text(article: ArticleText) -> str:
+    """The file for an article, front matter in the same stable order `add_sample_question` writes."""
+    meta: dict[str, Any] = {"id": article.id, "title": article.title, "topic": article.topic}
+    if article.keywords:
+        meta["keywords"] = list(article.keywords)
+    meta["questions"] = list(article.questions)
+    front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=1000).strip()
+    return f"---\n{front}\n---\n{article.answer.strip()}\n"
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def validate_article(kb_dir: Path, article: ArticleText) -> ArticleText:
+    """Check an article exactly as `kb load` would (file format, fields, topic); raise KBFormatError."""
+    import tempfile
+
+    topic_ids = {t.id for t in read_topics(Path(kb_dir))}
+    if not ID_RE.match(article.id):
+        raise KBFormatError([f"id {article.id!r} is invalid (lowercase letters, digits, dashes)"])
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{article.id}.md"
+        path.write_text(article_text(article), encoding="utf-8")
+        try:
+            return parse_article(path, topic_ids)
+        except KBFormatError as exc:
+            # Name the article, not the scratch file.
+            raise KBFormatError([p.replace(str(path), f"articles/{article.id}.md") for p in exc.problems]) from None
+
+
+def read_written_answer(kb_dir: Path, article_id: str) -> str | None:
+    if not ID_RE.match(article_id):
+        return None
+    path = Path(kb_dir) / WRITTEN_DIR / f"{article_id}.md"
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def write_article(kb_dir: Path, article: ArticleText, written: str | None = None, *, new: bool = False) -> Path:
+    """Validate and write one article (and its written answer) to `kb_dir`; returns the article file."""
+    article = validate_article(kb_dir, article)
+    path = Path(kb_dir) / "articles" / f"{article.id}.md"
+    if new and (path.exists() or (Path(kb_dir) / RETIRED_DIR / path.name).exists()):
+        raise KBFormatError([f"articles/{article.id}.md: an article with id {article.id!r} already exists"])
+    if not new and not path.exists():
+        raise KBFormatError([f"articles/{article.id}.md: no such article"])
+    written = (written or "").strip().replace("\r\n", "\n")
+    if len(written) > MAX_WRITTEN_CHARS:
+        raise KBFormatError([f"web/{article.id}.md: the written answer is over {MAX_WRITTEN_CHARS} characters"])
+    _write_atomically(path, article_text(article))
+    web = Path(kb_dir) / WRITTEN_DIR / f"{article.id}.md"
+    if written:
+        _write_atomically(web, written + "\n")
+    elif web.exists():
+        web.unlink()
+    return path
+
+
+def retire_article(kb_dir: Path, article_id: str) -> Path:
+    """Move an article out of service into `retired/`; returns where it now lives."""
+    if not ID_RE.match(article_id):
+        raise KBFormatError([f"invalid article id {article_id!r}"])
+    path = Path(kb_dir) / "articles" / f"{article_id}.md"
+    if not path.is_file():
+        raise KBFormatError([f"articles/{article_id}.md: no such article"])
+    target = Path(kb_dir) / RETIRED_DIR / path.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    path.replace(target)
+    return target

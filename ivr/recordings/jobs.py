@@ -86,6 +86,7 @@ def transcribe_voicemail(app: Flask, payload: dict) -> None:
         ticket.transcript_confidence = round(transcript.confidence, 4)
         ticket.transcript_status = "done"
         ticket.transcript_error = None
+        ticket.transcript_engine = "vosk"
 
 
 def _mark_failed(app: Flask, payload: dict, error: str) -> None:

@@ -3,6 +3,14 @@
 The model (tens to hundreds of MB) is loaded once and shared by every call and thread; a
 KaldiRecognizer is cheap and holds one utterance's state, so concurrent calls never share one.
 Vosk resamples internally, so 8 kHz telephone audio is fed at its own rate.
+
+The words are not a pure function of the audio: a shared model keeps search state between its
+recognisers (alphacep/vosk-api#868). Measured on the Korean model with espeak-ng speech: 21
+sequential runs on the same audio gave 5 texts, differing in one or two low-confidence words
+and never in the ending; recognisers alive at the same time diverge more (a different ending
+in 6 of 28 runs), and serialising every call into the recognisers under one lock still gave 2
+of 16, so it is not a data race but order-dependent shared state. Each result is still a decoding of its own audio (no words cross between calls);
+nothing downstream may rely on identical text.
 """
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ import csv
 import io
 import json
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterable
 
 from sqlalchemy import func, or_, select
@@ -21,6 +21,10 @@ from .models import TICKET_STATUSES, Ticket
 SORTS = {"newest": Ticket.created_at.desc(), "oldest": Ticket.created_at.asc(),
          "updated": Ticket.updated_at.desc(), "status": Ticket.status.asc()}
 STATUS_LABELS = {"new": "New", "in_progress": "In progress", "waiting": "Waiting on caller", "resolved": "Resolved"}
+KIND_LABELS = {"voicemail": "Voicemail", "callback": "Callback", "web": "Web message"}
+OPEN = "open"  # pseudo-status: anything not resolved
+MAX_PAGE = 100_000
+MAX_ID = 2**63 - 1
 
 
 class TicketError(ValueError):
@@ -29,42 +33,66 @@ class TicketError(ValueError):
 
 @dataclass
 class TicketFilter:
-    status: str | None = None
+    status: str | None = None  # a status, "open" (not resolved) or None for any
     assignee: str | None = None  # user id, "me" resolved by the caller, or "none"
+    kind: str | None = None
     since: date | None = None
     until: date | None = None
     q: str | None = None
     sort: str = "newest"
     page: int = 1
     per_page: int = 25
+    tz: Any = None  # the zone `since`/`until` days are in (the business's on the dashboard); None = UTC
 
     @classmethod
-    def from_args(cls, args: Any) -> "TicketFilter":
+    def from_args(cls, args: Any, default_status: str | None = None) -> "TicketFilter":
         def parse_date(value: str | None) -> date | None:
             try:
                 return date.fromisoformat(value) if value else None
             except ValueError:
                 raise TicketError(f"dates look like 2026-11-23, got {value!r}") from None
 
-        status = (args.get("status") or "").strip() or None
-        if status and status not in TICKET_STATUSES:
-            raise TicketError(f"status must be one of {', '.join(TICKET_STATUSES)}")
+        status = (args.get("status") if "status" in args else default_status) or None
+        status = None if status in (None, "", "any") else status.strip()
+        if status and status not in TICKET_STATUSES + (OPEN,):
+            raise TicketError(f"status must be one of {', '.join(TICKET_STATUSES + (OPEN, 'any'))}")
+        kind = (args.get("kind") or "").strip() or None
+        if kind and kind not in KIND_LABELS:
+            raise TicketError(f"kind must be one of {', '.join(KIND_LABELS)}")
+        assignee = (args.get("assignee") or "").strip() or None
+        if assignee and assignee != "none" and not (assignee.isdigit() and 0 < int(assignee) <= MAX_ID):
+            raise TicketError("assignee must be a user id or 'none'")
         sort = args.get("sort") or "newest"
         if sort not in SORTS:
             raise TicketError(f"sort must be one of {', '.join(SORTS)}")
         try:
-            page = max(1, int(args.get("page") or 1))
-            per_page = min(200, max(1, int(args.get("per_page") or 25)))
+            page = int(args.get("page") or 1)
+            per_page = int(args.get("per_page") or 25)
         except ValueError:
             raise TicketError("page and per_page must be whole numbers") from None
-        return cls(status=status, assignee=(args.get("assignee") or "").strip() or None,
+        if not 1 <= page <= MAX_PAGE:
+            raise TicketError(f"page must be between 1 and {MAX_PAGE}")
+        if not 1 <= per_page <= 200:
+            raise TicketError("per_page must be between 1 and 200")
+        return cls(status=status, assignee=assignee, kind=kind,
                    since=parse_date(args.get("since")), until=parse_date(args.get("until")),
                    q=(args.get("q") or "").strip() or None, sort=sort, page=page, per_page=per_page)
 
+    def _utc_midnight(self, day: date) -> datetime:
+        """The start of `day` in the filter's zone, as the naive UTC the database stores."""
+        start = datetime.combine(day, datetime.min.time())
+        if self.tz is None:
+            return start
+        return start.replace(tzinfo=self.tz).astimezone(timezone.utc).replace(tzinfo=None)
+
     def query(self):
         query = select(Ticket)
-        if self.status:
+        if self.status == OPEN:
+            query = query.where(Ticket.status != "resolved")
+        elif self.status:
             query = query.where(Ticket.status == self.status)
+        if self.kind:
+            query = query.where(Ticket.kind == self.kind)
         if self.assignee == "none":
             query = query.where(Ticket.assignee_id.is_(None))
         elif self.assignee:
@@ -73,15 +101,18 @@ class TicketFilter:
             except ValueError:
                 raise TicketError("assignee must be a user id or 'none'") from None
         if self.since:
-            query = query.where(Ticket.created_at >= datetime.combine(self.since, datetime.min.time()))
+            query = query.where(Ticket.created_at >= self._utc_midnight(self.since))
         if self.until:
-            query = query.where(Ticket.created_at < datetime.combine(self.until + timedelta(days=1), datetime.min.time()))
+            query = query.where(Ticket.created_at < self._utc_midnight(self.until + timedelta(days=1)))
         if self.q:
             # Every word must appear in the transcript, the caller's number or the reference.
             for word in self.q.lower().split()[:8]:
                 like = f"%{word}%"
                 query = query.where(or_(func.lower(Ticket.transcript).like(like), Ticket.caller.like(like),
-                                        func.lower(Ticket.reference).like(like)))
+                                        func.lower(Ticket.reference).like(like), func.lower(Ticket.message).like(like),
+                                        func.lower(Ticket.contact_email).like(like),
+                                        func.lower(Ticket.contact_name).like(like),
+                                        Ticket.callback_number.like(like)))
         return query
 
 
@@ -116,7 +147,9 @@ def find_ticket(session: Session, ident: str | int) -> Ticket | None:
     """By id or by the reference the caller heard (case-insensitive, spaces ignored)."""
     text = str(ident).replace(" ", "").upper()
     if text.isdigit():
-        return session.get(Ticket, int(text))
+        return session.get(Ticket, int(text)) if 0 < int(text) <= MAX_ID else None
+    if len(text) > 16:
+        return None
     return session.scalar(select(Ticket).where(func.upper(Ticket.reference) == text))
 
 
@@ -133,7 +166,7 @@ def set_status(session: Session, ticket: Ticket, status: str, by: User | None) -
 
 def set_assignee(session: Session, ticket: Ticket, assignee_id: int | None, by: User | None) -> bool:
     if assignee_id is not None:
-        user = session.get(User, assignee_id)
+        user = session.get(User, assignee_id) if 0 < assignee_id <= MAX_ID else None
         if user is None or not user.active:
             raise TicketError(f"no active user with id {assignee_id}")
     if ticket.assignee_id == assignee_id:
@@ -183,7 +216,10 @@ def ticket_dict(ticket: Ticket, session: Session | None = None, full: bool = Fal
         "recording_duration": ticket.recording_duration, "recording_stored": bool(ticket.recording_path),
         "recording_purged_at": ticket.recording_purged_at.isoformat() if ticket.recording_purged_at else None,
         "transcript": ticket.transcript, "transcript_confidence": ticket.transcript_confidence,
-        "transcript_status": ticket.transcript_status,
+        "transcript_status": ticket.transcript_status, "transcript_engine": ticket.transcript_engine,
+        "kind": ticket.kind,
+        "missed_transfer": ticket.missed_transfer, "callback_number": ticket.callback_number,
+        "contact_name": ticket.contact_name, "contact_email": ticket.contact_email, "message": ticket.message,
     }
     if full and session is not None:
         h = ticket_history(session, ticket)
@@ -198,12 +234,32 @@ def ticket_dict(ticket: Ticket, session: Session | None = None, full: bool = Fal
     return data
 
 
-EXPORT_FIELDS = ["id", "reference", "status", "caller", "created_at", "assignee_id", "recording_duration",
-                 "transcript_status", "transcript_confidence", "transcript"]
+EXPORT_FIELDS = ["id", "reference", "kind", "status", "caller", "created_at", "assignee_email", "callback_number",
+                 "contact_name", "contact_email", "recording_duration", "transcript_status", "transcript_confidence",
+                 "transcript", "message", "questions_asked"]
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def export(tickets: Iterable[Ticket], fmt: str) -> str:
+def neutralise(value: Any) -> Any:
+    """Spreadsheets run cells starting with = + - @ (or a tab/CR before them): make such text inert."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def export(tickets: Iterable[Ticket], fmt: str, session: Session | None = None) -> str:
+    tickets = list(tickets)
     rows = [ticket_dict(t) for t in tickets]
+    if session is not None and tickets:
+        emails = dict(session.execute(select(User.id, User.email)).all())
+        asked: dict[str, list[str]] = {}
+        sids = {t.call_sid for t in tickets}
+        for sid, text in session.execute(select(QuestionAsked.call_sid, QuestionAsked.text)
+                                         .where(QuestionAsked.call_sid.in_(sids)).order_by(QuestionAsked.id)):
+            asked.setdefault(sid, []).append(text)
+        for row, t in zip(rows, tickets):
+            row["assignee_email"] = emails.get(t.assignee_id)
+            row["questions_asked"] = asked.get(t.call_sid, [])
     if fmt == "json":
         return json.dumps(rows, indent=2)
     if fmt != "csv":
@@ -212,5 +268,69 @@ def export(tickets: Iterable[Ticket], fmt: str) -> str:
     writer = csv.DictWriter(buf, fieldnames=EXPORT_FIELDS, extrasaction="ignore")
     writer.writeheader()
     for row in rows:
-        writer.writerow(row)
+        row["questions_asked"] = " | ".join(row.get("questions_asked") or [])
+        writer.writerow({k: neutralise(v) for k, v in row.items()})
     return buf.getvalue()
+
+
+def describe_event(kind: str, detail: dict[str, Any], titles: dict[str, str]) -> str:
+    """One call-log event as staff would say it, with article titles instead of ids."""
+    def title(aid: Any) -> str:
+        return f"“{titles.get(str(aid), str(aid))}”"
+
+    d = detail or {}
+    if kind == "call_started":
+        return f"Call started from {d.get('caller') or 'an unknown number'}"
+    if kind == "menu":
+        where = {"main": "the main menu", "topics": "the list of topics", "articles": "a topic's articles"}.get(
+            str(d.get("menu")), f"the {d.get('menu', '')} menu")
+        return f"Heard {where}" + (" again" if str(d.get("attempt", "0")) not in ("0", "") else "")
+    if kind == "speech_failed":
+        return "We could not make out what the caller said"
+    if kind == "digits":
+        return f"Pressed {d.get('digits')} in the {d.get('menu', '')} menu".replace("  ", " ")
+    if kind == "speech":
+        return f"Said “{d.get('text', '')}”"
+    if kind == "search":
+        hits = d.get("hits") or []
+        best = f"; best match {title(hits[0].get('article_id'))} ({round(100 * float(hits[0].get('score') or 0))}% sure)" \
+            if hits and isinstance(hits[0], dict) else ""
+        verdict = {"answer": "answered", "choose": "offered a choice", "none": "no answer found"}.get(
+            str(d.get("decision")), str(d.get("decision")))
+        return f"Asked “{d.get('text', '')}”: {verdict}{best}"
+    if kind == "article":
+        return f"Heard the answer {title(d.get('article_id'))}"
+    if kind == "feedback":
+        return f"Said the answer {title(d.get('article_id'))} {'helped' if d.get('helped') else 'did not help'}"
+    if kind == "choice":
+        rank = d.get("rank")
+        return f"Picked answer {rank + 1} of those offered" if isinstance(rank, int) else "Picked one of the answers offered"
+    if kind == "order":
+        status = d.get("status")
+        return f"Checked order {d.get('number')}: " + (f"{status}" if status else "not found")
+    if kind == "no_input":
+        return f"Said nothing in the {d.get('menu', '')} menu"
+    if kind == "invalid":
+        return f"Gave an answer the {d.get('menu', '')} menu didn't understand"
+    if kind == "operator_requested":
+        return "Asked for a person"
+    if kind == "message_prompt":
+        return "Was asked to leave a message"
+    if kind == "ticket":
+        return f"Left a message: ticket {d.get('reference')}"
+    if kind == "hangup":
+        return "Call ended"
+    if kind == "status":
+        return f"Call ended ({d.get('status')})"
+    if kind == "error":
+        return "Something went wrong on our side"
+    extra = ", ".join(f"{k} {v}" for k, v in d.items() if v not in (None, "", [], {}))
+    return kind.replace("_", " ").capitalize() + (f" ({extra})" if extra else "")
+
+
+def call_log(session: Session, call_sid: str) -> list[tuple[datetime, str]]:
+    from ..kb.models import Article
+
+    events = session.scalars(select(CallEvent).where(CallEvent.call_sid == call_sid).order_by(CallEvent.id)).all()
+    titles = dict(session.execute(select(Article.id, Article.title)).all())
+    return [(e.at, describe_event(e.kind, e.detail, titles)) for e in events]

@@ -24,6 +24,9 @@ class User(Base):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Part of the login cookie's user id: bumping it (logout, password change, disable) ends every
+    # session of this user on the server side, so a copied cookie stops working.
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     # Flask-Login protocol
     @property
@@ -39,7 +42,11 @@ class User(Base):
         return False
 
     def get_id(self) -> str:
-        return str(self.id)
+        return f"{self.id}:{self.session_version}"
+
+    def end_sessions(self) -> None:
+        """Invalidate every login cookie issued for this user so far."""
+        self.session_version = (self.session_version or 0) + 1
 
     @property
     def is_admin(self) -> bool:
@@ -48,6 +55,8 @@ class User(Base):
     def set_password(self, password: str) -> None:
         if len(password) < 10:
             raise ValueError("passwords need at least 10 characters")
+        if len(password) > 200:
+            raise ValueError("passwords can be at most 200 characters")
         self.password_hash = generate_password_hash(password)
 
     def check_password(self, password: str) -> bool:
@@ -64,12 +73,21 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(nullable=True)
     revoked: Mapped[bool] = mapped_column(default=False)
+    # None: never expires.
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
     @staticmethod
     def hash(token: str) -> str:
         return hashlib.sha256(token.encode()).hexdigest()
 
     @classmethod
-    def issue(cls, user_id: int, name: str) -> tuple["ApiToken", str]:
+    def issue(cls, user_id: int, name: str, expires_at: datetime | None = None) -> tuple["ApiToken", str]:
         token = "ivr_" + secrets.token_urlsafe(32)
-        return cls(user_id=user_id, name=name, token_hash=cls.hash(token)), token
+        return cls(user_id=user_id, name=name, token_hash=cls.hash(token), expires_at=expires_at), token
+
+    def state(self, now: datetime) -> str:
+        if self.revoked:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= now:
+            return "expired"
+        return "active"

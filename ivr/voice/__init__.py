@@ -11,5 +11,8 @@ def init_app(app: Flask) -> None:
 
     settings = app.config["IVR_SETTINGS"]
     app.extensions.setdefault("ivr.speaker", SaySpeaker(settings.say_voice, settings.say_language))
+    from . import transcription  # noqa: F401 - adds Twilio's transcribeCallback route to bp (desk)
+    from ..sms import status  # noqa: F401 - adds Twilio's message status callback to bp (desk)
+
     app.register_blueprint(bp)
     app.register_blueprint(fallback_bp)

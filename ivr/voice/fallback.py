@@ -44,6 +44,23 @@ def _speaker() -> SaySpeaker:
     return SaySpeaker(settings.say_voice, settings.say_language)
 
 
+def _note_in_spool(settings) -> None:
+    """Note the call and the failure in the spool (a file, not the database): the call's log shows
+    what happened, and reconciliation knows this call was offered a message."""
+    from ..calls.journal import PendingEvent, journal
+
+    sid = request.form.get("CallSid", "")
+    if not sid:
+        return
+    try:
+        journal(settings.instance_path, sid[:64], request.form.get("From", "")[:64], request.form.get("To", "")[:64],
+                [PendingEvent("error", {"path": "/voice/fallback", "twilio_error": request.form.get("ErrorCode", "")[:16],
+                                        "error_url": request.form.get("ErrorUrl", "")[:300]}),
+                 PendingEvent("message_prompt", {"via": "fallback"})])
+    except Exception:  # noqa: BLE001 - the caller's message matters more than the log
+        log.exception("could not note fallback call %s in the spool", sid)
+
+
 @bp.post("")
 @twilio_only
 def answer() -> Response:
@@ -51,6 +68,7 @@ def answer() -> Response:
     log.error("Twilio used the fallback URL for call %s: error %s at %s", request.form.get("CallSid"),
               request.form.get("ErrorCode"), request.form.get("ErrorUrl"))
     settings = current_app.config["IVR_SETTINGS"]
+    _note_in_spool(settings)
     speaker = _speaker()
     resp = VoiceResponse()
     speaker.speak(resp, _words("error_apology"))

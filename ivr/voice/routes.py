@@ -63,7 +63,10 @@ def call_context(session) -> CallContext:
 
 def render(turn: Turn) -> VoiceResponse:
     settings = current_app.config["IVR_SETTINGS"]
-    return TwimlRenderer(current_app.extensions["ivr.speaker"], settings.say_language).render(turn)
+    from .transcription import needs_twilio_transcript
+
+    return TwimlRenderer(current_app.extensions["ivr.speaker"], settings.say_language,
+                         twilio_transcripts=needs_twilio_transcript(settings)).render(turn)
 
 
 def voice_route(view: Callable[..., Turn]) -> Callable[..., Response]:

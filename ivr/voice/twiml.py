@@ -54,9 +54,11 @@ def input_from_form(form: Mapping[str, str]) -> Input:
 class TwimlRenderer:
     """Renders turns for one app: the speaker and the Gather language come from it."""
 
-    def __init__(self, speaker: Speaker, language: str):
+    def __init__(self, speaker: Speaker, language: str, *, twilio_transcripts: bool = False):
         self.speaker = speaker
         self.language = language
+        # No speech model of ours for this language: ask Twilio to transcribe messages instead.
+        self.twilio_transcripts = twilio_transcripts
 
     def render(self, turn: Turn) -> VoiceResponse:
         resp = VoiceResponse()
@@ -108,6 +110,10 @@ class TwimlRenderer:
             status_url = RECORDING_STATUS_URL + ("?missed_transfer=1" if record.missed_transfer else "")
             options.update(recording_status_callback=status_url, recording_status_callback_method="POST",
                            recording_status_callback_event="completed")
+            if self.twilio_transcripts:
+                from .transcription import TRANSCRIPTION_PATH
+
+                options.update(transcribe=True, transcribe_callback=TRANSCRIPTION_PATH)
         resp.record(action=step_url(record.on_done), method="POST", max_length=record.max_seconds,
                     timeout=record.silence_s, play_beep=record.beep, trim="trim-silence",
                     finish_on_key=record.finish_on_key, **options)

@@ -1,2 +1,2 @@
 """The call flow's states, one module per area; importing this package registers them all."""
-from . import ask, main, messages, orders, people  # noqa: F401
+from . import ask, main, messages, orders, people, sms  # noqa: F401

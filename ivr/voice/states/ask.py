@@ -124,7 +124,11 @@ def answer_question(ctx: CallContext, text: str, *, at_menu: int | None = None) 
             return offer_message(ctx)
         return menu_turn(ctx, "main", {"brief": 1}, attempt=at_menu,
                          preface=[ctx.t("can_help_with", topics=topic_names(ctx))])
-    return menu_turn(ctx, "not_found", {"q": asked.id}, preface=[ctx.t("not_found")])
+    preface = [ctx.t("not_found")]
+    if decision.signal == "off_topic":
+        # Not what this desk covers: say what it does cover, rather than only "no answer".
+        preface.append(ctx.t("can_help_with", topics=topic_names(ctx)))
+    return menu_turn(ctx, "not_found", {"q": asked.id}, preface=preface)
 
 
 def topic_names(ctx: CallContext) -> str:

@@ -1,26 +1,66 @@
-"""Checking an order: ask for its number on the keypad, look it up, read its status."""
+"""Checking an order: its number by keypad or voice, read back, the caller proven, then its status.
+
+    order -> order_number -> (menu order_confirm) -> order_lookup -> details (menu after_order)
+                                                               \\-> order_postcode -> details
+An order with a phone number or postcode is read only to a caller calling from that phone or
+typing that postcode (ivr/orders/verify.py). Unknown or malformed numbers, wrong postcodes and
+protected orders this phone can't prove count as failed attempts for the whole call; the third
+stops order look-ups for the call and offers the caller a message instead.
+"""
 from __future__ import annotations
 
-from ...orders.lookup import KNOWN_STATUSES, find_order, is_order_number
+from ...orders.lookup import KNOWN_STATUSES, is_order_number
+from ...orders.source import OrderRecord, OrderSourceError, lookup_order
+from ...orders.verify import (FAILURE_EVENT, MAX_FAILURES, VERIFIED_EVENT, caller_may_hear, digits_from_speech,
+                              failed_attempts, order_verified, postcode_can_prove, postcodes_match)
 from ...tts.spoken import spell_out_digits
 from ..actions import Listen, Say, Step, Turn
 from ..context import CallContext
 from ..flow import as_int, goto, state
-from ..menus import NO_INPUT_LIMIT, Choice, Menu, menu, menu_turn
-
-ORDER_ATTEMPTS = 2
+from ..menus import NO_INPUT_LIMIT, Choice, Menu, menu, menu_turn, wants_main_menu
 
 
-def ask_for_number(ctx: CallContext, attempt: int, *preface: str) -> Turn:
-    prompts = tuple(Say(p) for p in preface if p) + (Say(ctx.t("order_ask")),)
-    return Turn(Listen(prompts=prompts, on_input=Step("order_lookup", {"attempt": attempt}),
-                       on_silence=Step("order_missed", {"attempt": attempt}),
-                       keys=True, speech=False, num_digits=None, finish_on_key="#", timeout_s=8))
+def _listen_for_digits(ctx: CallContext, prompts: list[str], on_input: Step, on_silence: Step,
+                       *, hints: tuple[str, ...] = ()) -> Turn:
+    """Keys up to # or words; long enough to say or key a 10-digit number."""
+    return Turn(Listen(prompts=tuple(Say(p) for p in prompts if p), on_input=on_input, on_silence=on_silence,
+                       keys=True, speech=True, num_digits=None, finish_on_key="#", timeout_s=8,
+                       hints=hints or ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
+                                       "nine", "oh", "double")))
+
+
+def _failures(ctx: CallContext) -> int:
+    """Failed tries in this call: those written, and this turn's (its call log is written at commit)."""
+    pending = sum(1 for e in ctx.events if e.kind == FAILURE_EVENT)
+    return failed_attempts(ctx.session, ctx.call_sid) + pending
+
+
+def _locked(ctx: CallContext) -> bool:
+    return _failures(ctx) >= MAX_FAILURES
+
+
+def _verified(ctx: CallContext, number: str) -> bool:
+    """Whether this call already proved it may hear `number` (earlier, or in this very turn)."""
+    return (any(e.kind == VERIFIED_EVENT and e.detail.get("number") == number for e in ctx.events)
+            or order_verified(ctx.session, ctx.call_sid, number))
+
+
+def _fail(ctx: CallContext, why: str, *preface: str, retry: Step) -> Turn:
+    """Count a failed attempt; the third one locks order look-ups for this call and offers a message."""
+    ctx.log(FAILURE_EVENT, reason=why)
+    if _locked(ctx):
+        ctx.log("order_locked")
+        return menu_turn(ctx, "order_locked", {}, preface=[*preface, ctx.t("order_locked")])
+    return Turn(*(Say(p) for p in preface if p), goto(retry.state, **dict(retry.params)))
 
 
 @state("order")
-def order(ctx: CallContext, attempt: int | str = 0) -> Turn:
-    return ask_for_number(ctx, as_int(attempt))
+def order(ctx: CallContext, attempt: int | str = 0, again: int | str = 0) -> Turn:
+    if _locked(ctx):
+        return menu_turn(ctx, "order_locked", {}, preface=[ctx.t("order_locked")])
+    attempt = as_int(attempt)
+    return _listen_for_digits(ctx, [ctx.t("order_ask")], Step("order_number", {"attempt": attempt}),
+                              Step("order_missed", {"attempt": attempt}))
 
 
 @state("order_missed")
@@ -31,44 +71,149 @@ def order_missed(ctx: CallContext, attempt: int | str = 0) -> Turn:
         from .main import offer_message
 
         return offer_message(ctx)
-    return ask_for_number(ctx, attempt, ctx.t("no_input"))
+    return _listen_for_digits(ctx, [ctx.t("no_input"), ctx.t("order_ask")], Step("order_number", {"attempt": attempt}),
+                              Step("order_missed", {"attempt": attempt}))
+
+
+@state("order_number")
+def order_number(ctx: CallContext, attempt: int | str = 0) -> Turn:
+    """What the caller keyed or said: digits, read back for confirmation."""
+    keyed = ctx.input.digits.strip().rstrip("#")
+    said = ctx.input.speech.strip()
+    if keyed.startswith("*") or (said and wants_main_menu("", said)):
+        return Turn(goto("menu", name="main"))
+    if not keyed and not said:
+        return Turn(goto("order_missed", attempt=attempt))
+    number = keyed or digits_from_speech(said)
+    ctx.log("digits" if keyed else "speech", menu="order", digits=number, text=said or None)
+    if not number:
+        return _listen_for_digits(ctx, [ctx.t("order_not_digits"), ctx.t("order_ask")],
+                                  Step("order_number", {"attempt": attempt}), Step("order_missed", {"attempt": attempt}))
+    if not is_order_number(number):
+        return _fail(ctx, "malformed", ctx.t("order_malformed"), retry=Step("order", {"attempt": attempt}))
+    return menu_turn(ctx, "order_confirm", {"number": number},
+                     preface=[ctx.t("order_heard", number=spell_out_digits(number))])
+
+
+@menu("order_confirm")
+def order_confirm_menu(ctx: CallContext, number: str = "") -> Menu:
+    return Menu(questions=False, announce_common=False, choices=[
+        Choice("1", "order_lookup", {"number": number}, line="choice_order_yes",
+               words=("yes", "yeah", "yep", "correct", "that's right", "right")),
+        Choice("2", "order", {"again": 1}, line="choice_order_reenter", words=("no", "nope", "wrong", "not right")),
+    ])
+
+
+def _details(ctx: CallContext, found: OrderRecord) -> Turn:
+    """Read the order: only ever called once the caller may hear it."""
+    ctx.log(VERIFIED_EVENT, number=found.number)
+    ctx.log("order", number=found.number, status=found.status)
+    status_id = f"order_status_{found.status}"
+    status = (ctx.t(status_id) if found.status in KNOWN_STATUSES
+              else ctx.t("order_status_unknown", status=found.status.replace("_", " ")))
+    sentence = ctx.t("order_status", number=spell_out_digits(found.number), status=status)
+    return menu_turn(ctx, "after_order", {"number": found.number},
+                     preface=[Say(sentence, private=True), Say(found.detail, private=True)])
+
+
+def _find(ctx: CallContext, number: str) -> OrderRecord | None | Turn:
+    try:
+        return lookup_order(ctx.app, ctx.session, number)
+    except OrderSourceError as exc:
+        ctx.log("order_source_error", number=number, error=str(exc))
+        return menu_turn(ctx, "order_failed", {}, preface=[ctx.t("order_unavailable")])
 
 
 @state("order_lookup")
-def order_lookup(ctx: CallContext, attempt: int | str = 0) -> Turn:
-    digits = ctx.input.digits.strip().rstrip("#")
+def order_lookup(ctx: CallContext, number: str = "") -> Turn:
+    if _locked(ctx):
+        return menu_turn(ctx, "order_locked", {}, preface=[ctx.t("order_locked")])
+    if not is_order_number(number):
+        return Turn(goto("order"))
+    found = _find(ctx, number)
+    if isinstance(found, Turn):
+        return found
+    if found is None:
+        ctx.log("order", number=number, status=None)
+        return _fail(ctx, "not_found", ctx.t("order_not_found", number=spell_out_digits(number)),
+                     ctx.t("order_try_again"), retry=Step("order", {"again": 1}))
+    if caller_may_hear(found, ctx.caller) or _verified(ctx, number):
+        return _details(ctx, found)
+    if postcode_can_prove(found):
+        return _ask_postcode(ctx, number)
+    ctx.log(FAILURE_EVENT, reason="phone_mismatch", number=number)
+    if _locked(ctx):
+        return menu_turn(ctx, "order_locked", {}, preface=[ctx.t("order_cannot_verify"), ctx.t("order_locked")])
+    return menu_turn(ctx, "order_failed", {}, preface=[ctx.t("order_cannot_verify")])
+
+
+def _ask_postcode(ctx: CallContext, number: str, *preface: str, attempt: int = 0) -> Turn:
+    step = {"number": number, "attempt": attempt}
+    return _listen_for_digits(ctx, [*preface, ctx.t("order_postcode_ask")], Step("order_postcode", step),
+                              Step("order_postcode", {**step, "silent": 1}))
+
+
+@state("order_postcode")
+def order_postcode(ctx: CallContext, number: str = "", attempt: int | str = 0, silent: int | str = 0) -> Turn:
     attempt = as_int(attempt)
-    if digits.startswith("*"):
+    if _locked(ctx):
+        return menu_turn(ctx, "order_locked", {}, preface=[ctx.t("order_locked")])
+    typed = ctx.input.digits.strip().rstrip("#")
+    said = ctx.input.speech.strip()
+    if typed.startswith("*"):
         return Turn(goto("menu", name="main"))
-    if not digits:
-        return Turn(goto("order_missed", attempt=attempt))
-    ctx.log("digits", menu="order", digits=digits)
-    if not is_order_number(digits):
-        failure = ctx.t("order_malformed")
-    else:
-        found = find_order(ctx.session, digits)
-        if found is not None:
-            ctx.log("order", number=digits, status=found.status)
-            status_id = f"order_status_{found.status}"
-            status = (ctx.t(status_id) if found.status in KNOWN_STATUSES
-                      else ctx.t("order_status_unknown", status=found.status.replace("_", " ")))
-            sentence = ctx.t("order_status", number=spell_out_digits(digits), status=status)
-            return menu_turn(ctx, "after_order", {"number": digits},
-                             preface=[Say(sentence, private=True), Say(found.detail, private=True)])
-        ctx.log("order", number=digits, status=None)
-        failure = ctx.t("order_not_found", number=spell_out_digits(digits))
-    if attempt + 1 >= ORDER_ATTEMPTS:
-        return menu_turn(ctx, "order_failed", {}, preface=[failure])
-    return ask_for_number(ctx, attempt + 1, failure, ctx.t("order_try_again"))
+    if as_int(silent) or not (typed or said):
+        if attempt + 1 > NO_INPUT_LIMIT:
+            from .main import offer_message
+
+            return offer_message(ctx)
+        return _ask_postcode(ctx, number, ctx.t("no_input"), attempt=attempt + 1)
+    found = _find(ctx, number)
+    if isinstance(found, Turn):
+        return found
+    if found is None:
+        return Turn(goto("order"))
+    candidate = typed or _spoken_postcode(said)
+    if postcodes_match(found.postcode, candidate):
+        return _details(ctx, found)
+    ctx.log(FAILURE_EVENT, reason="postcode", number=number)
+    if _locked(ctx):
+        ctx.log("order_locked")
+        return menu_turn(ctx, "order_locked", {}, preface=[ctx.t("order_postcode_wrong"), ctx.t("order_locked")])
+    return _ask_postcode(ctx, number, ctx.t("order_postcode_wrong"), attempt=attempt)
+
+
+def _spoken_postcode(said: str) -> str:
+    """'zero four one oh one' -> '04101'; 'S W one A one A A' -> 'SW1A1AA'."""
+    digits = digits_from_speech(said)
+    if digits:
+        return digits
+    out = []
+    for token in said.upper().replace("-", " ").split():
+        spoken = digits_from_speech(token)
+        out.append(spoken or (token if token.isalnum() else ""))
+    return "".join(out)
+
+
+@menu("after_order")
+def after_order_menu(ctx: CallContext, number: str = "") -> Menu:
+    # The repeat key reads the details again (this call has already proven it may hear them).
+    return Menu(questions=False, repeat=Step("order_lookup", {"number": number}), choices=[
+        Choice("1", "text_me", {"what": "order", "about": number, "back": "after_order", "number": number},
+               words=("text", "text me", "send it", "text message", "sms"), line="choice_text_me"),
+        Choice("2", "order", {"again": 1}, words=("another order", "another", "different order"),
+               line="choice_another_order"),
+    ])
 
 
 @menu("order_failed")
 def order_failed_menu(ctx: CallContext) -> Menu:
     return Menu(questions=False, choices=[
-        Choice("1", "order", words=("another order", "try again", "again"), line="choice_another_order"),
+        Choice("1", "order", {"again": 1}, words=("another order", "try again"), line="choice_another_order"),
     ])
 
 
-@menu("after_order")
-def after_order_menu(ctx: CallContext, number: str = "") -> Menu:
-    return order_failed_menu(ctx)
+@menu("order_locked")
+def order_locked_menu(ctx: CallContext) -> Menu:
+    """Only the universal keys: the message key (said in every menu's closing line), repeat, star."""
+    return Menu(questions=False, choices=[])
