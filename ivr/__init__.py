@@ -17,6 +17,7 @@ APP_EXTENSIONS: list[str] = [
     "ivr.tts",
     "ivr.dashboard",
     "ivr.api",
+    "ivr.stream",
     "ivr.insights",
     "ivr.help",
 ]

@@ -252,6 +252,16 @@ class Settings:
     orders_sql_query: str = setting("IVR_ORDERS_SQL_QUERY", "")
     orders_sql_timeout: int = setting("IVR_ORDERS_SQL_TIMEOUT", 3, whole(1, 30))
 
+    # --- Media Streams (stream): real-time calls over Twilio's bidirectional stream ---
+    # Answer with <Connect><Stream> when a Vosk model serves the call's language (and the server speaks WebSockets).
+    stream_enabled: bool = setting("IVR_STREAM", True, boolean)
+    # Trailing silence that ends a caller's utterance.
+    stream_end_silence_ms: int = setting("IVR_STREAM_END_SILENCE_MS", 600, whole(200, 3000))
+    # WebRTC VAD aggressiveness, 0 (lenient) .. 3 (strict about what counts as speech).
+    stream_vad_mode: int = setting("IVR_STREAM_VAD_MODE", 2, whole(0, 3))
+    # Voiced audio (in 200 ms) that counts as the caller speaking: starts an utterance, barges in.
+    stream_barge_in_ms: int = setting("IVR_STREAM_BARGE_IN_MS", 100, whole(20, 200))
+
     @property
     def sqlalchemy_url(self) -> str:
         return self.database_url or f"sqlite:///{self.instance_path / 'ivr.db'}"

@@ -24,6 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--script", help="caller turns separated by ';' instead of typing, e.g. '1;how do I return something;1'")
     p.add_argument("--vosk", action="store_true",
                    help="in-process only: keep the Vosk question path (questions must then be recorded)")
+    p.add_argument("--stream", action="store_true",
+                   help="call over Twilio Media Streams: sentences are spoken with espeak-ng, keys sent as dtmf")
+    p.add_argument("--save", metavar="CALL.WAV", help="with --stream: keep the call's audio (both sides) here")
     p.set_defaults(func=cmd_simulate)
 
 
@@ -71,6 +74,10 @@ def run_call(driver: CallDriver, turns: Iterator[str], out: Callable[[str], None
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    if args.stream:
+        return cmd_simulate_stream(args)
+    if args.save:
+        raise CLIError("--save needs --stream (over TwiML, Twilio holds the audio)")
     if args.url:
         app = None
         from ..config import load_settings
@@ -94,6 +101,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         transport, base = FlaskTransport(app.test_client()), settings.public_base_url or "http://localhost"
     driver = CallDriver(transport, base, settings.twilio_auth_token, account_sid=settings.twilio_account_sid,
                         caller=args.caller, api_base=settings.twilio_api_base)
+    if app is not None:
+        driver.clip_words = clip_words(app)
     print(f"calling {base}/voice as {args.caller} (call {driver.call_sid})")
     try:
         run_call(driver, _turns(args.script))
@@ -103,3 +112,65 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         raise CLIError(f"cannot reach {base}: {exc}") from None
     print(f"see the log: python -m ivr calls show {driver.call_sid}")
     return 0
+
+
+def cmd_simulate_stream(args: argparse.Namespace) -> int:
+    """The call over a Media Stream, to this process's app on a real socket or to --url."""
+    import threading
+    from pathlib import Path
+
+    from ..config import load_settings
+    from ..simulate.media_stream import NotStreamed, StreamCaller
+    from ..simulate.stream_call import Transcript, espeak_voice, run_stream_call, save_call
+
+    settings = load_settings()
+    words: Transcript | None = None
+    server = None
+    if args.url:
+        base = args.url
+    else:
+        from werkzeug.serving import make_server
+
+        from .. import create_app
+        from .serve import start_background
+
+        app = create_app(settings)
+        words = Transcript()
+        app.extensions["ivr.stream.tap"] = words
+        start_background(app, with_worker=settings.run_worker)
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        threading.Thread(target=server.serve_forever, name="simulate-server", daemon=True).start()
+        base = f"http://127.0.0.1:{server.server_port}"
+    caller = StreamCaller(base, settings.twilio_auth_token, settings.twilio_account_sid, caller=args.caller)
+    print(f"calling {base}/voice as {args.caller} over a media stream (call {caller.call_sid})")
+    try:
+        run_stream_call(caller, _turns(args.script), voice=espeak_voice(settings.say_language), words=words)
+    except NotStreamed:
+        raise CLIError("the service answered with TwiML, not a media stream: is a Vosk model installed for "
+                       f"{settings.say_language} (python -m ivr models download) and IVR_STREAM on?") from None
+    except OSError as exc:
+        raise CLIError(f"cannot reach {base}: {exc}") from None
+    finally:
+        caller.close()
+        if server is not None:
+            server.shutdown()
+    if args.save:
+        seconds = save_call(caller, Path(args.save))
+        print(f"saved {seconds:.1f} s of the call to {args.save}")
+    print(f"see the log: python -m ivr calls show {caller.call_sid}")
+    return 0
+
+
+def clip_words(app) -> Callable[[str], str | None]:
+    """The sentence behind a clip URL: the app in this process notes each sentence it speaks."""
+    service = app.extensions["ivr.tts"]
+    spoken: dict[str, str] = {}
+    inner = app.extensions["ivr.speaker"]
+
+    class NotingSpeaker:
+        def speak(self, container, text: str, *, private: bool = False) -> None:
+            spoken[service.key(text)] = text
+            inner.speak(container, text, private=private)
+
+    app.extensions["ivr.speaker"] = NotingSpeaker()
+    return lambda url: spoken.get(url.rsplit("/", 1)[-1].split(".", 1)[0])

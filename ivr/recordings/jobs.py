@@ -12,7 +12,7 @@ from ..db import session_scope, utcnow
 from ..jobs.queue import enqueue, job_handler, on_final_failure
 from ..tickets.models import Ticket
 from .fetch import delete_recording, fetch_recording
-from .store import get_store
+from .store import captured_path, get_store
 
 
 @job_handler("recording.fetch")
@@ -25,14 +25,20 @@ def fetch_voicemail(app: Flask, payload: dict) -> None:
         if ticket is None:
             return
         ticket_id, recording_sid, stored = ticket.id, ticket.recording_sid, ticket.recording_path
+    captured = captured_path(settings, recording_sid)  # recorded from a Media Stream: Twilio never had it
     if not (stored and store.exists(stored)):
-        budget = settings.recording_job_fetch_seconds
-        data = fetch_recording(settings, recording_sid, timeout_seconds=budget)
+        if captured.is_file():
+            data = captured.read_bytes()
+        else:
+            budget = settings.recording_job_fetch_seconds
+            data = fetch_recording(settings, recording_sid, timeout_seconds=budget)
         stored = store.save(ticket_id, recording_sid, data)
         with session_scope(sessions) as session:
             ticket = session.get(Ticket, ticket_id)
             ticket.recording_path, ticket.recording_stored_at = stored, utcnow()
-    if settings.delete_at_twilio:
+    if captured.is_file():
+        captured.unlink()  # the store has it now (fsynced or committed), and the ticket points at it
+    elif settings.delete_at_twilio:
         # Our copy is stored (fsynced or committed): Twilio's can go. Deleting twice is harmless
         # (404 = done), so a retried job skips the download and only retries this.
         delete_recording(settings, recording_sid)

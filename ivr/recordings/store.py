@@ -147,6 +147,14 @@ class DatabaseStore:
         return None
 
 
+def captured_path(settings, recording_sid: str) -> Path:
+    """Where a recording this host captured itself (a Media Streams voicemail) is written while
+    the caller speaks; the `recording.fetch` job moves it into the store instead of downloading."""
+    if not RECORDING_SID_RE.match(recording_sid or ""):
+        raise ValueError(f"not a recording sid: {recording_sid!r}")
+    return Path(settings.recordings_root) / "captured" / f"{recording_sid}.wav"
+
+
 def get_store(app: Flask) -> RecordingStore | DatabaseStore:
     settings = app.config["IVR_SETTINGS"]
     if settings.recordings_storage == "database":

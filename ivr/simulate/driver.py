@@ -91,6 +91,8 @@ class CallDriver:
         self._waiting_el: ET.Element | None = None
         self._current_url = ""
         self.ended: str | None = None
+        # url -> the sentence a <Play> clip speaks, when the app is in this process (see simulate)
+        self.clip_words: Callable[[str], str | None] | None = None
         # Nobody answers unless a test says otherwise (Twilio: DialCallStatus=no-answer).
         self.dial_outcome: DialOutcome = dial_outcome or (lambda destinations: "no-answer")
         self.dials: list[dict[str, Any]] = []  # every <Dial>: destinations, attributes and outcome
@@ -265,7 +267,8 @@ class CallDriver:
     def _hear(self, el: ET.Element, step: Step) -> None:
         text = (el.text or "").strip()
         if el.tag == "Play":
-            text = f"[audio {text}]"
+            words = self.clip_words(text) if self.clip_words else None
+            text = f"{words} [audio]" if words else f"[audio {text}]"
         step.heard.append(text)
         self.heard.append(text)
 

@@ -120,7 +120,8 @@ def all_choices(name: str, built: Menu, params: dict[str, Any]) -> list[Choice]:
 
 
 def normalise_speech(text: str) -> str:
-    return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split())
+    # Letters of any script: a Korean menu's words must survive as well as English ones.
+    return " ".join(re.sub(r"[^\w' ]+|_", " ", text.lower()).split())
 
 
 def announced_keys(text: str) -> set[str]:

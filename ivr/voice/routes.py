@@ -17,7 +17,7 @@ from .context import CallContext
 from .flow import handle_input, run_state as run_step, start_call, store_voicemail
 from .signature import twilio_only
 from .speaker import SaySpeaker
-from .twiml import TwimlRenderer, input_from_form
+from .twiml import TwimlRenderer, input_from_form, media_stream_answer
 
 log = logging.getLogger(__name__)
 bp = Blueprint("voice", __name__, url_prefix="/voice")
@@ -104,8 +104,20 @@ def _params() -> dict[str, str]:
 
 @bp.post("")
 @twilio_only
+def incoming() -> Response:
+    try:
+        streamed = media_stream_answer(current_app._get_current_object(), request)
+    except Exception:  # noqa: BLE001 - the stream is an upgrade; TwiML still answers the call
+        log.exception("could not offer a media stream for call %s", request.form.get("CallSid"))
+        get_session().rollback()
+        streamed = None
+    if streamed is not None:
+        return twiml(streamed)
+    return first_turn()
+
+
 @voice_route
-def incoming(ctx: CallContext) -> Turn:
+def first_turn(ctx: CallContext) -> Turn:
     return start_call(ctx)
 
 

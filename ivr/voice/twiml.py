@@ -128,3 +128,15 @@ class TwimlRenderer:
                 dial.sip(destination)
             else:
                 dial.number(destination)
+
+
+def media_stream_answer(app, req) -> VoiceResponse | None:
+    """Media Streams instead of TwiML for a call's first turn, when the call can stream.
+
+    The one place the TwiML transport defers to the stream transport (ivr/stream): with a Vosk
+    model for the call's language and a WebSocket-capable server, `/voice` answers
+    `<Connect><Stream>` and the flow runs over the stream; otherwise (or IVR_STREAM=off) None.
+    """
+    from ..stream.twiml import answer
+
+    return answer(app, req)
