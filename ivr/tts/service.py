@@ -134,6 +134,11 @@ class TTSService:
                     shutil.rmtree(day_dir, ignore_errors=True)
         return removed
 
+    @property
+    def busy(self) -> bool:
+        """A render is running now (one at a time): a new one would wait behind it."""
+        return self._lock.locked()
+
     # ------------------------------------------------------------------ rendering
     def render(self, texts: Sequence[str], timeout: float | None = None, *, private: bool = False) -> RenderResult:
         """Render every text not yet cached; returns counts. Never raises for one bad text.

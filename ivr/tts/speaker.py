@@ -41,10 +41,13 @@ class PlaySpeaker:
         """Play the clip for `text`; `private` marks a caller's data (its clip is kept for the day only)."""
         try:
             path = self.service.cached_path(text, private)
-            if path is None and private and len(text) <= ON_DEMAND_MAX_CHARS and self.budget_seconds > 0:
+            if (path is None and private and len(text) <= ON_DEMAND_MAX_CHARS and self.budget_seconds > 0
+                    and not self.service.busy):
                 # Only a caller's own sentence (an order's status, a reference) is worth a short wait:
                 # anything else is spoken with <Say> now and rendered in the background for next time,
-                # so no request thread queues behind the renderer.
+                # so no request thread queues behind the renderer. When the renderer is busy (a burst of
+                # calls) a caller's sentence isn't queued at all: it would be ready only after the call
+                # had moved on, and nobody else will ever hear it.
                 self._render_within_budget(text, private)
                 path = self.service.cached_path(text, private)
             if path is not None:
