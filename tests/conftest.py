@@ -99,3 +99,18 @@ def ask(driver, question: str):
 def question_asked(db, driver):
     """The one question this call asked, as stored for the learning loop."""
     return db.scalars(select(QuestionAsked).where(QuestionAsked.call_sid == driver.call_sid)).one()
+
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def staff(app):
+    """An admin and an agent who can log in to the dashboard (ids by role)."""
+    from ivr.db import session_scope
+    from ivr.users.service import create_user
+
+    with session_scope(app.extensions["ivr.sessionmaker"]) as s:
+        admin, _ = create_user(s, "boss@example.com", "admin", PASSWORD)
+        agent, _ = create_user(s, "agent@example.com", "agent", PASSWORD)
+        return {"admin": admin.id, "agent": agent.id}

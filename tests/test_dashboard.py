@@ -7,10 +7,8 @@ import json
 import re
 import subprocess
 import sys
-import threading
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select
 
 from ivr.db import session_scope, utcnow
@@ -19,20 +17,12 @@ from ivr.jobs.queue import Worker
 from ivr.tickets.activity import TicketChange, TicketNote
 from ivr.tickets.models import Ticket
 from ivr.users.models import ApiToken, User
-from ivr.users.service import create_user
 
-from .conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT, cli_env
+from .conftest import ACCOUNT_SID, AUTH_TOKEN, PASSWORD, ROOT, cli_env
 from .fake_twilio_api import FakeServer
 
-PASSWORD = "correct horse battery"
 
 
-@pytest.fixture
-def staff(app):
-    with session_scope(app.extensions["ivr.sessionmaker"]) as s:
-        admin, _ = create_user(s, "boss@example.com", "admin", PASSWORD)
-        agent, _ = create_user(s, "agent@example.com", "agent", PASSWORD)
-        return {"admin": admin.id, "agent": agent.id}
 
 
 def leave_voicemail(app, call, caller="+15551230001", transcript=None) -> Ticket:

@@ -7,10 +7,9 @@ from sqlalchemy import select
 from ivr.db import session_scope
 from ivr.tickets.models import Ticket
 from ivr.users.models import User
-from ivr.users.service import create_user
 
 from .conftest import ask
-from .test_dashboard import PASSWORD, csrf_of, leave_voicemail, login
+from .test_dashboard import csrf_of, leave_voicemail, login
 
 
 @pytest.fixture
@@ -18,12 +17,6 @@ def settings_overrides(settings_overrides):
     return {**settings_overrides, "timezone": "America/New_York"}
 
 
-@pytest.fixture
-def staff(app):
-    with session_scope(app.extensions["ivr.sessionmaker"]) as s:
-        admin, _ = create_user(s, "boss@example.com", "admin", PASSWORD)
-        agent, _ = create_user(s, "agent@example.com", "agent", PASSWORD)
-        return {"admin": admin.id, "agent": agent.id}
 
 
 def rows_of(html: str) -> list[str]:

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from ivr.db import session_scope, utcnow
 from ivr.tickets.models import Ticket
 from ivr.users.models import ApiToken, User
-from ivr.users.service import create_user, issue_token
+from ivr.users.service import issue_token
 
 from .conftest import ROOT, cli_env
 from .test_dashboard import PASSWORD, csrf_of, leave_voicemail, login
@@ -28,12 +28,6 @@ def settings_overrides(settings_overrides):
             "login_window_seconds": 600}
 
 
-@pytest.fixture
-def staff(app):
-    with session_scope(app.extensions["ivr.sessionmaker"]) as s:
-        admin, _ = create_user(s, "boss@example.com", "admin", PASSWORD)
-        agent, _ = create_user(s, "agent@example.com", "agent", PASSWORD)
-        return {"admin": admin.id, "agent": agent.id}
 
 
 def test_an_account_is_locked_after_repeated_failures_even_for_the_right_password(app, staff):

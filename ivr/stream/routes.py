@@ -14,11 +14,10 @@ from flask import Blueprint, Response, abort, current_app, request
 from flask_sock import Sock
 from simple_websocket import ConnectionClosed
 from sqlalchemy import select
-from twilio.request_validator import RequestValidator
 
 from ..calls.models import Call, CallEvent
 from ..db import get_session
-from ..voice.signature import twilio_only, url_twilio_used
+from ..voice.signature import is_valid_twilio_request, twilio_only, url_twilio_used
 from . import protocol
 from .handoff import HANDOFF_EVENT
 
@@ -40,15 +39,7 @@ def stream_url(req, public_base_url: str) -> str:
 
 
 def handshake_is_from_twilio() -> bool:
-    settings = current_app.config["IVR_SETTINGS"]
-    if not settings.validate_twilio_signature:
-        return True
-    signature = request.headers.get("X-Twilio-Signature", "")
-    if not signature:
-        return False
-    signed = url_twilio_used(request, settings.public_base_url)
-    url = signed.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
-    return bool(RequestValidator(settings.twilio_auth_token).validate(url, {}, signature))
+    return is_valid_twilio_request(request, websocket=True)
 
 
 @bp.before_request

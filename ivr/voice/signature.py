@@ -24,7 +24,8 @@ def url_twilio_used(req: Request, public_base_url: str) -> str:
     return f"{req.scheme}://{req.host}{path_and_query}"
 
 
-def is_valid_twilio_request(req: Request) -> bool:
+def is_valid_twilio_request(req: Request, *, websocket: bool = False) -> bool:
+    """Check X-Twilio-Signature. A Media Streams handshake is signed over its ws(s):// URL, no params."""
     settings = current_app.config["IVR_SETTINGS"]
     if not settings.validate_twilio_signature:
         return True
@@ -33,7 +34,9 @@ def is_valid_twilio_request(req: Request) -> bool:
         return False
     validator = RequestValidator(settings.twilio_auth_token)
     url = url_twilio_used(req, settings.public_base_url)
-    params = req.form.to_dict(flat=True) if req.method == "POST" else {}
+    if websocket:
+        url = url.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+    params = req.form.to_dict(flat=True) if req.method == "POST" and not websocket else {}
     return bool(validator.validate(url, params, signature))
 
 
