@@ -239,6 +239,18 @@ def test_callback_on_a_typed_number_read_back_and_confirmed(desk_app, dial):
     step = driver.press("1")
     (ticket,) = tickets(desk_app)
     assert (ticket.kind, ticket.callback_number) == ("callback", "+15551239877")
+    # Staff see it in the dashboard with one click to ring the number the caller confirmed.
+    from ivr.users.service import create_user
+
+    from .test_dashboard import PASSWORD, login
+
+    session = desk_app.extensions["ivr.sessionmaker"]()
+    create_user(session, "agent@example.com", "agent", PASSWORD)
+    session.commit()
+    session.close()
+    client = desk_app.test_client()
+    login(client)
+    assert 'id="call-now" href="tel:+15551239877"' in client.get(f"/tickets/{ticket.id}").get_data(as_text=True)
     # Twilio repeats the confirmation: still one ticket.
     driver.signed_post("http://localhost/voice/state/callback_confirmed?number=%2B15551239877",
                        {**driver._base_params(), "Digits": "1"})
