@@ -13,3 +13,9 @@ bench:
 	.venv/bin/python bench/kb_banking77.py --train ../shared/datasets/banking77/train.csv --shots 10
 	.venv/bin/python bench/asr.py
 	.venv/bin/python bench/tts.py
+	.venv/bin/python bench/kb_oos.py --train ../shared/datasets/clinc150/train.csv --test ../shared/datasets/clinc150/val.csv --shots 10
+	.venv/bin/python bench/load.py --calls 200 --concurrency 100 --workers 1
+	.venv/bin/python bench/stream.py
+	.venv/bin/python bench/flow.py
+	.venv/bin/python bench/login_flood.py
+	.venv/bin/python bench/hours.py
