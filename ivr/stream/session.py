@@ -418,19 +418,29 @@ class StreamCall:
         w.deadline = now + w.action.silence_s  # nothing said at all within the silence setting: no message
         self._log("stream_recording", recording_sid=self.recorder.recording_sid)
 
-    def _end_recording(self, key: str) -> None:
-        """The message is over: on disk, then the flow makes the ticket (exactly once)."""
+    def _stop_recorder(self) -> tuple[Waiting, Recording | None] | None:
+        """Stop the message being recorded: None if there was none, else the waiting Record and the
+        message on disk (None when nothing was said: no file, no ticket)."""
         recorder, self.recorder = self.recorder, None
         w = self.waiting
         if recorder is None or w is None or not isinstance(w.action, Record):
-            return
+            return None
         if recorder.voiced_ms == 0:
             recorder.discard()
+            return w, None
+        path = recorder.finish()
+        return w, Recording(sid=recorder.recording_sid, url="", duration_s=max(1, round(recorder.seconds)),
+                            path=str(path))
+
+    def _end_recording(self, key: str) -> None:
+        """The message is over: on disk, then the flow makes the ticket (exactly once)."""
+        stopped = self._stop_recorder()
+        if stopped is None:
+            return
+        w, recording = stopped
+        if recording is None:
             self._next(w.action.on_empty, Input(digits=key))
             return
-        path = recorder.finish()
-        recording = Recording(sid=recorder.recording_sid, url="", duration_s=max(1, round(recorder.seconds)),
-                              path=str(path))
         self._next(w.action.on_done, Input(digits=key, recording=recording))
 
     # ================================================================== leaving the stream
@@ -479,20 +489,14 @@ class StreamCall:
             self._save_message_after_drop()
 
     def _save_message_after_drop(self) -> None:
-        recorder, self.recorder = self.recorder, None
-        w = self.waiting
-        if recorder is None or w is None or not isinstance(w.action, Record):
+        stopped = self._stop_recorder()
+        if stopped is None or stopped[1] is None:
             return
-        if recorder.voiced_ms == 0:
-            recorder.discard()
-            return
-        path = recorder.finish()
-        recording = Recording(sid=recorder.recording_sid, url="", duration_s=max(1, round(recorder.seconds)),
-                              path=str(path))
+        w, recording = stopped
         try:
             self._flow(w.action.on_done, Input(recording=recording))  # makes the ticket; nobody hears the turn
         except Exception:  # noqa: BLE001 - the audio is on disk; the spool/replay path is the flow's
-            log.exception("call %s: message %s kept on disk but no ticket yet", self.call_sid, recorder.recording_sid)
+            log.exception("call %s: message %s kept on disk but no ticket yet", self.call_sid, recording.sid)
 
     # ================================================================== helpers
     def _kb_phrases(self) -> list[str]:
