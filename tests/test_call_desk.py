@@ -12,7 +12,7 @@ from ivr.calls.models import Call
 from ivr.kb.models import Article
 from ivr.tickets.models import Ticket
 
-from .conftest import ROOT
+from .conftest import PASSWORD, ROOT
 
 NY = ZoneInfo("America/New_York")
 DESK = ["+15550100001", "sip:desk@pbx.example.com"]
@@ -212,6 +212,20 @@ def test_configured_destinations_are_checked_at_start():
 
 # --------------------------------------------------------------------------- callbacks
 
+def agent_client(app):
+    """A dashboard client logged in as a new agent."""
+    from ivr.db import session_scope
+    from ivr.users.service import create_user
+
+    from .test_dashboard import login
+
+    with session_scope(app.extensions["ivr.sessionmaker"]) as s:
+        create_user(s, "agent@example.com", "agent", PASSWORD)
+    client = app.test_client()
+    login(client)
+    return client
+
+
 def test_callback_on_the_callers_own_number(desk_app, dial):
     driver = dial(caller="+15557654321")
     driver.start()
@@ -240,16 +254,7 @@ def test_callback_on_a_typed_number_read_back_and_confirmed(desk_app, dial):
     (ticket,) = tickets(desk_app)
     assert (ticket.kind, ticket.callback_number) == ("callback", "+15551239877")
     # Staff see it in the dashboard with one click to ring the number the caller confirmed.
-    from ivr.users.service import create_user
-
-    from .test_dashboard import PASSWORD, login
-
-    session = desk_app.extensions["ivr.sessionmaker"]()
-    create_user(session, "agent@example.com", "agent", PASSWORD)
-    session.commit()
-    session.close()
-    client = desk_app.test_client()
-    login(client)
+    client = agent_client(desk_app)
     assert 'id="call-now" href="tel:+15551239877"' in client.get(f"/tickets/{ticket.id}").get_data(as_text=True)
     # Twilio repeats the confirmation: still one ticket.
     driver.signed_post("http://localhost/voice/state/callback_confirmed?number=%2B15551239877",
@@ -290,21 +295,14 @@ def test_returning_caller_hears_the_open_request_and_its_status(desk_app, dial):
 
 
 def test_a_note_staff_mark_for_the_caller_is_read_to_them_and_no_other(desk_app, dial):
-    from ivr.users.service import create_user
-
-    from .test_dashboard import PASSWORD, csrf_of, login
+    from .test_dashboard import csrf_of
 
     first = dial(caller="+15557654321")
     first.start()
     first.press("8")
     first.record(seconds=9)
     (ticket,) = tickets(desk_app)
-    session = desk_app.extensions["ivr.sessionmaker"]()
-    create_user(session, "agent@example.com", "agent", PASSWORD)
-    session.commit()
-    session.close()
-    client = desk_app.test_client()
-    login(client)
+    client = agent_client(desk_app)
     page = client.get(f"/tickets/{ticket.id}").get_data(as_text=True)
     for body, mark in (("Replacement jug ships Friday.", "1"), ("Internal: supplier owes us a credit.", None)):
         client.post(f"/tickets/{ticket.id}/note", data={"csrf_token": csrf_of(page), "body": body,
