@@ -14,7 +14,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
-import csv  # noqa: E402
 import random  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -22,30 +21,13 @@ from collections import defaultdict  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from kb_common import train_and_test  # noqa: E402
 
 from ivr.kb.article import ArticleText  # noqa: E402
-from ivr.kb.asr_noise import perturb  # noqa: E402
 from ivr.kb.evaluate import evaluate  # noqa: E402
 from ivr.kb.search import SearchEngine  # noqa: E402
-
-
-def read_rows(path: Path) -> list[tuple[str, str]]:
-    with open(path, newline="", encoding="utf-8") as fh:
-        return [(r["text"].strip(), r["category"].strip()) for r in csv.DictReader(fh) if r["text"].strip()]
-
-
-def split(rows, dev_share: float, seed: int):
-    by_label = defaultdict(list)
-    for text, label in rows:
-        by_label[label].append(text)
-    rng = random.Random(seed)
-    train, dev = [], []
-    for label, texts in sorted(by_label.items()):
-        rng.shuffle(texts)
-        cut = max(1, int(len(texts) * dev_share))
-        dev += [(t, label) for t in texts[:cut]]
-        train += [(t, label) for t in texts[cut:]]
-    return train, dev
 
 
 def build_articles(train, shots: int, seed: int) -> list[ArticleText]:
@@ -74,18 +56,7 @@ def main() -> int:
     p.add_argument("--limit", type=int, default=0, help="evaluate only this many test questions")
     args = p.parse_args()
 
-    rows = read_rows(args.train)
-    if args.test:
-        train, test = rows, read_rows(args.test)
-        where = f"test={args.test.name}"
-    else:
-        train, test = split(rows, args.dev_split, args.seed)
-        where = f"dev split {args.dev_split:.0%} of {args.train.name} (seed {args.seed})"
-    if args.limit:
-        test = random.Random(args.seed).sample(test, min(args.limit, len(test)))
-    if args.asr_noise:
-        rng = random.Random(args.seed)
-        test = [(perturb(t, rng), label) for t, label in test]
+    train, test, where = train_and_test(args)
     articles = build_articles(train, args.shots, args.seed)
     n_questions = sum(len(a.questions) for a in articles)
 

@@ -58,6 +58,26 @@ def split(rows, dev_share: float, seed: int):
     return train, dev
 
 
+def train_and_test(args) -> tuple[list, list, str]:
+    """The benchmarks' data from their shared flags: --test, or a seeded split of --train
+    (--dev-split, --seed); then --limit test questions, perturbed with --asr-noise."""
+    from ivr.kb.asr_noise import perturb
+
+    rows = read_rows(args.train)
+    if args.test:
+        train, test = rows, read_rows(args.test)
+        where = f"test={args.test.name}"
+    else:
+        train, test = split(rows, args.dev_split, args.seed)
+        where = f"dev split {args.dev_split:.0%} of {args.train.name} (seed {args.seed})"
+    if args.limit:
+        test = random.Random(args.seed).sample(test, min(args.limit, len(test)))
+    if args.asr_noise:
+        rng = random.Random(args.seed)
+        test = [(perturb(t, rng), label) for t, label in test]
+    return train, test, where
+
+
 def build_articles(train, shots: int, seed: int, topic: str = "kb") -> list[ArticleText]:
     """One article per in-scope intent; its sample questions are `shots` training questions (0 = all)."""
     by_label = defaultdict(list)

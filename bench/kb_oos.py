@@ -27,17 +27,15 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
-import random  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from kb_common import (DiskCachedEmbedder, article_id, build_articles, engine_at, read_rows,  # noqa: E402
-                       split)
+from kb_common import (DiskCachedEmbedder, article_id, build_articles, engine_at,  # noqa: E402
+                       train_and_test)
 
-from ivr.kb.asr_noise import perturb  # noqa: E402
 from ivr.kb.embedding import get_embedder  # noqa: E402
 from ivr.kb.evaluate import evaluate  # noqa: E402
 from ivr.kb.search import SearchEngine  # noqa: E402
@@ -79,18 +77,7 @@ def main() -> int:
                    help="also take test questions from --embed-cache (quick iteration; p95_ms is then not real)")
     args = p.parse_args()
 
-    rows = read_rows(args.train)
-    if args.test:
-        train, test = [r for r in rows], read_rows(args.test)
-        where = f"test={args.test.name}"
-    else:
-        train, test = split(rows, args.dev_split, args.seed)
-        where = f"dev split {args.dev_split:.0%} of {args.train.name} (seed {args.seed})"
-    if args.limit:
-        test = random.Random(args.seed).sample(test, min(args.limit, len(test)))
-    if args.asr_noise:
-        rng = random.Random(args.seed)
-        test = [(perturb(t, rng), label) for t, label in test]
+    train, test, where = train_and_test(args)
     articles = build_articles(train, args.shots, args.seed)
     known = {a.id for a in articles}
     test = [(text, article_id(label)) for text, label in test]
