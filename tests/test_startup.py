@@ -62,3 +62,13 @@ def test_a_reload_keeps_answering_with_the_old_index_until_the_new_one_is_swappe
         engine = search_engine(app, session)
     assert engine is not old and engine is holder.engine
     assert engine.decide("can I bring my dog into the shop").hits[0].article_id == "pet-policy"
+
+
+def test_warm_up_renders_every_keys_menu_lines(app):
+    """Menu lines have a {key} placeholder: warm-up must still render them, or every call waits."""
+    from ivr.tts.service import texts_to_render
+
+    prompts = app.extensions["ivr.prompts"]
+    texts = texts_to_render(app)
+    assert prompts.text("choice_message", key="8") in texts and prompts.text("choice_text_me", key="4") in texts
+    assert prompts.text("common_keys", message="8", repeat="9", main="star") in texts

@@ -252,7 +252,8 @@ class TTSService:
 
 
 def texts_to_render(app) -> list[str]:
-    """Everything a call speaks that can be known ahead: static prompts and the knowledge base."""
+    """Everything a call speaks that can be known ahead: static prompts, the knowledge base, and what
+    other areas register in app.extensions["ivr.tts_texts"] (functions of the app returning texts)."""
     from sqlalchemy import select
 
     from ..kb.models import Article
@@ -260,13 +261,8 @@ def texts_to_render(app) -> list[str]:
     catalogue = app.extensions["ivr.prompts"]
     texts = [p.text for p in catalogue.prompts.values() if not p.placeholders]
     texts.append(catalogue.text("greeting", business=app.config["IVR_SETTINGS"].business_name))
-    # Menu lines ("To leave a message, press 8.") differ only by their key: render every key's.
-    from ..voice.menus import common_keys_line_text, spoken_key
-
-    for pid, prompt in catalogue.prompts.items():
-        if prompt.placeholders == {"key"}:
-            texts += [catalogue.text(pid, key=spoken_key(k)) for k in "0123456789*"]
-    texts.append(common_keys_line_text(catalogue))
+    for provider in app.extensions.get("ivr.tts_texts", []):
+        texts += provider(app)
     session = app.extensions["ivr.sessionmaker"]()
     try:
         for article in session.scalars(select(Article)):

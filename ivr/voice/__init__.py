@@ -9,8 +9,11 @@ def init_app(app: Flask) -> None:
     from .routes import bp
     from .speaker import SaySpeaker
 
+    from .menus import menu_lines_to_prerender
+
     settings = app.config["IVR_SETTINGS"]
     app.extensions.setdefault("ivr.speaker", SaySpeaker(settings.say_voice, settings.say_language))
+    app.extensions.setdefault("ivr.tts_texts", []).append(menu_lines_to_prerender)
     from . import transcription  # noqa: F401 - adds Twilio's transcribeCallback route to bp (desk)
     from ..sms import status  # noqa: F401 - adds Twilio's message status callback to bp (desk)
 
