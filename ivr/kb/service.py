@@ -35,8 +35,8 @@ class EngineHolder:
     revision: str | None = None
     engine: SearchEngine | None = None
     building: str | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    swapped: threading.Condition = field(default_factory=threading.Condition)
+    lock: threading.Lock = field(default_factory=threading.Lock)  # one build at a time on the request path
+    state: threading.Lock = field(default_factory=threading.Lock)  # guards the three fields above
 
 
 def _holder(app: Flask) -> EngineHolder:
@@ -52,12 +52,11 @@ def _build(session: Session) -> SearchEngine:
 
 
 def _install(app: Flask, holder: EngineHolder, revision: str, engine: SearchEngine) -> None:
-    with holder.swapped:
+    with holder.state:
         replaced = holder.engine is not None
         holder.revision, holder.engine = revision, engine
         if holder.building == revision:
             holder.building = None
-        holder.swapped.notify_all()
     if replaced:
         # The knowledge base was reloaded (maybe by another process): e.g. render new answers' audio.
         for hook in app.extensions.get("ivr.kb_reload_hooks", []):
@@ -77,7 +76,7 @@ def _build_in_background(app: Flask, holder: EngineHolder, revision: str) -> Non
             log.info("knowledge base %s swapped in", latest[:12])
         except Exception:  # noqa: BLE001 - keep answering with the engine we have
             log.exception("could not build the search index for revision %s", revision[:12])
-            with holder.swapped:
+            with holder.state:
                 holder.building = None
         finally:
             session.close()
