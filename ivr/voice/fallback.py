@@ -61,26 +61,34 @@ def _note_in_spool(settings) -> None:
         log.exception("could not note fallback call %s in the spool", sid)
 
 
+def apology_twiml(record_action: str, *, say_if_nothing_recorded: bool) -> VoiceResponse:
+    """An apology and a chance to leave a message, from memory only: the catalogue's words spoken
+    with <Say>, touching neither the database nor the TTS cache, since either may be what failed.
+    The route that answers when a state breaks and the fallback URL both use it."""
+    settings = current_app.config["IVR_SETTINGS"]
+    speaker = _speaker()
+    resp = VoiceResponse()
+    speaker.speak(resp, _words("error_apology"))
+    resp.record(action=record_action, method="POST", max_length=settings.max_message_seconds,
+                finish_on_key="#", play_beep=True, timeout=5,
+                recording_status_callback="/voice/recording-status", recording_status_callback_method="POST",
+                recording_status_callback_event="completed")
+    # Twilio goes on here only when nothing was recorded.
+    if say_if_nothing_recorded:
+        speaker.speak(resp, _words("no_message"))
+    speaker.speak(resp, _words("goodbye"))
+    resp.hangup()
+    return resp
+
+
 @bp.post("")
 @twilio_only
 def answer() -> Response:
     """Apologise and record a message."""
     log.error("Twilio used the fallback URL for call %s: error %s at %s", request.form.get("CallSid"),
               request.form.get("ErrorCode"), request.form.get("ErrorUrl"))
-    settings = current_app.config["IVR_SETTINGS"]
-    _note_in_spool(settings)
-    speaker = _speaker()
-    resp = VoiceResponse()
-    speaker.speak(resp, _words("error_apology"))
-    resp.record(action="/voice/fallback/saved", method="POST", max_length=settings.max_message_seconds,
-                finish_on_key="#", play_beep=True, timeout=5,
-                recording_status_callback="/voice/recording-status", recording_status_callback_method="POST",
-                recording_status_callback_event="completed")
-    # Twilio goes on here only when nothing was recorded.
-    speaker.speak(resp, _words("no_message"))
-    speaker.speak(resp, _words("goodbye"))
-    resp.hangup()
-    return _twiml(resp)
+    _note_in_spool(current_app.config["IVR_SETTINGS"])
+    return _twiml(apology_twiml("/voice/fallback/saved", say_if_nothing_recorded=True))
 
 
 @bp.post("/saved")

@@ -14,9 +14,9 @@ from ..tickets.service import RecordingCallback
 from .actions import Step, Turn
 from ..spool import Rejected
 from .context import CallContext
+from .fallback import apology_twiml
 from .flow import handle_input, run_state as run_step, start_call, store_voicemail
 from .signature import twilio_only
-from .speaker import SaySpeaker
 from .twiml import TwimlRenderer, input_from_form, media_stream_answer
 
 log = logging.getLogger(__name__)
@@ -30,27 +30,8 @@ def twiml(resp: VoiceResponse) -> Response:
 
 
 def apology() -> VoiceResponse:
-    """What the caller hears when anything breaks: an apology and a chance to leave a message.
-
-    Built from the in-memory catalogue with plain <Say>, touching neither the database nor the
-    TTS cache, since either may be what failed.
-    """
-    settings = current_app.config["IVR_SETTINGS"]
-    speaker = SaySpeaker(settings.say_voice, settings.say_language)
-    resp = VoiceResponse()
-    try:
-        words = current_app.extensions["ivr.prompts"].text("error_apology")
-        goodbye = current_app.extensions["ivr.prompts"].text("goodbye")
-    except Exception:  # noqa: BLE001 - the catalogue itself is broken; still say something
-        words, goodbye = "Sorry, something went wrong. Please leave a message after the tone.", "Goodbye."
-    speaker.speak(resp, words)
-    resp.record(action="/voice/state/message_saved", method="POST", max_length=settings.max_message_seconds,
-                finish_on_key="#", play_beep=True, timeout=5,
-                recording_status_callback="/voice/recording-status", recording_status_callback_method="POST",
-                recording_status_callback_event="completed")
-    speaker.speak(resp, goodbye)
-    resp.hangup()
-    return resp
+    """What the caller hears when anything breaks: an apology and a chance to leave a message."""
+    return apology_twiml("/voice/state/message_saved", say_if_nothing_recorded=False)
 
 
 def call_context(session) -> CallContext:
