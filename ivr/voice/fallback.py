@@ -28,7 +28,8 @@ DEFAULT_WORDS = {
 }
 
 
-def _words(prompt_id: str) -> str:
+def t(prompt_id: str) -> str:
+    """A prompt's words from the loaded catalogue (named `t` like every lookup, so `prompts check` sees it)."""
     try:
         return current_app.extensions["ivr.prompts"].text(prompt_id)
     except Exception:  # noqa: BLE001 - even a broken catalogue must not silence the caller
@@ -68,15 +69,15 @@ def apology_twiml(record_action: str, *, say_if_nothing_recorded: bool) -> Voice
     settings = current_app.config["IVR_SETTINGS"]
     speaker = _speaker()
     resp = VoiceResponse()
-    speaker.speak(resp, _words("error_apology"))
+    speaker.speak(resp, t("error_apology"))
     resp.record(action=record_action, method="POST", max_length=settings.max_message_seconds,
                 finish_on_key="#", play_beep=True, timeout=5,
                 recording_status_callback="/voice/recording-status", recording_status_callback_method="POST",
                 recording_status_callback_event="completed")
     # Twilio goes on here only when nothing was recorded.
     if say_if_nothing_recorded:
-        speaker.speak(resp, _words("no_message"))
-    speaker.speak(resp, _words("goodbye"))
+        speaker.speak(resp, t("no_message"))
+    speaker.speak(resp, t("goodbye"))
     resp.hangup()
     return resp
 
@@ -103,9 +104,9 @@ def saved() -> Response:
                            RecordingCallback.from_form(request.form.to_dict(flat=True)))
         except Exception:  # noqa: BLE001 - the recording status callback and reconciliation still have it
             log.exception("could not spool fallback recording %s", request.form.get("RecordingSid"))
-        speaker.speak(resp, _words("message_saved_no_reference"))
+        speaker.speak(resp, t("message_saved_no_reference"))
     else:
-        speaker.speak(resp, _words("no_message"))
-    speaker.speak(resp, _words("goodbye"))
+        speaker.speak(resp, t("no_message"))
+    speaker.speak(resp, t("goodbye"))
     resp.hangup()
     return _twiml(resp)
