@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from ..calls.models import Call, CallEvent
 from ..db import get_session
-from ..voice.signature import is_valid_twilio_request, twilio_only, url_twilio_used
+from ..voice.signature import base_url_twilio_used, is_valid_twilio_request, twilio_only
 from . import protocol
 from .handoff import HANDOFF_EVENT
 
@@ -33,8 +33,7 @@ sock = Sock()
 
 def stream_url(req, public_base_url: str) -> str:
     """The wss:// URL of the stream endpoint, as Twilio will request (and sign) it."""
-    url = url_twilio_used(req, public_base_url)
-    base = url[: len(url) - len(req.full_path if req.query_string else req.path)]
+    base = base_url_twilio_used(req, public_base_url)
     return base.replace("https://", "wss://", 1).replace("http://", "ws://", 1) + STREAM_PATH
 
 
@@ -66,8 +65,7 @@ def media_stream(ws) -> None:
 
     app = current_app._get_current_object()
     settings = app.config["IVR_SETTINGS"]
-    base_url = url_twilio_used(request, settings.public_base_url)
-    base_url = base_url[: len(base_url) - len(request.path)]
+    base_url = base_url_twilio_used(request, settings.public_base_url)
     start = _wait_for_start(ws)
     if start is None:
         return

@@ -6,7 +6,7 @@ import threading
 
 from flask import has_request_context, request
 
-from ..voice.signature import url_twilio_used
+from ..voice.signature import base_url_twilio_used
 from ..voice.speaker import Container, SaySpeaker
 from .service import TTSService
 
@@ -30,8 +30,7 @@ class PlaySpeaker:
         if self.public_base_url:
             return self.public_base_url.rstrip("/")
         if has_request_context():
-            full = url_twilio_used(request, "")
-            return full[: len(full) - len(request.full_path if request.query_string else request.path)]
+            return base_url_twilio_used(request, "")
         return ""
 
     def clip_url(self, key: str) -> str:

@@ -18,10 +18,14 @@ def url_twilio_used(req: Request, public_base_url: str) -> str:
     Forwarded headers count only through ProxyFix, i.e. when IVR_TRUSTED_PROXIES says how many
     proxies to believe; otherwise anyone could choose the URL the signature is checked against.
     """
-    path_and_query = req.full_path if req.query_string else req.path
+    return base_url_twilio_used(req, public_base_url) + (req.full_path if req.query_string else req.path)
+
+
+def base_url_twilio_used(req: Request, public_base_url: str) -> str:
+    """The scheme and host (or the configured public base) of the URL Twilio used, no path."""
     if public_base_url:
-        return public_base_url.rstrip("/") + path_and_query
-    return f"{req.scheme}://{req.host}{path_and_query}"
+        return public_base_url.rstrip("/")
+    return f"{req.scheme}://{req.host}"
 
 
 def is_valid_twilio_request(req: Request, *, websocket: bool = False) -> bool:
