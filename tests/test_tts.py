@@ -17,8 +17,10 @@ from .conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT, cli_env
 
 
 @pytest.fixture
-def tts(tmp_path) -> TTSService:
-    return TTSService(tmp_path / "tts")
+def tts(tmp_path):
+    service = TTSService(tmp_path / "tts")
+    yield service
+    service.close()
 
 
 def wav_header(data: bytes) -> tuple[int, int, int, int]:
@@ -101,6 +103,54 @@ def test_renderer_failure_is_reported_with_cause(tmp_path):
     result = bad.render(["Hello."])
     assert result.rendered == 0 and result.failed and result.failed[0][1]
     assert bad.cached_path("Hello.") is None
+
+
+def test_one_renderer_child_serves_every_render_and_runs_niced(tts):
+    tts.render(["First sentence."])
+    child = tts._renderer._proc
+    assert child is not None and child.poll() is None
+    tts.render(["Second sentence."], private=True)
+    assert tts._renderer._proc is child  # no new Python + pyttsx3 start per sentence
+    nice = int(Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+    assert nice > 0  # renders yield the CPU to webhooks
+
+
+def test_a_render_past_its_deadline_kills_the_child_and_the_next_render_works(tts):
+    tts.render(["Warm up."])
+    first = tts._renderer._proc
+    late = tts.render([" ".join(["A long sentence that takes a while to say."] * 20)], timeout=0.05)
+    assert late.rendered == 0 and "did not finish" in late.failed[0][1]
+    assert first.poll() is not None  # killed, not left running
+    again = tts.render(["After the timeout."])
+    assert again.rendered == 1 and tts.cached_path("After the timeout.") is not None
+
+
+def test_the_renderer_child_dies_with_its_parent(tmp_path):
+    """A killed web worker (kill -9) must not leave renderer processes behind."""
+    import os
+    import signal
+    import time
+
+    script = ("import sys; from pathlib import Path; from ivr.tts.service import TTSService; "
+              f"s = TTSService(Path({str(tmp_path)!r})); s.render(['Hello.']); "
+              "print(s._renderer._proc.pid, flush=True); import time; time.sleep(60)")
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        child = int(parent.stdout.readline())
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and Path(f"/proc/{child}").exists():
+            state = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0] \
+                if Path(f"/proc/{child}/stat").exists() else "X"
+            if state == "Z":  # exited; only waiting for its (gone) parent's reaper
+                break
+            time.sleep(0.05)
+        alive = Path(f"/proc/{child}/stat").exists() and \
+            Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        assert not alive
+    finally:
+        parent.kill()
 
 
 def test_spoken_numbers():

@@ -1,13 +1,20 @@
 """Child process that drives pyttsx3: one JSON job per stdin line, one JSON result per stdout line.
 
 pyttsx3 is not thread-safe, and its espeak driver can write nothing or hang; running it in
-a child process with a deadline contains both. Each text gets its own runAndWait, because
-queuing several save_to_file calls writes only the last one.
+a child process with a deadline contains both. The child is long-lived (starting Python and
+pyttsx3 costs ~0.5 s of CPU, a sentence ~30 ms) and runs at a lower priority, so rendering
+never takes the CPU from webhooks; it exits when its parent does (stdin closes, or the
+parent-death signal if the parent is killed). Each text gets its own runAndWait, because
+queuing several save_to_file calls writes only the last one; sox then converts it to the
+phone format in this process too, at the same low priority.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import signal
+import subprocess
 import sys
 import time
 
@@ -24,31 +31,76 @@ def wait_for_file(path: str, seconds: float = 5.0) -> bool:
     return False
 
 
-def main() -> int:
+def die_with_parent() -> None:
+    """Linux: get SIGTERM when the parent dies, even by kill -9 (no orphaned renderers)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def to_phone_format(source: str, target: str) -> str | None:
+    """8 kHz mono mu-law with sox; returns an error message, or None."""
+    try:
+        proc = subprocess.run(["sox", source, "-r", "8000", "-c", "1", "-e", "mu-law", target],
+                              capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"sox could not run: {exc}"
+    if proc.returncode != 0 or not os.path.exists(target):
+        return f"sox could not convert the audio: {proc.stderr.strip()[:200]}"
+    return None
+
+
+def render_one(engine, voices: set[str], job: dict) -> dict:
+    if job.get("voice"):
+        # pyttsx3 silently keeps the old voice for an unknown one: refuse instead.
+        if job["voice"] not in voices:
+            raise ValueError(f"voice {job['voice']!r} is not installed in espeak-ng")
+        engine.setProperty("voice", job["voice"])
+    engine.setProperty("rate", int(job["rate"]))
+    engine.setProperty("volume", float(job["volume"]))
+    ok = False
+    for _attempt in range(3):  # the espeak driver now and then writes nothing: try again
+        engine.save_to_file(job["text"], job["path"])
+        engine.runAndWait()
+        ok = wait_for_file(job["path"], seconds=2.0)
+        if ok:
+            break
+    if not ok:
+        return {"path": job["path"], "ok": False, "error": "pyttsx3 finished but wrote no audio"}
+    error = to_phone_format(job["path"], job["out"]) if job.get("out") else None
+    try:
+        os.unlink(job["path"]) if job.get("out") else None
+    except OSError:
+        pass
+    return {"path": job["path"], "ok": error is None, "error": error}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--nice", type=int, default=0, help="lower this process's priority by this much")
+    args = parser.parse_args(argv)
+    die_with_parent()
+    if args.nice:
+        try:
+            os.nice(args.nice)
+        except OSError:
+            pass
     import pyttsx3
 
     engine = pyttsx3.init("espeak")
     voices = {v.id for v in engine.getProperty("voices")}
+    print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
+        if not line.strip():
+            continue
         job = json.loads(line)
         try:
-            if job.get("voice"):
-                # pyttsx3 silently keeps the old voice for an unknown one: refuse instead.
-                if job["voice"] not in voices:
-                    raise ValueError(f"voice {job['voice']!r} is not installed in espeak-ng")
-                engine.setProperty("voice", job["voice"])
-            engine.setProperty("rate", int(job["rate"]))
-            engine.setProperty("volume", float(job["volume"]))
-            ok = False
-            for _attempt in range(3):  # the espeak driver now and then writes nothing: try again
-                engine.save_to_file(job["text"], job["path"])
-                engine.runAndWait()
-                ok = wait_for_file(job["path"], seconds=2.0)
-                if ok:
-                    break
-            result = {"path": job["path"], "ok": ok,
-                      "error": None if ok else "pyttsx3 finished but wrote no audio"}
-        except Exception as exc:  # noqa: BLE001 - report, keep serving the batch
+            result = render_one(engine, voices, job)
+        except Exception as exc:  # noqa: BLE001 - report, keep serving
             result = {"path": job["path"], "ok": False, "error": f"{type(exc).__name__}: {exc}"}
         print(json.dumps(result), flush=True)
     return 0

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import queue
+import select
 import shutil
 import subprocess
 import sys
@@ -64,6 +65,113 @@ class RenderResult:
     audio_seconds: float
 
 
+class RendererProcess:
+    """This process's long-lived pyttsx3 child (render_worker.py), started on first use.
+
+    Starting Python and pyttsx3 costs ~0.5 s of CPU and a sentence ~30 ms, so one child serves
+    every render; it runs `nice`d, so a burst of renders never slows the webhooks. A job past its
+    deadline kills the child (espeak can hang) and the next render starts a fresh one; so does a
+    fork (a gunicorn worker never shares its parent's pipe) and, for hygiene, every MAX_JOBS texts.
+    Callers serialise on TTSService's lock: one job batch at a time.
+    """
+
+    MAX_JOBS = 500
+    NICE = 10
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen | None = None
+        self._owner = 0
+        self._jobs = 0
+        self._buffer = b""
+        self._stderr = None
+
+    def _start(self, deadline: float) -> str | None:
+        self._stderr = tempfile.TemporaryFile()
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "ivr.tts.render_worker", "--nice", str(self.NICE)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, close_fds=True,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+        self._owner, self._jobs, self._buffer = os.getpid(), 0, b""
+        ready = self._read_line(deadline)
+        if ready is None or not ready.get("ready"):
+            return self._stop("the renderer did not start")
+        return None
+
+    def _alive(self) -> bool:
+        return self._proc is not None and self._owner == os.getpid() and self._proc.poll() is None
+
+    def _read_line(self, deadline: float) -> dict | None:
+        assert self._proc is not None and self._proc.stdout is not None
+        fd = self._proc.stdout.fileno()
+        while b"\n" not in self._buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+                return None
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return None
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        try:
+            return json.loads(line)
+        except ValueError:
+            return {}
+
+    def _stop(self, why: str) -> str:
+        """Kill the child; returns why, with the last line it wrote to stderr."""
+        proc, self._proc = self._proc, None
+        detail = ""
+        if proc is not None and self._owner == os.getpid():
+            proc.kill()
+            proc.wait()
+            for pipe in (proc.stdin, proc.stdout):
+                try:
+                    pipe.close()
+                except OSError:
+                    pass
+        if self._stderr is not None:
+            self._stderr.seek(0)
+            lines = self._stderr.read().decode(errors="replace").strip().splitlines()
+            detail = f": {lines[-1][:200]}" if lines else ""
+            self._stderr.close()
+            self._stderr = None
+        return why + detail
+
+    def run(self, jobs: list[dict], timeout: float) -> tuple[dict[str, dict], str]:
+        """Results by job path, and why any are missing (the child died or ran out of time)."""
+        deadline = time.monotonic() + timeout
+        if not self._alive() or self._jobs >= self.MAX_JOBS:
+            if self._proc is not None:
+                self._stop("restart")
+            try:
+                error = self._start(deadline)
+            except OSError as exc:
+                error = f"could not start the renderer: {exc}"
+            if error:
+                return {}, error
+        assert self._proc is not None and self._proc.stdin is not None
+        try:
+            self._proc.stdin.write(b"".join(json.dumps(j).encode() + b"\n" for j in jobs))
+            self._proc.stdin.flush()
+        except OSError:
+            return {}, self._stop("the renderer exited")
+        self._jobs += len(jobs)
+        results: dict[str, dict] = {}
+        while len(results) < len(jobs):
+            result = self._read_line(deadline)
+            if result is None:
+                if self._proc.poll() is None:
+                    return results, self._stop(f"pyttsx3 did not finish within {timeout:.0f}s (killed)")
+                return results, self._stop("the renderer exited")
+            if "path" in result:
+                results[result["path"]] = result
+        return results, ""
+
+    def close(self) -> None:
+        if self._proc is not None:
+            self._stop("closed")
+
+
 class TTSService:
     def __init__(self, cache_dir: Path, voice: str = "gmw/en-us", rate: int = 165, volume: float = 1.0,
                  timeout: float = 20.0, secret: str = ""):
@@ -76,6 +184,7 @@ class TTSService:
         self._pending: "queue.Queue[str]" = queue.Queue()
         self._queued: set[str] = set()
         self._thread: threading.Thread | None = None
+        self._renderer = RendererProcess()
 
     @classmethod
     def from_settings(cls, settings) -> "TTSService":
@@ -177,25 +286,16 @@ class TTSService:
         done: list[str] = []
         failed: list[tuple[str, str]] = []
         with tempfile.TemporaryDirectory(prefix="tts-") as tmp:
-            jobs = [{"text": text, "path": str(Path(tmp) / f"{key}.raw.wav"), "voice": self.voice,
-                     "rate": self.rate, "volume": self.volume} for key, text in todo.items()]
-            try:
-                proc = subprocess.run([sys.executable, "-m", "ivr.tts.render_worker"],
-                                      input="\n".join(json.dumps(j) for j in jobs) + "\n",
-                                      capture_output=True, text=True, timeout=timeout,
-                                      env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
-                results = {r["path"]: r for r in (json.loads(line) for line in proc.stdout.splitlines()
-                                                  if line.startswith("{"))}
-                crash = proc.stderr.strip().splitlines()[-1] if proc.returncode and proc.stderr.strip() else ""
-            except subprocess.TimeoutExpired:
-                results, crash = {}, f"pyttsx3 did not finish within {timeout:.0f}s (killed)"
+            jobs = [{"text": text, "path": str(Path(tmp) / f"{key}.raw.wav"), "out": str(Path(tmp) / f"{key}.wav"),
+                     "voice": self.voice, "rate": self.rate, "volume": self.volume} for key, text in todo.items()]
+            results, crash = self._renderer.run(jobs, timeout)
             for (key, text), job in zip(todo.items(), jobs):
                 result = results.get(job["path"])
                 if result is None or not result["ok"]:
                     failed.append((text, (result or {}).get("error") or crash or "renderer exited without output"))
                     continue
                 try:
-                    self._to_phone_format(Path(job["path"]), self._target(key, private))
+                    self._install(Path(job["out"]), self._target(key, private))
                     done.append(key)
                 except RenderError as exc:
                     failed.append((text, str(exc)))
@@ -203,22 +303,24 @@ class TTSService:
             log.warning("could not render %r: %s", text[:60], error)
         return done, failed
 
-    def _to_phone_format(self, source: Path, target: Path) -> None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(".part.wav")
-        proc = subprocess.run(["sox", str(source), "-r", "8000", "-c", "1", "-e", "mu-law", str(tmp)],
-                              capture_output=True, text=True, timeout=30)
-        if proc.returncode != 0 or not tmp.exists():
-            raise RenderError(f"sox could not convert the audio: {proc.stderr.strip()[:200]}")
+    def _install(self, converted: Path, target: Path) -> None:
+        """Check the renderer's phone-format file and move it into place (atomically)."""
         from ..speech.audio import AudioError, read_wav
 
         try:
-            pcm = read_wav(tmp.read_bytes())
-        except AudioError as exc:
+            pcm = read_wav(converted.read_bytes())
+        except (AudioError, OSError) as exc:
             raise RenderError(f"converted audio is not valid: {exc}") from None
         if pcm.rate != 8000 or pcm.seconds <= 0:
             raise RenderError("converted audio is not 8 kHz or is empty")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(".part.wav")
+        shutil.move(str(converted), tmp)
         tmp.replace(target)
+
+    def close(self) -> None:
+        """Stop the renderer child (it also stops by itself when this process exits)."""
+        self._renderer.close()
 
     # ------------------------------------------------------------------ background
     def schedule(self, texts: Iterable[str]) -> None:
