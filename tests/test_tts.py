@@ -115,6 +115,21 @@ def test_one_renderer_child_serves_every_render_and_runs_niced(tts):
     assert nice > 0  # renders yield the CPU to webhooks
 
 
+def test_the_renderer_outlives_the_thread_that_started_it(tts):
+    """Warm-up, background and request threads come and go; the child must not go with them."""
+    import threading
+    import time
+
+    thread = threading.Thread(target=tts.render, args=(["Started from a short-lived thread."],))
+    thread.start()
+    thread.join()
+    child = tts._renderer._proc
+    time.sleep(0.5)
+    assert child.poll() is None
+    assert tts.render(["Rendered after that thread ended."]).rendered == 1
+    assert tts._renderer._proc is child
+
+
 def test_a_render_past_its_deadline_kills_the_child_and_the_next_render_works(tts):
     tts.render(["Warm up."])
     first = tts._renderer._proc

@@ -3,8 +3,9 @@
 pyttsx3 is not thread-safe, and its espeak driver can write nothing or hang; running it in
 a child process with a deadline contains both. The child is long-lived (starting Python and
 pyttsx3 costs ~0.5 s of CPU, a sentence ~30 ms) and runs at a lower priority, so rendering
-never takes the CPU from webhooks; it exits when its parent does (stdin closes, or the
-parent-death signal if the parent is killed). Each text gets its own runAndWait, because
+never takes the CPU from webhooks; it exits when its parent does, even by kill -9: its stdin
+closes. (Not PR_SET_PDEATHSIG: that fires when the *thread* that started the child ends, and
+any warm-up or request thread may be the one to start it.) Each text gets its own runAndWait, because
 queuing several save_to_file calls writes only the last one; sox then converts it to the
 phone format in this process too, at the same low priority.
 """
@@ -13,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -29,17 +29,6 @@ def wait_for_file(path: str, seconds: float = 5.0) -> bool:
         last = size
         time.sleep(0.02)
     return False
-
-
-def die_with_parent() -> None:
-    """Linux: get SIGTERM when the parent dies, even by kill -9 (no orphaned renderers)."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 def to_phone_format(source: str, target: str) -> str | None:
@@ -83,7 +72,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--nice", type=int, default=0, help="lower this process's priority by this much")
     args = parser.parse_args(argv)
-    die_with_parent()
     if args.nice:
         try:
             os.nice(args.nice)
