@@ -261,6 +261,8 @@ class Settings:
     stream_vad_mode: int = setting("IVR_STREAM_VAD_MODE", 2, whole(0, 3))
     # Voiced audio (in 200 ms) that counts as the caller speaking: starts an utterance, barges in.
     stream_barge_in_ms: int = setting("IVR_STREAM_BARGE_IN_MS", 100, whole(20, 200))
+    # Speech recognisers readied at start-up (a new one's first utterance decodes slowly; ~15 MB each).
+    speech_warm_recognizers: int = setting("IVR_SPEECH_WARM_RECOGNIZERS", 4, whole(0, 64))
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -72,3 +72,22 @@ def test_warm_up_renders_every_keys_menu_lines(app):
     texts = texts_to_render(app)
     assert prompts.text("choice_message", key="8") in texts and prompts.text("choice_text_me", key="4") in texts
     assert prompts.text("common_keys", message="8", repeat="9", main="star") in texts
+
+
+def test_warm_up_renders_the_choose_menu_line_of_every_article(app):
+    """A close call ("For Returns, press 1. For Refunds, press 2.") names articles: rendered ahead too."""
+    from sqlalchemy import select
+
+    from ivr.kb.models import Article
+    from ivr.tts.service import texts_to_render
+
+    prompts = app.extensions["ivr.prompts"]
+    with app.app_context():
+        session = app.extensions["ivr.sessionmaker"]()
+        titles = list(session.scalars(select(Article.title)))
+        session.close()
+    assert titles
+    texts = set(texts_to_render(app))
+    for title in titles:
+        assert prompts.text("choice_first", key="1", title=title) in texts
+        assert prompts.text("choice_second", key="2", title=title) in texts

@@ -89,6 +89,7 @@ class SpeechEngine:
         self.supports_grammar = (path / "graph" / "HCLr.fst").exists() and (path / "graph" / "Gr.fst").exists()
         self._idle: OrderedDict[tuple[int, tuple[str, ...] | None], list[Any]] = OrderedDict()
         self._pool_lock = threading.Lock()
+        self.idle_max = POOL_IDLE_PER_KIND
 
     def _new_recognizer(self, rate: int, grammar: list[str] | None):
         import vosk
@@ -121,7 +122,7 @@ class SpeechEngine:
         with self._pool_lock:
             idle = self._idle.setdefault(kind, [])
             self._idle.move_to_end(kind)
-            if len(idle) < POOL_IDLE_PER_KIND:
+            if len(idle) < self.idle_max:
                 idle.append(rec)
             while len(self._idle) > POOL_KINDS:
                 self._idle.popitem(last=False)
@@ -133,15 +134,19 @@ class SpeechEngine:
         yield rec
         self.release(rec, rate, grammar)
 
-    def pooled(self) -> int:
+    def pooled(self, rate: int | None = None) -> int:
+        """Idle recognisers (free-form ones at `rate`, when given)."""
         with self._pool_lock:
+            if rate is not None:
+                return len(self._idle.get((rate, None), []))
             return sum(len(v) for v in self._idle.values())
 
     def warm_up(self, pcm16: bytes, rate: int = 8000, recognizers: int = 2) -> float:
-        """Run audio through `recognizers` free-form recognisers and pool them, so the first callers
-        after a start don't pay for the graph's first composition. Returns the seconds it took."""
+        """Run audio through new free-form recognisers until `recognizers` are pooled, so the first
+        callers after a start don't pay for the graph's first composition. Returns the seconds it took."""
         start = time.perf_counter()
-        warmed = [self.acquire(rate) for _ in range(recognizers)]
+        self.idle_max = max(self.idle_max, recognizers)
+        warmed = [self._new_recognizer(rate, None) for _ in range(max(0, recognizers - self.pooled(rate)))]
         step = CHUNK_SAMPLES * 2
         for rec in warmed:
             for offset in range(0, len(pcm16), step):

@@ -10,9 +10,6 @@ from __future__ import annotations
 from flask import Flask
 
 
-WARM_RECOGNIZERS = 2  # recognisers readied at start (more are made, and kept warm, as calls need them)
-
-
 def init_app(app: Flask) -> None:
     from .routes import bp
 
@@ -38,7 +35,7 @@ def warm_speech(app: Flask) -> None:
     engine = get_engine(settings, settings.say_language.split("-")[0])
     if engine is None:
         raise RuntimeError("the Vosk model could not be loaded (see the log); speech goes to Twilio")
-    engine.warm_up(_warm_up_audio(app), 8000, WARM_RECOGNIZERS)
+    engine.warm_up(_warm_up_audio(app), 8000, settings.speech_warm_recognizers)
 
 
 def _warm_up_audio(app: Flask) -> bytes:

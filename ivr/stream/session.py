@@ -365,8 +365,8 @@ class StreamCall:
             self._next(action.on_input, given)
         elif isinstance(action, Record):
             self._next(action.on_done, given)
-        log.debug("call %s: utterance ended -> final %.0f ms -> reply queued %.0f ms", self.call_sid,
-                  (finished_at - now) * 1000, (time.monotonic() - now) * 1000)
+        log.debug("call %s: utterance of %.1f s ended -> final %.0f ms -> reply queued %.0f ms", self.call_sid,
+                  heard.audio_seconds, (finished_at - now) * 1000, (time.monotonic() - now) * 1000)
 
     def _on_key(self, digit: str) -> None:
         w = self.waiting

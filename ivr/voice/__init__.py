@@ -13,7 +13,9 @@ def init_app(app: Flask) -> None:
 
     settings = app.config["IVR_SETTINGS"]
     app.extensions.setdefault("ivr.speaker", SaySpeaker(settings.say_voice, settings.say_language))
-    app.extensions.setdefault("ivr.tts_texts", []).append(menu_lines_to_prerender)
+    from .states.ask import choice_lines_to_prerender
+
+    app.extensions.setdefault("ivr.tts_texts", []).extend([menu_lines_to_prerender, choice_lines_to_prerender])
     from . import transcription  # noqa: F401 - adds Twilio's transcribeCallback route to bp (desk)
     from ..sms import status  # noqa: F401 - adds Twilio's message status callback to bp (desk)
 
