@@ -437,3 +437,66 @@ def test_start_up_warms_the_speech_model_before_the_service_says_ready(settings_
     from ivr.speech.engine import get_engine
 
     assert get_engine(app.config["IVR_SETTINGS"], "ko").pooled(8000) >= 3
+
+
+def test_service_killed_mid_message_then_restarted_makes_the_ticket(tmp_path, tts_cache, ko_model, kb_ko, speech):
+    """kill -9 of the real service while the caller speaks: after a restart the message is a ticket."""
+    import os
+    import signal
+
+    from sqlalchemy import create_engine
+
+    from .conftest import cli_env
+    from .test_voicemail_durability import Service, _wait_for
+
+    db = tmp_path / "k.db"
+    env = cli_env(tmp_path / "instance", DATABASE_URL=f"sqlite:///{db}", SECRET_KEY="k" * 32,
+                  IVR_TTS=None, IVR_TTS_CACHE=str(tts_cache), IVR_LANGUAGE="ko-KR", VOSK_MODEL_PATH=f"ko={ko_model}",
+                  IVR_KB_PATH=str(kb_ko), IVR_RECONCILE_SECONDS="0")
+    engine = create_engine(f"sqlite:///{db}")
+
+    def first(query):
+        with engine.connect() as conn:
+            return conn.execute(query).first()
+
+    service = Service(env, "--production", "--workers", "1", "--threads", "8")
+    try:
+        caller = StreamCaller(service.base, AUTH_TOKEN, ACCOUNT_SID)
+        caller.start()
+        assert caller.wait_until(lambda: any(e == "media" for _, e in caller.received), 60)
+        caller.press("8")  # leave a message
+        started = _wait_for(lambda: first(select(CallEvent.__table__).where(
+            CallEvent.call_sid == caller.call_sid, CallEvent.kind == "stream_recording")), what="the recording")
+        caller.say_audio(speech[MESSAGE])
+        time.sleep(1.5)  # the caller is speaking...
+        for pid in _children(service.proc.pid):  # ...when the service dies: gunicorn's worker, then its master
+            os.kill(pid, signal.SIGKILL)
+        service.kill9()
+        caller.drop()
+        captured = tmp_path / "instance" / "recordings" / "captured" / f"{started.detail['recording_sid']}.wav"
+        assert captured.stat().st_size > 44 + 4000  # what was said so far is on disk
+        assert first(select(Ticket.__table__)) is None
+        old = time.time() - 120  # the minute a dead recorder's file must be idle, passed
+        os.utime(captured, (old, old))
+        service = Service(env, "--production", "--workers", "1", "--threads", "8")  # the restart
+        ticket = _wait_for(lambda: first(select(Ticket.__table__).where(Ticket.recording_path.is_not(None))),
+                           timeout=20, what="the recovered message in the store")
+        assert ticket.call_sid == caller.call_sid and ticket.caller == caller.caller
+        assert ticket.recording_sid == started.detail["recording_sid"] and ticket.created_at == started.at
+        assert ticket.recording_duration >= 1 and not captured.exists()
+    finally:
+        service.stop()
+        engine.dispose()
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (a gunicorn master's workers outlive a kill -9 of the master)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found

@@ -132,6 +132,31 @@ def spool(app) -> tuple[str, bool, str]:
     return "spool", True, "empty"
 
 
+@check
+def captured_messages(app) -> tuple[str, bool, str]:
+    """Stream voicemail on disk not yet in the store (in progress, or waiting for a job or for
+    recovery after a crash) and captures set aside as unusable. Only looks; never recovers."""
+    import time
+
+    from ..recordings.orphans import ORPHAN_AFTER_SECONDS, quarantine_dir, quarantined_captures
+    from ..recordings.store import captured_dir
+
+    settings = app.config["IVR_SETTINGS"]
+    folder = captured_dir(settings)
+    now, ages = time.time(), []
+    for path in folder.glob("*.wav") if folder.is_dir() else []:
+        try:
+            ages.append(now - path.stat().st_mtime)
+        except FileNotFoundError:  # moved into the store meanwhile
+            continue
+    idle = sum(1 for a in ages if a >= ORPHAN_AFTER_SECONDS)
+    quarantined = len(quarantined_captures(settings))
+    detail = f"{len(ages) - idle} being recorded, {idle} idle (ticketed or to recover), {quarantined} quarantined"
+    if quarantined:
+        detail += f" (see {quarantine_dir(settings)})"
+    return "captured", quarantined == 0, detail
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from .context import make_app
 

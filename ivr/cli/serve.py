@@ -99,8 +99,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     result = spool.replay(app)
     worker = Worker(app)
     if args.once:
+        recovered = worker.recover_captures()
         count = worker.run_until_idle()
-        print(f"applied {result.applied} spooled entr(ies), ran {count} job(s)")
+        print(f"applied {result.applied} spooled entr(ies), recovered {len(recovered.created)} captured "
+              f"message(s), ran {count} job(s)")
         return 0
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
     worker.run_forever()

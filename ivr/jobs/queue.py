@@ -17,7 +17,7 @@ import time
 import traceback
 import uuid
 from datetime import timedelta
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from flask import Flask
 from sqlalchemy import and_, or_, select, update
@@ -25,6 +25,9 @@ from sqlalchemy.orm import Session
 
 from ..db import session_scope, utcnow
 from .models import Job
+
+if TYPE_CHECKING:
+    from ..recordings.orphans import RecoveryReport
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,10 @@ HANDLER_MODULES: list[str] = ["ivr.recordings.jobs", "ivr.recordings.reconcile",
 DEFAULT_LEASE_SECONDS = 60.0
 # Periodic work the worker loop does besides jobs.
 SPOOL_REPLAY_SECONDS = 1.0
+# Look for Media Streams voicemail left by a recorder that died (ivr/recordings/orphans.py): a
+# directory listing, so cheap; with the minute a capture must be idle, a message cut off by a
+# crash is a ticket about a minute later, or as soon as a worker starts after that.
+RECOVER_CAPTURES_SECONDS = 15.0
 
 
 class RetryLater(Exception):
@@ -77,8 +84,9 @@ def _lapsed(now):
 class Worker:
     """Runs queued jobs for one app; in-process thread by default, or `python -m ivr worker`.
 
-    Besides jobs, the loop replays the write-ahead spool every second and schedules the
-    recording reconciliation (see ivr/recordings/reconcile.py).
+    Besides jobs, the loop replays the write-ahead spool every second, tickets voicemail
+    captured by a recorder that died (at start, then every RECOVER_CAPTURES_SECONDS; no Twilio
+    needed), and schedules the recording reconciliation (see ivr/recordings/reconcile.py).
     """
 
     def __init__(self, app: Flask, poll_seconds: float = 1.0, lease_seconds: float | None = None):
@@ -92,6 +100,7 @@ class Worker:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._last_replay = 0.0
+        self._last_recover = 0.0
         load_handlers()
 
     def requeue_stale(self) -> int:
@@ -203,6 +212,14 @@ class Worker:
         with self.app.app_context():
             return spool.replay(self.app).applied
 
+    def recover_captures(self) -> RecoveryReport:
+        """Ticket Media Streams voicemail whose recorder died mid-message (returns the report)."""
+        from ..recordings.orphans import recover_captures
+
+        self._last_recover = time.monotonic()
+        with self.app.app_context():
+            return recover_captures(self.app)
+
     def schedule_periodic(self) -> None:
         """Queue the recording reconciliation when it is due (one queued copy at a time)."""
         if self.reconcile_seconds <= 0 or "recordings.reconcile" not in HANDLERS:
@@ -229,6 +246,8 @@ class Worker:
             try:
                 if time.monotonic() - self._last_replay >= SPOOL_REPLAY_SECONDS:
                     self.replay_spool()
+                if not self._last_recover or time.monotonic() - self._last_recover >= RECOVER_CAPTURES_SECONDS:
+                    self.recover_captures()  # after the spool: a spooled callback's ticket comes first
                 if self.reconcile_seconds > 0 and time.monotonic() - last_schedule >= min(self.reconcile_seconds, 60):
                     last_schedule = time.monotonic()
                     self.schedule_periodic()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import re
+import threading
+import weakref
 from pathlib import Path
 from typing import Protocol
 
@@ -147,12 +149,43 @@ class DatabaseStore:
         return None
 
 
+# The call-log event written when a Media Streams message starts recording (detail: recording_sid);
+# after a crash it is what ties a captured file to its call.
+CAPTURE_EVENT = "stream_recording"
+
+
+def captured_dir(settings) -> Path:
+    return Path(settings.recordings_root) / "captured"
+
+
 def captured_path(settings, recording_sid: str) -> Path:
     """Where a recording this host captured itself (a Media Streams voicemail) is written while
     the caller speaks; the `recording.fetch` job moves it into the store instead of downloading."""
     if not RECORDING_SID_RE.match(recording_sid or ""):
         raise ValueError(f"not a recording sid: {recording_sid!r}")
-    return Path(settings.recordings_root) / "captured" / f"{recording_sid}.wav"
+    return captured_dir(settings) / f"{recording_sid}.wav"
+
+
+# Captures being written by recorders of this process (path -> recorder, held weakly so a recorder
+# dropped without finishing stops counting). A lock can't say this within one process on every
+# filesystem (NFS turns flock into POSIX locks, which never conflict inside a process).
+_LIVE_CAPTURES: "weakref.WeakValueDictionary[str, object]" = weakref.WeakValueDictionary()
+_LIVE_LOCK = threading.Lock()
+
+
+def mark_capture_live(path: Path, owner: object | None) -> None:
+    """Register `owner` as writing `path` in this process; None when it has stopped."""
+    key = str(Path(path).resolve())
+    with _LIVE_LOCK:
+        if owner is None:
+            _LIVE_CAPTURES.pop(key, None)
+        else:
+            _LIVE_CAPTURES[key] = owner
+
+
+def capture_is_live_here(path: Path) -> bool:
+    with _LIVE_LOCK:
+        return str(Path(path).resolve()) in _LIVE_CAPTURES
 
 
 def get_store(app: Flask) -> RecordingStore | DatabaseStore:

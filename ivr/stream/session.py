@@ -21,6 +21,7 @@ from typing import Any, Callable
 from flask import Flask
 
 from ..calls.log import log_event
+from ..recordings.store import CAPTURE_EVENT
 from ..speech.engine import SpeechEngine
 from ..voice.actions import Hangup, Input, Listen, Record, Recording, Say, Step, Transfer, Turn
 from ..voice.context import CallContext
@@ -418,7 +419,7 @@ class StreamCall:
         self.recorder = MessageRecorder(self.settings)
         self.endpointer.reset()
         w.deadline = now + w.action.silence_s  # nothing said at all within the silence setting: no message
-        self._log("stream_recording", recording_sid=self.recorder.recording_sid)
+        self._log(CAPTURE_EVENT, recording_sid=self.recorder.recording_sid)  # ties the file to the call
 
     def _stop_recorder(self) -> tuple[Waiting, Recording | None] | None:
         """Stop the message being recorded: None if there was none, else the waiting Record and the

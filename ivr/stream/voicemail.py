@@ -6,17 +6,25 @@ written first and fixed when the message ends. The recording gets a sid of Twili
 (`RE` + 32 hex) so the ticket rules (exactly once per recording sid) and the existing jobs
 (`recording.fetch` moves it into the store, `voicemail.transcribe` transcribes it) apply as
 to any other voicemail.
+
+While it writes, the recorder holds an exclusive flock on the file and is registered as live
+in this process; the recovery step (ivr/recordings/orphans.py) leaves such a file alone and
+tickets only captures whose recorder died with its process.
 """
 from __future__ import annotations
 
+import fcntl
+import logging
 import os
 import struct
 import uuid
 from pathlib import Path
 
-from ..recordings.store import captured_path
+from ..recordings.store import captured_path, mark_capture_live
 from .audio import wav_header
 from .protocol import SAMPLE_RATE
+
+log = logging.getLogger(__name__)
 
 FSYNC_EVERY_BYTES = SAMPLE_RATE // 2  # half a second of audio
 
@@ -27,6 +35,12 @@ class MessageRecorder:
         self.path: Path = captured_path(settings, self.recording_sid)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fh = open(self.path, "wb")
+        mark_capture_live(self.path, self)
+        try:
+            # Released by the kernel when this process dies, however it dies: the sign for recovery.
+            fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:  # a filesystem without locks: recovery goes by the file's age alone
+            log.warning("could not lock %s (%s); recovery will rely on its age", self.path.name, exc)
         self._fh.write(wav_header(0))
         self.bytes = 0
         self._unsynced = 0
@@ -65,6 +79,7 @@ class MessageRecorder:
             self._sync()
             self._fh.close()
             self.closed = True
+            mark_capture_live(self.path, None)
         return self.path
 
     def discard(self) -> None:
@@ -73,3 +88,4 @@ class MessageRecorder:
             self._fh.close()
             self.closed = True
         self.path.unlink(missing_ok=True)
+        mark_capture_live(self.path, None)

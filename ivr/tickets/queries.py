@@ -320,6 +320,8 @@ def describe_event(kind: str, detail: dict[str, Any], titles: dict[str, str]) ->
         return "Was asked to leave a message"
     if kind == "ticket":
         return f"Left a message: ticket {d.get('reference')}"
+    if kind == "recording_recovered":
+        return "The message was recovered after the service stopped while it was being left"
     if kind == "hangup":
         return "Call ended"
     if kind == "status":

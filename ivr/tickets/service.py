@@ -33,6 +33,13 @@ RECORDING_SID_RE = re.compile(r"^RE[0-9a-fA-F]{32}$")
 MAX_RECORDING_SECONDS = 24 * 3600  # Twilio caps a <Record> far below this
 MAX_CALLER_LENGTH = 64
 MAX_URL_LENGTH = 500
+# A message whose call can't be named (a capture found after a crash, its call log lost): the
+# ticket's call sid says so, and no call is invented in the call log for it.
+UNKNOWN_CALL_PREFIX = "unknown-"
+
+
+def unknown_call_sid(recording_sid: str) -> str:
+    return UNKNOWN_CALL_PREFIX + recording_sid
 
 
 @dataclass(frozen=True)
@@ -47,10 +54,10 @@ class RecordingCallback:
     at: datetime | None = None  # when the caller left it (the callback's arrival); None = now
 
     def __post_init__(self) -> None:
-        if not CALL_SID_RE.match(self.call_sid or ""):
-            raise Rejected(f"not a call sid: {self.call_sid[:80]!r}")
         if not RECORDING_SID_RE.match(self.recording_sid or ""):
             raise Rejected(f"not a recording sid: {self.recording_sid[:80]!r}")
+        if not (self.call_known or self.call_sid == unknown_call_sid(self.recording_sid)):
+            raise Rejected(f"not a call sid: {self.call_sid[:80]!r}")
         if not isinstance(self.duration, int) or not 0 <= self.duration <= MAX_RECORDING_SECONDS:
             raise Rejected(f"recording duration out of range: {str(self.duration)[:40]!r}")
         if len(self.caller or "") > MAX_CALLER_LENGTH:
@@ -58,8 +65,15 @@ class RecordingCallback:
         if len(self.recording_url or "") > MAX_URL_LENGTH:
             raise Rejected(f"recording URL longer than {MAX_URL_LENGTH} characters")
 
+    @property
+    def call_known(self) -> bool:
+        """A call of Twilio's (not a recovered message of an unknown call)."""
+        return bool(CALL_SID_RE.match(self.call_sid or ""))
+
     @classmethod
     def from_form(cls, form: Mapping[str, str], at: datetime | None = None) -> "RecordingCallback":
+        if not CALL_SID_RE.match(form.get("CallSid", "")):  # Twilio always names its call
+            raise Rejected(f"not a call sid: {form.get('CallSid', '')[:80]!r}")
         raw = (form.get("RecordingDuration") or "0").strip()
         if not raw.isdigit() or len(raw) > 6:
             raise Rejected(f"recording duration is not a whole number of seconds: {raw[:40]!r}")
@@ -122,8 +136,9 @@ def create_ticket(session: Session, cb: RecordingCallback) -> tuple[Ticket, bool
         for kind in JOBS_FOR_NEW_TICKET:
             if kind in HANDLERS:  # areas not installed get no jobs
                 enqueue(session, kind, {"ticket_id": ticket.id})
-        log_event(session, cb.call_sid, "ticket", ticket_id=ticket.id, reference=ticket.reference,
-                  recording_sid=cb.recording_sid)
+        if cb.call_known:
+            log_event(session, cb.call_sid, "ticket", ticket_id=ticket.id, reference=ticket.reference,
+                      recording_sid=cb.recording_sid)
         session.commit()
     except IntegrityError:
         # A concurrent duplicate callback won the race: use its ticket.
