@@ -5,6 +5,8 @@ explicit commits: nothing is written behind the caller's back.
 """
 from __future__ import annotations
 
+import sqlite3
+import threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Iterator
@@ -27,6 +29,73 @@ POOL_SIZE = 16
 POOL_OVERFLOW = 8
 
 
+_READS = ("SELECT", "PRAGMA", "EXPLAIN", "SAVEPOINT", "RELEASE")
+
+
+def serialised_writes(lock_timeout: float) -> type[sqlite3.Connection]:
+    """A sqlite3 connection class whose write transactions take turns on one in-process lock.
+
+    SQLite admits one writer; the others wait in its busy handler, which sleeps 1, 2, 5 ... up to
+    100 ms between tries, so under a burst of webhooks the lock often sits free while every
+    waiter sleeps (measured under bench/load.py: most of a request's time was spent there).
+    Threads of one process queue on a Python lock instead and get the database the moment it is
+    free; other processes still meet SQLite's own lock and busy timeout. The lock is taken at a
+    transaction's first write and given back at its commit, rollback or close; waiting longer
+    than `lock_timeout` raises "database is locked", as SQLite itself would.
+    """
+    lock = threading.Lock()
+
+    class Cursor(sqlite3.Cursor):
+        def execute(self, sql, parameters=(), /):  # type: ignore[override]
+            self.connection._before(sql)  # type: ignore[attr-defined]
+            return super().execute(sql, parameters)
+
+        def executemany(self, sql, seq_of_parameters, /):  # type: ignore[override]
+            self.connection._before(sql)  # type: ignore[attr-defined]
+            return super().executemany(sql, seq_of_parameters)
+
+    class Connection(sqlite3.Connection):
+        _writing = False
+
+        def _before(self, sql: str) -> None:
+            if self._writing or sql.lstrip()[:9].upper().startswith(_READS):
+                return
+            if not lock.acquire(timeout=lock_timeout):
+                raise sqlite3.OperationalError("database is locked (another thread of this process kept it)")
+            self._writing = True
+
+        def _done(self) -> None:
+            if self._writing:
+                self._writing = False
+                lock.release()
+
+        def cursor(self, factory=Cursor):  # type: ignore[override]
+            return super().cursor(factory)
+
+        def execute(self, sql, parameters=(), /):  # type: ignore[override]
+            return self.cursor().execute(sql, parameters)
+
+        def commit(self) -> None:
+            try:
+                super().commit()
+            finally:
+                self._done()
+
+        def rollback(self) -> None:
+            try:
+                super().rollback()
+            finally:
+                self._done()
+
+        def close(self) -> None:
+            try:
+                super().close()
+            finally:
+                self._done()
+
+    return Connection
+
+
 def make_engine(url: str, lock_timeout: float = 3.0) -> Engine:
     """Create an engine whose waits are bounded by `lock_timeout` seconds.
 
@@ -41,7 +110,10 @@ def make_engine(url: str, lock_timeout: float = 3.0) -> Engine:
     if url.startswith("sqlite"):
         if ":memory:" in url or url in {"sqlite://", "sqlite:///"}:
             pool = {}
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": lock_timeout}, **pool)
+        connect_args: dict = {"check_same_thread": False, "timeout": lock_timeout}
+        if pool:  # a file: many connections, one writer at a time
+            connect_args["factory"] = serialised_writes(lock_timeout)
+        engine = create_engine(url, connect_args=connect_args, **pool)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - exercised implicitly

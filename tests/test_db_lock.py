@@ -112,3 +112,65 @@ def test_a_question_while_locked_gets_the_apology_and_a_message_never_silence(ap
     with app.extensions["ivr.sessionmaker"]() as session:
         kinds = {e.kind for e in session.scalars(select(CallEvent).where(CallEvent.call_sid == driver.call_sid))}
     assert {"call_started", "error"} <= kinds
+
+
+def test_threads_of_one_process_take_turns_at_writing(tmp_path):
+    """In-process writers queue on a lock and get the database the moment it is free; readers never wait."""
+    import threading
+
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    from ivr.db import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'w.db'}", lock_timeout=2.0)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (x INTEGER)"))
+    first = engine.connect()
+    first.execute(text("INSERT INTO t VALUES (1)"))  # holds the write turn, uncommitted
+    done: dict[str, float] = {}
+
+    def second_writer() -> None:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO t VALUES (2)"))
+        done["at"] = time.monotonic()
+
+    thread = threading.Thread(target=second_writer)
+    thread.start()
+    time.sleep(0.3)
+    assert "at" not in done  # waiting for its turn
+    with engine.connect() as reader:  # a reader is not held up by the writer
+        assert reader.execute(text("SELECT count(*) FROM t")).scalar() == 0
+    released = time.monotonic()
+    first.commit()
+    thread.join(5)
+    assert done["at"] >= released  # it went once the first writer had committed (how fast: bench/load.py)
+    first.close()
+
+    # A turn that never comes within the lock timeout is "database is locked", as SQLite says it.
+    quick = make_engine(f"sqlite:///{tmp_path / 'w.db'}", lock_timeout=0.2)
+    holder = quick.connect()
+    holder.execute(text("INSERT INTO t VALUES (3)"))
+    started = time.monotonic()
+    with pytest.raises(OperationalError, match="locked"):
+        result: list = []
+        waiter = threading.Thread(target=lambda: result.append(_try_write(quick)))
+        waiter.start()
+        waiter.join(5)
+        raise result[0]
+    assert time.monotonic() - started < 1.5
+    holder.rollback()
+    holder.close()
+    with engine.connect() as conn:
+        assert sorted(conn.execute(text("SELECT x FROM t")).scalars()) == [1, 2]
+
+
+def _try_write(engine) -> BaseException | None:
+    from sqlalchemy import text
+
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO t VALUES (4)"))
+    except BaseException as exc:  # noqa: BLE001 - handed back to the test thread
+        return exc
+    return None
