@@ -69,6 +69,7 @@ def serve(workdir: Path, api_base: str) -> None:
     from werkzeug.serving import make_server
 
     from ivr import create_app
+    from ivr.cli.serve import start_background
     from ivr.cli.db import upgrade_database
     from ivr.config import load_settings
     from ivr.db import session_scope
@@ -84,9 +85,8 @@ def serve(workdir: Path, api_base: str) -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     with session_scope(app.extensions["ivr.sessionmaker"]) as session:
         load_knowledge_base(session, workdir / "kb")
-    readiness = app.extensions["ivr.readiness"]  # what `serve` does before /healthz says ready
-    readiness.start(app)
-    readiness.wait()
+    start_background(app, with_worker=False)  # what `serve` does: warm-up, one BLAS thread per request
+    app.extensions["ivr.readiness"].wait()
     server = make_server("127.0.0.1", 0, app, threaded=True)
     print(json.dumps({"port": server.server_port}), flush=True)
     server.serve_forever()

@@ -252,6 +252,10 @@ class Settings:
     orders_sql_query: str = setting("IVR_ORDERS_SQL_QUERY", "")
     orders_sql_timeout: int = setting("IVR_ORDERS_SQL_TIMEOUT", 3, whole(1, 30))
 
+    # BLAS threads per process for the embedding's matrix products. A web process already runs many
+    # requests at once; more BLAS threads only fight over the cores (measured: p99 x3 with 2 processes).
+    blas_threads: int = setting("IVR_BLAS_THREADS", 1, whole(1, 64))
+
     # --- Media Streams (stream): real-time calls over Twilio's bidirectional stream ---
     # Answer with <Connect><Stream> when a Vosk model serves the call's language (and the server speaks WebSockets).
     stream_enabled: bool = setting("IVR_STREAM", True, boolean)

@@ -91,3 +91,22 @@ def test_warm_up_renders_the_choose_menu_line_of_every_article(app):
     for title in titles:
         assert prompts.text("choice_first", key="1", title=title) in texts
         assert prompts.text("choice_second", key="2", title=title) in texts
+
+
+def test_a_serving_process_runs_one_blas_thread_per_request(app):
+    """Many requests embed questions at once: BLAS thread pools per product would fight over the cores."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from ivr.cli.serve import start_background
+
+    import numpy  # noqa: F401 - loads OpenBLAS
+
+    original = threadpool_limits(limits=None)  # remember, restore after
+    try:
+        threadpool_limits(limits=2, user_api="blas")
+        start_background(app, with_worker=False)
+        blas = [i for i in threadpool_info() if i["user_api"] == "blas"]
+        assert blas and all(i["num_threads"] == app.config["IVR_SETTINGS"].blas_threads == 1 for i in blas)
+        assert app.extensions["ivr.readiness"].wait(120)
+    finally:
+        original.restore_original_limits()

@@ -40,9 +40,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def start_background(app, with_worker: bool) -> None:
     """Work that must not happen in create_app: recover spooled writes, start the worker, warm up
     (index, model, prompt audio) in the background; /healthz says "starting" until that is done."""
+    from threadpoolctl import threadpool_limits
+
     from .. import spool
     from ..jobs.queue import Worker
 
+    # Requests are the parallelism here: one BLAS thread each, not a pool per matrix product
+    # spinning against the other requests' (see IVR_BLAS_THREADS).
+    threadpool_limits(limits=app.config["IVR_SETTINGS"].blas_threads, user_api="blas")
     try:
         spool.replay(app)
     except Exception:  # noqa: BLE001 - e.g. the database is still locked; the worker retries
