@@ -410,6 +410,11 @@ def test_recognisers_are_pooled_warm_and_a_broken_one_is_not_reused(ko_model, sp
     menu.accept(pcm)
     menu.finish()
     assert engine._idle[(8000, tuple(menu._grammar))]
+    for n in range(40):  # many menus later (each choose menu names its own two articles)...
+        other = StreamingRecognizer(engine, choices=[f"{TOPIC} {n}"])
+        other.close()
+    assert engine.pooled(8000) == 2  # ...the warm free-form recognisers are still there
+    assert len(engine._idle) <= 17
 
     broken = StreamingRecognizer(engine)
     taken = broken._rec

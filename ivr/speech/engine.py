@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 CHUNK_SAMPLES = 4000
 POOL_IDLE_PER_KIND = 8  # warm recognisers kept per (rate, grammar): about the concurrent utterances a box has
-POOL_KINDS = 16  # grammars kept (menus, knowledge-base versions); the least recently used go first
+POOL_KINDS = 16  # grammars kept (menus); the least recently used go first
 
 
 class ModelError(RuntimeError):
@@ -124,8 +124,11 @@ class SpeechEngine:
             self._idle.move_to_end(kind)
             if len(idle) < self.idle_max:
                 idle.append(rec)
-            while len(self._idle) > POOL_KINDS:
-                self._idle.popitem(last=False)
+            # Too many grammars (a choose menu's names two articles): drop the least recently used.
+            # Free-form recognisers are the costly ones to warm and are never dropped this way.
+            grammars = [k for k in self._idle if k[1] is not None]
+            for stale in grammars[:max(0, len(grammars) - POOL_KINDS)]:
+                del self._idle[stale]
 
     @contextmanager
     def recognizer(self, rate: int, grammar: list[str] | None = None) -> Iterator[Any]:
