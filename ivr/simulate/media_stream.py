@@ -26,6 +26,7 @@ from typing import Callable
 import numpy as np
 import requests
 from simple_websocket import Client, ConnectionClosed
+from wsproto.utilities import LocalProtocolError
 from twilio.request_validator import RequestValidator
 
 from ..speech.audio import read_wav
@@ -234,6 +235,8 @@ class StreamCaller:
                         if self._utterance is not None and not self._utterance.started_at:
                             self._utterance.started_at = now
                     finished = self._utterance if not self._speech and self._utterance else None
+                    if self.closed.is_set():
+                        break
                     self.ws.send(self.side.media(frame))
                     if finished is not None:
                         finished.ended_at = time.monotonic()
@@ -245,7 +248,7 @@ class StreamCaller:
                     time.sleep(delay)
                 else:
                     next_at = time.monotonic()
-        except ConnectionClosed:
+        except (ConnectionClosed, LocalProtocolError):  # closed by the service, or by us (hang-up) mid-send
             self.closed.set()
 
     def _mark_played(self, name: str) -> None:
