@@ -63,7 +63,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
     from ..speech.audio import AudioError
-    from ..speech.engine import ModelError, SpeechEngine, model_paths
+    from ..speech.engine import ModelError, SpeechEngine, model_path_for
 
     try:
         audio = args.file.read_bytes()
@@ -71,8 +71,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         raise CLIError(f"{args.file}: cannot read ({exc.strerror})") from None
     model = args.model
     if model is None:
-        paths = model_paths(_settings())
-        model = paths.get(args.language) or paths.get("default")
+        model = model_path_for(_settings(), args.language)
         if model is None:
             raise CLIError(f"no speech model for {args.language!r}: pass --model or run `python -m ivr models download {args.language}`")
     try:

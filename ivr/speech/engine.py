@@ -216,10 +216,15 @@ _missing_logged: set[str] = set()
 _lock = threading.Lock()
 
 
+def model_path_for(settings, language: str) -> Path | None:
+    """The model folder serving `language` (its own, else the one given without a language)."""
+    paths = model_paths(settings)
+    return paths.get(language) or paths.get("default")
+
+
 def get_engine(settings, language: str = "en") -> SpeechEngine | None:
     """The shared engine for `language`, or None (logged once) when no model is installed."""
-    paths = model_paths(settings)
-    path = paths.get(language) or paths.get("default")
+    path = model_path_for(settings, language)
     if path is None:
         if language not in _missing_logged:
             _missing_logged.add(language)

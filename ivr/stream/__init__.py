@@ -17,11 +17,10 @@ def init_app(app: Flask) -> None:
     csrf = app.extensions.get("ivr.csrf")
     if csrf is not None:  # Twilio proves itself with signatures, not cookies
         csrf.exempt(bp)
-    from ..speech.engine import model_paths
+    from ..speech.engine import model_path_for
 
     settings = app.config["IVR_SETTINGS"]
-    paths = model_paths(settings)
-    if paths.get(settings.say_language.split("-")[0]) or paths.get("default"):
+    if model_path_for(settings, settings.say_language.split("-")[0]) is not None:
         app.extensions["ivr.readiness"].add("speech model", warm_speech)
 
 

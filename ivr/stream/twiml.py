@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import Flask, Request
 from twilio.twiml.voice_response import Connect, VoiceResponse
 
-from ..speech.engine import model_paths
+from ..speech.engine import model_path_for
 from .routes import STREAM_ENDED_PATH, stream_url
 
 # Servers whose WSGI environ lets simple-websocket take over the socket.
@@ -22,9 +22,7 @@ def can_stream(app: Flask, req: Request) -> bool:
         return False
     if not any(key in req.environ for key in WEBSOCKET_SERVERS):
         return False
-    language = settings.say_language.split("-")[0]
-    paths = model_paths(settings)
-    return language in paths or "default" in paths
+    return model_path_for(settings, settings.say_language.split("-")[0]) is not None
 
 
 def connect_stream(app: Flask, req: Request, call_sid: str, caller: str, to: str) -> VoiceResponse:

@@ -37,11 +37,10 @@ def needs_twilio_transcript(settings) -> bool:
     only transcribes English. Cheap (a folder listing, no model loading): safe on the request path.
     Use it as `record(..., transcribe=True, transcribe_callback=TRANSCRIPTION_PATH)`.
     """
-    from ..speech.engine import model_paths
+    from ..speech.engine import model_path_for
 
     language = settings.say_language.split("-")[0].lower()
-    paths = model_paths(settings)
-    return language == "en" and not (paths.get(language) or paths.get("default"))
+    return language == "en" and model_path_for(settings, language) is None
 
 
 def store_twilio_transcript(session: Session, ticket: Ticket, status: str, text: str) -> bool:
