@@ -154,16 +154,16 @@ def test_the_renderer_child_dies_with_its_parent(tmp_path):
         child = int(parent.stdout.readline())
         os.kill(parent.pid, signal.SIGKILL)
         parent.wait(10)
+        def running() -> bool:  # a zombie has exited; only its (gone) parent's reaper is missing
+            try:
+                return Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+            except (FileNotFoundError, ProcessLookupError):
+                return False
+
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and Path(f"/proc/{child}").exists():
-            state = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0] \
-                if Path(f"/proc/{child}/stat").exists() else "X"
-            if state == "Z":  # exited; only waiting for its (gone) parent's reaper
-                break
+        while time.monotonic() < deadline and running():
             time.sleep(0.05)
-        alive = Path(f"/proc/{child}/stat").exists() and \
-            Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-        assert not alive
+        assert not running()
     finally:
         parent.kill()
 

@@ -70,7 +70,6 @@ class StreamingRecognizer:
             words = grammar_for(engine.path, self.phrases) if self.phrases and engine.supports_grammar else None
             grammar = words + ["[unk]"] if words else None
         self._grammar = grammar
-        self._grammar_used = grammar is not None
         try:
             self._rec = engine.acquire(8000, grammar)  # warm from the engine's pool when one is idle
         except Exception as exc:  # noqa: BLE001 - vosk raises bare exceptions
@@ -125,7 +124,7 @@ class StreamingRecognizer:
         self.close()
         words = [w for r in self._results for w in r.get("result", []) if w.get("word") != "[unk]"]
         text = " ".join(" ".join(r.get("text", "") for r in self._results).replace("[unk]", "").split())
-        if self.phrases and not self._grammar_used:
+        if self.phrases and self._grammar is None:
             text = correct_toward(text, sorted({w for p in self.phrases for w in p.lower().split()}))
         confidence = sum(float(w.get("conf", 0.0)) for w in words) / len(words) if words else 0.0
         return Heard(text=text, confidence=confidence, audio_seconds=self._bytes / 16000,

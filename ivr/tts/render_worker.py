@@ -60,9 +60,9 @@ def render_one(engine, voices: set[str], job: dict) -> dict:
             break
     if not ok:
         return {"path": job["path"], "ok": False, "error": "pyttsx3 finished but wrote no audio"}
-    error = to_phone_format(job["path"], job["out"]) if job.get("out") else None
+    error = to_phone_format(job["path"], job["out"])
     try:
-        os.unlink(job["path"]) if job.get("out") else None
+        os.unlink(job["path"])  # the raw file; `out` is what the parent installs
     except OSError:
         pass
     return {"path": job["path"], "ok": error is None, "error": error}
