@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from ivr.services import services
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("IVR_ENV_FILE", os.devnull)
@@ -49,7 +50,7 @@ def main() -> int:
                                  run_worker=False, extra={"IVR_TTS": "off"})
         upgrade_database(settings)
         app = create_app(settings)
-        with app.app_context(), session_scope(app.extensions["ivr.sessionmaker"]) as session:
+        with app.app_context(), session_scope(services(app).sessionmaker) as session:
             load_knowledge_base(session, ROOT / "kb_data")
             import_orders(session, ROOT / "samples" / "orders.csv")
         client = app.test_client()

@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,7 @@ import time
 import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from ivr.services import services
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -83,10 +83,10 @@ def serve(workdir: Path, api_base: str) -> None:
     upgrade_database(settings)
     app = create_app(settings)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    with session_scope(app.extensions["ivr.sessionmaker"]) as session:
+    with session_scope(services(app).sessionmaker) as session:
         load_knowledge_base(session, workdir / "kb")
     start_background(app, with_worker=False)  # what `serve` does: warm-up, one BLAS thread per request
-    app.extensions["ivr.readiness"].wait()
+    services(app).readiness.wait()
     server = make_server("127.0.0.1", 0, app, threaded=True)
     print(json.dumps({"port": server.server_port}), flush=True)
     server.serve_forever()

@@ -17,6 +17,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from ivr.services import services
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("IVR_ENV_FILE", os.devnull)
@@ -43,12 +44,12 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bench-tts-"))
     settings = load_settings(**{"twilio_account_sid": "AC" + "1" * 32, "twilio_auth_token": "2" * 32, "secret_key": "s" * 32,
                       "database_url": f"sqlite:///{tmp / 'b.db'}", "instance_path": tmp,
-                      "extra": {"IVR_TTS": "on", "IVR_TTS_CACHE": str(tmp / "tts")}}
+                      "extra": {"IVR_TTS": "on", "IVR_TTS_CACHE": str(tmp / "tts")}})
     upgrade_database(settings)
     app = create_app(settings)
-    with session_scope(app.extensions["ivr.sessionmaker"]) as s:
+    with session_scope(services(app).sessionmaker) as s:
         load_knowledge_base(s, Path(__file__).resolve().parent.parent / "kb_data")
-    service = app.extensions["ivr.tts"]
+    service = services(app).tts
     texts = list(dict.fromkeys(texts_to_render(app)))[: args.clips]
     service.engine_version  # measured separately from rendering
     start = time.perf_counter()

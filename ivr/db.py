@@ -11,10 +11,11 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Iterator
 
-from flask import current_app, g
+from flask import g
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from .services import services
 
 
 class Base(DeclarativeBase):
@@ -131,20 +132,10 @@ def make_engine(url: str, lock_timeout: float = 3.0) -> Engine:
     return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **pool)
 
 
-def import_models() -> None:
-    """Import every model module so Base.metadata knows all tables."""
-    from . import models  # noqa: F401
-
-
-def create_all(engine: Engine) -> None:
-    import_models()
-    Base.metadata.create_all(engine)
-
-
 def get_session() -> Session:
     """The current request's session, opened on first use."""
     if "db_session" not in g:
-        g.db_session = current_app.extensions["ivr.sessionmaker"]()
+        g.db_session = services().sessionmaker()
     return g.db_session
 
 

@@ -13,6 +13,7 @@ import time
 from typing import Callable
 
 from flask import Flask
+from .services import services
 
 log = logging.getLogger(__name__)
 
@@ -75,4 +76,4 @@ class Readiness:
 
 
 def readiness(app: Flask) -> Readiness:
-    return app.extensions["ivr.readiness"]
+    return services(app).readiness

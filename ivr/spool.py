@@ -4,7 +4,7 @@ An entry ({id, kind, payload, at}) is appended to one JSON-lines file under the 
 folder and fsynced before the webhook answers, so it outlives a kill -9 the instant after.
 Every web process and worker on the host shares the file: appends and replays take an
 fcntl lock, and only one process replays at a time. `replay(app)` hands entries, oldest
-first, to the function registered for their kind:
+first, to the replayer declared for their kind (ivr/registry.py):
 
 - it returns: the entry is done (replayers must be idempotent: an entry can be replayed
   twice if the process dies between applying it and forgetting it);
@@ -17,13 +17,12 @@ first, to the function registered for their kind:
 Usage::
 
     spool.append(instance_path, "recording", {...})     # in the webhook, before answering
-    spool.register_replayer("recording", make_ticket)    # at import of the owning area
+    REPLAYERS = {"recording": make_ticket}               # ivr/registry.py: one table of kinds
     spool.replay(app)                                    # the worker, every second or so
 """
 from __future__ import annotations
 
 import fcntl
-import importlib
 import json
 import logging
 import os
@@ -36,6 +35,8 @@ from typing import Any, Callable, Iterator
 
 from sqlalchemy.exc import InterfaceError, OperationalError, TimeoutError as PoolTimeout
 
+from .services import services
+
 log = logging.getLogger(__name__)
 
 # Bigger entries are refused at append time: a webhook's form is a few hundred bytes.
@@ -45,11 +46,8 @@ MAX_ATTEMPTS = 5
 # Errors meaning "the database can't be written right now": keep the entry, keep the order.
 TRANSIENT: tuple[type[BaseException], ...] = (OperationalError, InterfaceError, PoolTimeout, ConnectionError)
 
-# Modules that register replayers; imported by `replay` so a bare worker knows every kind.
-REPLAYER_MODULES: list[str] = ["ivr.tickets.service", "ivr.calls.journal"]
-
+# `fn(app, payload, at)` applies one entry; it must be idempotent.
 Replayer = Callable[[Any, dict[str, Any], datetime], None]
-_REPLAYERS: dict[str, Replayer] = {}
 
 
 class Rejected(ValueError):
@@ -92,11 +90,6 @@ class ReplayResult:
     quarantined: int = 0
     kept: int = 0
 
-
-def register_replayer(kind: str, fn: Replayer) -> Replayer:
-    """Register `fn(app, payload, at)` to apply entries of `kind`; it must be idempotent."""
-    _REPLAYERS[kind] = fn
-    return fn
 
 
 def spool_dir(instance_path: Path | str) -> Path:
@@ -186,19 +179,25 @@ def _quarantine_line(line: str, reason: str) -> str:
                        "entry": line.rstrip("\n")[:MAX_ENTRY_BYTES]}, ensure_ascii=False) + "\n"
 
 
-def load_replayers() -> None:
-    for name in REPLAYER_MODULES:
-        importlib.import_module(name)
+def _declared_replayers(app: Any) -> dict[str, Replayer]:
+    try:
+        return services(app).jobs.replayers
+    except (KeyError, AttributeError):  # an app without services knows no kinds: entries are quarantined
+        return {}
 
 
-def replay(app: Any, instance_path: Path | str | None = None) -> ReplayResult:
-    """Apply spooled entries in order; returns counts. Another process already replaying: does nothing."""
+def replay(app: Any, instance_path: Path | str | None = None, *,
+           replayers: dict[str, Replayer] | None = None) -> ReplayResult:
+    """Apply spooled entries in order; returns counts. Another process already replaying: does nothing.
+
+    `replayers` maps each entry kind to its replayer (default: the app's declared table)."""
     instance = Path(instance_path or app.config["IVR_SETTINGS"].instance_path)
     folder = spool_dir(instance)
     path, working = entries_path(instance), folder / "replaying.jsonl"
     if not path.exists() and not working.exists():
         return ReplayResult()
-    load_replayers()
+    if replayers is None:
+        replayers = _declared_replayers(app)
     with _flock(folder / "replay.lock", blocking=False) as mine:
         if not mine:
             return ReplayResult()
@@ -216,7 +215,7 @@ def replay(app: Any, instance_path: Path | str | None = None) -> ReplayResult:
             except (ValueError, TypeError) as exc:
                 bad.append(_quarantine_line(line, f"unreadable entry: {exc}"))
                 continue
-            fn = _REPLAYERS.get(entry.kind)
+            fn = replayers.get(entry.kind)
             if fn is None:
                 bad.append(_quarantine_line(line, f"no replayer for kind {entry.kind!r}"))
                 continue

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from ivr.kb.models import QuestionAsked
+from ivr.services import services
 
 # Tests never read a developer's .env.
 os.environ["IVR_ENV_FILE"] = os.devnull
@@ -54,7 +55,7 @@ def app(bare_app):
     from ivr.kb.loader import load_knowledge_base
     from ivr.orders.lookup import import_orders
 
-    with bare_app.app_context(), session_scope(bare_app.extensions["ivr.sessionmaker"]) as session:
+    with bare_app.app_context(), session_scope(services(bare_app).sessionmaker) as session:
         load_knowledge_base(session, ROOT / "kb_data")
         import_orders(session, ROOT / "samples" / "orders.csv")
     return bare_app
@@ -74,7 +75,7 @@ def call(app):
 
 @pytest.fixture
 def db(app):
-    session = app.extensions["ivr.sessionmaker"]()
+    session = services(app).sessionmaker()
     yield session
     session.close()
 
@@ -110,7 +111,7 @@ def staff(app):
     from ivr.db import session_scope
     from ivr.users.service import create_user
 
-    with session_scope(app.extensions["ivr.sessionmaker"]) as s:
+    with session_scope(services(app).sessionmaker) as s:
         admin, _ = create_user(s, "boss@example.com", "admin", PASSWORD)
         agent, _ = create_user(s, "agent@example.com", "agent", PASSWORD)
         return {"admin": admin.id, "agent": agent.id}

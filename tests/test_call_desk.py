@@ -13,6 +13,7 @@ from ivr.kb.models import Article
 from ivr.tickets.models import Ticket
 
 from .conftest import PASSWORD, ROOT
+from ivr.services import services
 
 NY = ZoneInfo("America/New_York")
 DESK = ["+15550100001", "sip:desk@pbx.example.com"]
@@ -49,9 +50,9 @@ def desk_app(settings_overrides, tmp_path):
     hours.write_text(HOURS)
     app = make_test_app({**settings_overrides, "hours_file": hours, "transfer_to": tuple(DESK),
                       "ratings_enabled": True})
-    with app.app_context(), session_scope(app.extensions["ivr.sessionmaker"]) as session:
+    with app.app_context(), session_scope(services(app).sessionmaker) as session:
         load_knowledge_base(session, ROOT / "kb_data")
-    app.extensions["ivr.clock"] = lambda: at(2026, 11, 23, 10, 0)  # a Monday morning: open
+    services(app).clock = lambda: at(2026, 11, 23, 10, 0)  # a Monday morning: open
     return app
 
 
@@ -73,15 +74,15 @@ def heard(step) -> str:
 
 
 def words(app, prompt_id: str, **values) -> str:
-    return app.extensions["ivr.prompts"].text(prompt_id, **values)
+    return services(app).prompts.text(prompt_id, **values)
 
 
 def freeze(app, moment: datetime) -> None:
-    app.extensions["ivr.clock"] = lambda: moment
+    services(app).clock = lambda: moment
 
 
 def tickets(app) -> list[Ticket]:
-    session = app.extensions["ivr.sessionmaker"]()
+    session = services(app).sessionmaker()
     try:
         return list(session.scalars(select(Ticket).order_by(Ticket.id)))
     finally:
@@ -171,7 +172,7 @@ def test_transfer_rung_together(desk_app, dial):
 
 def test_nothing_a_caller_says_or_types_is_ever_dialled(desk_app, dial):
     """Toll fraud: only configured destinations, whatever arrives in the form or the URL."""
-    from ivr.voice.flow import STATES
+    from ivr.flow.engine import STATES
 
     evil = "+19005550100"
     driver = dial("no-answer")
@@ -219,7 +220,7 @@ def agent_client(app):
 
     from .test_dashboard import login
 
-    with session_scope(app.extensions["ivr.sessionmaker"]) as s:
+    with session_scope(services(app).sessionmaker) as s:
         create_user(s, "agent@example.com", "agent", PASSWORD)
     client = app.test_client()
     login(client)
@@ -287,7 +288,7 @@ def test_returning_caller_hears_the_open_request_and_its_status(desk_app, dial):
     assert "waiting for our team" in heard(step) and words(desk_app, "choice_ask", key="1") in heard(step)
     # Someone else calling hears nothing about it; a resolved request is not mentioned either.
     assert "open request" not in heard(dial(caller="+15550000000").start())
-    session = desk_app.extensions["ivr.sessionmaker"]()
+    session = services(desk_app).sessionmaker()
     session.get(Ticket, ticket.id).status = "resolved"
     session.commit()
     session.close()
@@ -343,7 +344,7 @@ def test_status_of_someone_elses_request_is_never_read(desk_app, dial):
 # --------------------------------------------------------------------------- ratings
 
 def _answered(desk_app, driver):
-    session = desk_app.extensions["ivr.sessionmaker"]()
+    session = services(desk_app).sessionmaker()
     article = session.get(Article, "refund-timing")
     question, answer = article.questions[0], article.answer
     session.close()
@@ -361,7 +362,7 @@ def test_rating_after_an_answered_question_is_stored(desk_app, dial):
     end = driver.press("4")
     assert words(desk_app, "rating_thanks") in heard(end) and end.ended == "hangup"
     assert " ".join(driver.heard).lower().count("goodbye") == 1
-    session = desk_app.extensions["ivr.sessionmaker"]()
+    session = services(desk_app).sessionmaker()
     assert session.get(Call, driver.call_sid).rating == 4
     session.close()
 
@@ -372,7 +373,7 @@ def test_rating_is_skippable_and_only_offered_when_something_was_answered(desk_a
     driver.silence()
     end = driver.silence()
     assert end.ended == "hangup"
-    session = desk_app.extensions["ivr.sessionmaker"]()
+    session = services(desk_app).sessionmaker()
     assert session.get(Call, driver.call_sid).rating is None
     session.close()
     unanswered = dial()
@@ -414,10 +415,11 @@ def test_the_same_key_leaves_a_message_in_every_menu(desk_app, dial, menu_name):
 
 def test_every_menu_declares_its_keys_once_and_says_exactly_those(desk_app):
     """Each menu's spoken words name exactly its keys; 8, 9, 0 and star mean the same everywhere."""
-    from ivr.voice.context import CallContext
-    from ivr.voice.menus import MENUS, all_choices, announced_keys, menu_says
+    from ivr.flow.context import CallContext
+    from ivr.flow.menus import all_choices, announced_keys, menu_says
+    from ivr.flow.states import MENUS
 
-    session = desk_app.extensions["ivr.sessionmaker"]()
+    session = services(desk_app).sessionmaker()
     ctx = CallContext(app=desk_app, session=session, call_sid="CA" + "f" * 32, caller="+15557654321")
     params = {"articles": {"topic": "returns"}, "after_article": {"id": "refund-timing"},
               "callback_confirm": {"number": "+15551239876"}}

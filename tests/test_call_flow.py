@@ -9,6 +9,7 @@ from ivr.kb.models import Article, Topic
 from ivr.tickets.models import Ticket
 
 from .conftest import ask, question_asked
+from ivr.services import services
 
 
 def heard(step) -> str:
@@ -16,7 +17,7 @@ def heard(step) -> str:
 
 
 def catalogue(app):
-    return app.extensions["ivr.prompts"]
+    return services(app).prompts
 
 
 def line(app, prompt_id: str, key: str, **values) -> str:

@@ -20,6 +20,7 @@ from ivr.users.models import ApiToken, User
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN, PASSWORD, ROOT, cli_env
 from .fake_twilio_api import FakeServer
+from ivr.services import services
 
 
 
@@ -30,7 +31,7 @@ def leave_voicemail(app, call, caller="+15551230001", transcript=None) -> Ticket
     driver.start()
     driver.press("8")  # the message key
     driver.record(seconds=14)
-    with session_scope(app.extensions["ivr.sessionmaker"]) as s:
+    with session_scope(services(app).sessionmaker) as s:
         ticket = s.scalars(select(Ticket).where(Ticket.call_sid == driver.call_sid)).one()
         if transcript:
             ticket.transcript, ticket.transcript_confidence, ticket.transcript_status = transcript, 0.87, "done"
@@ -60,7 +61,7 @@ def test_every_page_and_recording_needs_login(app, call, staff):
 def test_wrong_password_and_disabled_user_cannot_log_in(app, staff):
     client = app.test_client()
     assert login(client, password="nope nope nope").status_code == 401
-    with session_scope(app.extensions["ivr.sessionmaker"]) as s:
+    with session_scope(services(app).sessionmaker) as s:
         s.get(User, staff["agent"]).active = False
     assert login(client).status_code == 401
 
@@ -71,7 +72,7 @@ def test_forms_without_csrf_token_are_rejected(app, call, staff):
     assert client.post("/login", data={"email": "agent@example.com", "password": PASSWORD}).status_code == 400
     login(client)
     assert client.post(f"/tickets/{t.id}/note", data={"body": "sneaky"}).status_code == 400
-    with session_scope(app.extensions["ivr.sessionmaker"]) as s:
+    with session_scope(services(app).sessionmaker) as s:
         assert s.scalars(select(TicketNote)).all() == []
 
 
@@ -93,7 +94,7 @@ def test_work_a_ticket_from_search_to_resolution(app, call, staff):
                                                       "csrf_token": token})
     page = client.get(f"/tickets/{wanted.id}").get_data(as_text=True)
     assert "Sent a replacement." in page and "agent@example.com" in page
-    with session_scope(app.extensions["ivr.sessionmaker"]) as s:
+    with session_scope(services(app).sessionmaker) as s:
         t = s.get(Ticket, wanted.id)
         assert t.status == "resolved" and t.assignee_id == staff["agent"]
         changes = {(c.field, c.old, c.new, c.author_id) for c in s.scalars(select(TicketChange))}
@@ -114,7 +115,7 @@ def test_stored_recording_plays_only_for_staff(app, call, staff):
 
     t = leave_voicemail(app, call)
     wav = subprocess.run(["espeak-ng", "--stdout", "hello"], capture_output=True, check=True).stdout
-    with session_scope(app.extensions["ivr.sessionmaker"]) as s:
+    with session_scope(services(app).sessionmaker) as s:
         ticket = s.get(Ticket, t.id)
         ticket.recording_path = get_store(app).save(t.id, t.recording_sid, wav)
     client = app.test_client()
@@ -144,7 +145,7 @@ def test_api_needs_a_token_and_works_with_one(app, call, staff):
     client = app.test_client()
     assert client.get("/api/tickets").status_code == 401
     assert client.get("/api/tickets", headers={"Authorization": "Bearer wrong"}).status_code == 401
-    with session_scope(app.extensions["ivr.sessionmaker"]) as s:
+    with session_scope(services(app).sessionmaker) as s:
         row, token = ApiToken.issue(staff["agent"], "zammad")
         s.add(row)
     auth = {"Authorization": f"Bearer {token}"}
@@ -159,7 +160,7 @@ def test_api_needs_a_token_and_works_with_one(app, call, staff):
     note = client.post(f"/api/tickets/{t.id}/notes", json={"body": "Synced from helpdesk"}, headers=auth)
     assert note.status_code == 201
     assert client.get("/api/tickets/nope", headers=auth).status_code == 404
-    with session_scope(app.extensions["ivr.sessionmaker"]) as s:
+    with session_scope(services(app).sessionmaker) as s:
         s.get(User, staff["agent"]).active = False
     assert client.get("/api/tickets", headers=auth).status_code == 401
 
@@ -182,7 +183,7 @@ def test_webhook_notification_is_retried_until_delivered(settings_overrides, cal
         worker = Worker(app)
         worker.run_until_idle()
         assert hook.hits["/hook"] == 1
-        with session_scope(app.extensions["ivr.sessionmaker"]) as s:
+        with session_scope(services(app).sessionmaker) as s:
             job = s.scalars(select(Job).where(Job.kind == "notify.webhook")).one()
             assert job.status == "queued" and "HTTP 500" in job.last_error
             job.run_after = utcnow() - timedelta(seconds=1)
@@ -190,7 +191,7 @@ def test_webhook_notification_is_retried_until_delivered(settings_overrides, cal
         assert hook.hits["/hook"] == 2
         sent = json.loads(hook.bodies[-1])
         assert sent["ticket"]["reference"] in sent["text"] and sent["ticket"]["caller"] == driver.caller
-        with session_scope(app.extensions["ivr.sessionmaker"]) as s:
+        with session_scope(services(app).sessionmaker) as s:
             assert s.scalars(select(Job).where(Job.kind == "notify.webhook")).one().status == "done"
 
 
@@ -227,16 +228,16 @@ def test_users_and_tickets_commands(app, call, tmp_path):
 
 def test_retention_purge_deletes_old_audio_and_keeps_tickets(app, call, tmp_path):
     from ivr.recordings.store import get_store
-    from ivr.tickets.retention import purge_recordings
+    from ivr.recordings.retention import purge_recordings
 
     old, new = leave_voicemail(app, call, transcript="old one"), leave_voicemail(app, call, transcript="new one")
     store = get_store(app)
-    with session_scope(app.extensions["ivr.sessionmaker"]) as s:
+    with session_scope(services(app).sessionmaker) as s:
         for t in (old, new):
             s.get(Ticket, t.id).recording_path = store.save(t.id, t.recording_sid, b"RIFF-audio")
         s.get(Ticket, old.id).created_at = utcnow() - timedelta(days=40)
     assert [d["ticket"] for d in purge_recordings(app, 30, dry_run=True)] == [old.reference]
-    with session_scope(app.extensions["ivr.sessionmaker"]) as s:
+    with session_scope(services(app).sessionmaker) as s:
         assert store.exists(s.get(Ticket, old.id).recording_path)
     url = app.config["IVR_SETTINGS"].sqlalchemy_url
     env_path = app.config["IVR_SETTINGS"].instance_path
@@ -245,7 +246,7 @@ def test_retention_purge_deletes_old_audio_and_keeps_tickets(app, call, tmp_path
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert [d["ticket"] for d in json.loads(proc.stdout)["deleted"]] == [old.reference]
-    with session_scope(app.extensions["ivr.sessionmaker"]) as s:
+    with session_scope(services(app).sessionmaker) as s:
         o, n = s.get(Ticket, old.id), s.get(Ticket, new.id)
         assert o.recording_purged_at and not store.exists(o.recording_path) and o.transcript == "old one"
         assert n.recording_purged_at is None and store.exists(n.recording_path)

@@ -15,6 +15,7 @@ from ivr.tickets.models import Ticket
 from ivr.users.service import create_user
 
 from .conftest import ROOT
+from ivr.services import services
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PASSWORD = "correct horse battery"
@@ -62,7 +63,7 @@ def live(app, call):
                          check=True).stdout
     wav = subprocess.run(["sox", "-t", "wav", "-", "-r", "8000", "-c", "1", "-b", "16", "-t", "wav", "-"],
                          input=raw, capture_output=True, check=True).stdout
-    with session_scope(app.extensions["ivr.sessionmaker"]) as s:
+    with session_scope(services(app).sessionmaker) as s:
         create_user(s, "agent@example.com", "agent", PASSWORD)
         create_user(s, "boss@example.com", "admin", PASSWORD)
         t = s.scalars(select(Ticket)).one()
@@ -211,7 +212,7 @@ def test_ticket_list_shows_a_new_voicemail_without_a_reload_and_keys_move(live, 
     driver.start()
     driver.press("8")
     driver.record(seconds=5)
-    with session_scope(app.extensions["ivr.sessionmaker"]) as s:
+    with session_scope(services(app).sessionmaker) as s:
         new_ref = s.scalars(select(Ticket.reference).where(Ticket.call_sid == driver.call_sid)).one()
     page.wait_for_selector(f"#ticket-rows >> text={new_ref}", timeout=20000)
     assert page.evaluate("window.__same_document") is True
@@ -240,7 +241,7 @@ def test_public_help_page_answers_and_its_form_makes_a_web_ticket(live, page, ap
     page.wait_for_timeout(1100)  # the form refuses anything sent within a second of loading (bots)
     page.click("text=Send message")
     page.wait_for_selector("text=Your reference is")
-    with session_scope(app.extensions["ivr.sessionmaker"]) as s:
+    with session_scope(services(app).sessionmaker) as s:
         ticket = s.scalars(select(Ticket).where(Ticket.kind == "web")).one()
         assert (ticket.contact_email, ticket.message) == ("ann@example.com", "My refund has not arrived after two weeks.")
         assert ticket.reference in page.inner_text("[role=status]")

@@ -10,6 +10,7 @@ from ivr.users.models import User
 
 from .conftest import ask
 from .test_dashboard import csrf_of, leave_voicemail, login
+from ivr.services import services
 
 
 @pytest.fixture
@@ -53,7 +54,7 @@ def test_ticket_page_tells_the_call_in_words_with_titles_and_local_time(app, cal
     ask(driver, "How do I cancel my order?")
     driver.press("8")  # "leave a message" after the answer
     driver.record(seconds=6)
-    with session_scope(app.extensions["ivr.sessionmaker"]) as s:
+    with session_scope(services(app).sessionmaker) as s:
         ticket = s.scalars(select(Ticket)).one()
         tid, created = ticket.id, ticket.created_at
     client = app.test_client()
@@ -68,7 +69,7 @@ def test_ticket_page_tells_the_call_in_words_with_titles_and_local_time(app, cal
 
 
 def test_web_message_ticket_shows_its_sender_and_text(app, staff):
-    with session_scope(app.extensions["ivr.sessionmaker"]) as s:
+    with session_scope(services(app).sessionmaker) as s:
         t = Ticket(kind="web", call_sid="web-1", caller="", contact_name="Ann Lee", contact_email="ann@example.com",
                    message="Where is my refund?", reference="AA1")
         s.add(t)
@@ -96,7 +97,7 @@ def test_admins_change_roles_and_disable_and_reenable_users(app, staff):
     assert login(app.test_client()).status_code == 302
     admin.post(f"/users/{staff['agent']}/role", data={"role": "admin", "csrf_token": token})
     admin.post(f"/users/{staff['admin']}/role", data={"role": "agent", "csrf_token": token})
-    with session_scope(app.extensions["ivr.sessionmaker"]) as s:
+    with session_scope(services(app).sessionmaker) as s:
         assert {u.email: u.role for u in s.scalars(select(User))} == {"boss@example.com": "agent",
                                                                        "agent@example.com": "admin"}
     assert admin.get("/users").status_code == 403
@@ -106,7 +107,7 @@ def test_date_filters_are_the_business_days(app, call, staff):
     from datetime import datetime
 
     t = leave_voicemail(app, call)
-    with session_scope(app.extensions["ivr.sessionmaker"]) as s:
+    with session_scope(services(app).sessionmaker) as s:
         s.get(Ticket, t.id).created_at = datetime(2026, 11, 20, 3, 0)  # 22:00 on the 19th in New York
     client = app.test_client()
     login(client)

@@ -15,6 +15,7 @@ from ivr.users.service import create_user
 
 from .conftest import ROOT, ask, question_asked
 from .test_dashboard import PASSWORD, csrf_of, login
+from ivr.services import services
 
 ODD = "zorblax gadget thingamajig fizzbuzz"
 
@@ -28,7 +29,7 @@ def settings_overrides(settings_overrides, tmp_path):
 
 @pytest.fixture
 def staff_client(app):
-    with session_scope(app.extensions["ivr.sessionmaker"]) as s:
+    with session_scope(services(app).sessionmaker) as s:
         create_user(s, "editor@example.com", "agent", PASSWORD)
     client = app.test_client()
     assert login(client, email="editor@example.com").status_code == 302
@@ -155,7 +156,7 @@ def test_help_page_answers_from_the_same_engine_and_takes_messages(app):
     resp = send()
     assert resp.status_code == 302
     done = client.get(resp.headers["Location"]).get_data(as_text=True)
-    with session_scope(app.extensions["ivr.sessionmaker"]) as s:
+    with session_scope(services(app).sessionmaker) as s:
         tickets = s.scalars(select(Ticket)).all()
         assert [(t.kind, t.contact_name, t.contact_email, t.message, t.status) for t in tickets] == [
             ("web", "Ann Lee", "ann@example.com", "My blender is broken.", "new")]

@@ -20,6 +20,7 @@ from ivr.users.service import issue_token
 
 from .conftest import ROOT, cli_env
 from .test_dashboard import PASSWORD, csrf_of, leave_voicemail, login
+from ivr.services import services
 
 
 @pytest.fixture
@@ -133,7 +134,7 @@ def test_session_cookie_is_secure_over_https_only(app, staff):
 
 def test_api_tokens_are_listed_revoked_one_by_one_and_expire(app, call, staff):
     leave_voicemail(app, call)
-    with session_scope(app.extensions["ivr.sessionmaker"]) as s:
+    with session_scope(services(app).sessionmaker) as s:
         agent = s.get(User, staff["agent"])
         _, keep = issue_token(s, agent, "crm")
         revoked_row, drop = issue_token(s, agent, "old-script")
@@ -158,14 +159,14 @@ def test_api_tokens_are_listed_revoked_one_by_one_and_expire(app, call, staff):
                                         "csrf_token": csrf_of(page)}).get_data(as_text=True)
     new = shown.split('id="secret">')[1].split("<")[0]
     assert status(new) == 200
-    with session_scope(app.extensions["ivr.sessionmaker"]) as s:
+    with session_scope(services(app).sessionmaker) as s:
         row = s.scalar(select(ApiToken).where(ApiToken.name == "nightly"))
         assert timedelta(days=29) < row.expires_at - utcnow() <= timedelta(days=30)
 
 
 def test_out_of_range_ids_and_pages_are_400_or_404_never_500(app, call, staff):
     leave_voicemail(app, call)
-    with session_scope(app.extensions["ivr.sessionmaker"]) as s:
+    with session_scope(services(app).sessionmaker) as s:
         agent = s.get(User, staff["agent"])
         _, token = issue_token(s, agent, "api")
     api = app.test_client()
@@ -198,7 +199,7 @@ def test_out_of_range_ids_and_pages_are_400_or_404_never_500(app, call, staff):
     assert resp.status_code == 302
     resp = client.post("/tickets/bulk", data={"ids": [huge, "1"], "action": "resolve", "csrf_token": token_form})
     assert resp.status_code == 302
-    with session_scope(app.extensions["ivr.sessionmaker"]) as s:
+    with session_scope(services(app).sessionmaker) as s:
         assert s.get(Ticket, 1).status == "resolved"
 
 

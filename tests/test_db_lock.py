@@ -19,6 +19,7 @@ from ivr import spool
 from ivr.calls.models import Call, CallEvent
 from ivr.db import utcnow
 from ivr.simulate.driver import CallDriver, FlaskTransport
+from ivr.services import services
 from ivr.tickets.models import Ticket
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN
@@ -41,7 +42,7 @@ def settings_overrides(settings_overrides):
 @pytest.fixture
 def locked_db(app):
     """Start another process holding the write lock; yields a function that releases it."""
-    path = app.extensions["ivr.engine"].url.database
+    path = services(app).engine.url.database
     proc = subprocess.Popen([sys.executable, "-c", HOLDER, path], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             text=True)
     assert proc.stdout.readline().strip() == "locked"
@@ -57,7 +58,7 @@ def locked_db(app):
 
 def test_a_call_and_a_voicemail_while_another_process_holds_the_lock(app, locked_db):
     settings = app.config["IVR_SETTINGS"]
-    catalogue = app.extensions["ivr.prompts"]
+    catalogue = services(app).prompts
     budget = settings.db_lock_timeout + 5  # the lock wait, and generous room on a busy machine
     driver = CallDriver(FlaskTransport(app.test_client()), "http://localhost", AUTH_TOKEN,
                         account_sid=ACCOUNT_SID, caller="+15550003333")
@@ -77,7 +78,7 @@ def test_a_call_and_a_voicemail_while_another_process_holds_the_lock(app, locked
     assert catalogue.text("message_saved_no_reference") in " ".join(end.heard)
     assert end.ended == "hangup"
 
-    sessions = app.extensions["ivr.sessionmaker"]
+    sessions = services(app).sessionmaker
     with sessions() as session:
         assert session.get(Call, driver.call_sid) is None  # nothing could be written yet
 
@@ -101,7 +102,7 @@ def test_a_call_and_a_voicemail_while_another_process_holds_the_lock(app, locked
 def test_a_question_while_locked_gets_the_apology_and_a_message_never_silence(app, locked_db):
     """Asking needs to store the question (the answer's follow-ups refer to it): with the write lock
     held that can't happen in time, so the caller hears the apology and can leave a message."""
-    catalogue = app.extensions["ivr.prompts"]
+    catalogue = services(app).prompts
     driver = CallDriver(FlaskTransport(app.test_client()), "http://localhost", AUTH_TOKEN, account_sid=ACCOUNT_SID)
     driver.start()
     driver.press("1")
@@ -109,7 +110,7 @@ def test_a_question_while_locked_gets_the_apology_and_a_message_never_silence(ap
     assert catalogue.text("error_apology") in " ".join(step.heard) and step.waiting == "record"
     locked_db()
     spool.replay(app)
-    with app.extensions["ivr.sessionmaker"]() as session:
+    with services(app).sessionmaker() as session:
         kinds = {e.kind for e in session.scalars(select(CallEvent).where(CallEvent.call_sid == driver.call_sid))}
     assert {"call_started", "error"} <= kinds
 

@@ -10,6 +10,7 @@ from ivr.tickets.models import Ticket
 from ivr import spool
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN
+from ivr.services import services
 
 
 def test_fallback_takes_a_message_with_the_database_gone(settings_overrides, tmp_path):
@@ -18,9 +19,9 @@ def test_fallback_takes_a_message_with_the_database_gone(settings_overrides, tmp
     db_dir = tmp_path / "db"
     db_dir.mkdir()
     app = make_test_app({**settings_overrides, "database_url": f"sqlite:///{db_dir / 'ivr.db'}"})
-    catalogue = app.extensions["ivr.prompts"]
+    catalogue = services(app).prompts
     # The database disappears (disk unmounted, server down): nothing can connect any more.
-    app.extensions["ivr.engine"].dispose()
+    services(app).engine.dispose()
     db_dir.rename(tmp_path / "db-away")
 
     # The primary URL fails (here: a path that isn't ours), so Twilio requests the fallback URL.
@@ -35,7 +36,7 @@ def test_fallback_takes_a_message_with_the_database_gone(settings_overrides, tmp
 
     # The database is back: the spooled message becomes a ticket.
     (tmp_path / "db-away").rename(db_dir)
-    sessions = app.extensions["ivr.sessionmaker"]
+    sessions = services(app).sessionmaker
     # Both the fallback's action and Twilio's status callback kept it: one ticket all the same.
     assert spool.replay(app).quarantined == 0
     with sessions() as session:
@@ -56,4 +57,4 @@ def test_fallback_with_nothing_recorded_says_so_and_hangs_up(app):
     driver.start()
     end = driver.silence()
     heard = " ".join(end.heard)
-    assert app.extensions["ivr.prompts"].text("no_message") in heard and end.ended == "hangup"
+    assert services(app).prompts.text("no_message") in heard and end.ended == "hangup"

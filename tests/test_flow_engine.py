@@ -1,11 +1,12 @@
 """The call flow runs without any transport: states return actions, the engine follows them."""
 from __future__ import annotations
 
-from ivr.voice.actions import Hangup, Input, Listen, Record, Say, Step, Turn
-from ivr.voice.context import CallContext
-from ivr.voice.flow import handle_input, run_state, start_call
-from ivr.voice.twiml import TwimlRenderer, step_url
-from ivr.voice.speaker import SaySpeaker
+from ivr.flow.actions import Hangup, Input, Listen, Record, Say, Step, Turn
+from ivr.flow.context import CallContext
+from ivr.flow.engine import handle_input, run_state, start_call
+from ivr.twiml.renderer import TwimlRenderer, step_url
+from ivr.twiml.speaker import SaySpeaker
+from ivr.services import services
 
 
 def context(app, db, **kw) -> CallContext:
@@ -16,7 +17,7 @@ def test_a_call_runs_with_no_request_and_no_twiml(app, db):
     ctx = context(app, db)
     first = start_call(ctx)
     assert isinstance(first, Turn) and isinstance(first.last, Listen)
-    catalogue = app.extensions["ivr.prompts"]
+    catalogue = services(app).prompts
     assert catalogue.text("choice_ask", key="1") in first.says()
     assert first.last.on_silence == Step("no_input", {"menu": "main", "attempt": 0})
     # The caller presses 8: the engine follows the choice to a message recording.
@@ -37,7 +38,7 @@ def test_goodbye_ends_with_hangup_and_unknown_state_goes_to_main_menu(app, db):
     ctx = context(app, db)
     assert isinstance(run_state(ctx, Step("goodbye")).last, Hangup)
     turn = run_state(ctx, Step("no-such-state"))
-    assert app.extensions["ivr.prompts"].text("choice_ask", key="1") in turn.says()
+    assert services(app).prompts.text("choice_ask", key="1") in turn.says()
 
 
 def test_twiml_keeps_uninterruptible_words_outside_the_gather():

@@ -20,6 +20,7 @@ from ivr.users.service import create_user
 from .conftest import ROOT, ask, cli_env
 from .test_dashboard import PASSWORD, login
 from .test_postgres import pg_url  # noqa: F401  (fixture)
+from ivr.services import services
 
 ODD = "zorblax gadget thingamajig fizzbuzz"
 
@@ -49,7 +50,7 @@ def place_calls(app, call) -> dict:
     ask(declined, ODD)
     declined.hangup()
     # Ratings are collected by the call flow on another branch; two callers rated here.
-    with session_scope(app.extensions["ivr.sessionmaker"]) as s:
+    with session_scope(services(app).sessionmaker) as s:
         s.get(Call, helped.call_sid).rating = 5
         s.get(Call, order.call_sid).rating = 4
     return {"calls": 5, "contained": 2, "abandoned": 2, "escalated": 1}
@@ -57,7 +58,7 @@ def place_calls(app, call) -> dict:
 
 @pytest.fixture
 def staff(app):
-    with session_scope(app.extensions["ivr.sessionmaker"]) as s:
+    with session_scope(services(app).sessionmaker) as s:
         create_user(s, "agent@example.com", "agent", PASSWORD)
 
 
@@ -113,7 +114,7 @@ def test_handling_time_counts_from_message_to_resolution(app, call, staff):
     from ivr.tickets.models import Ticket
 
     place_calls(app, call)
-    with session_scope(app.extensions["ivr.sessionmaker"]) as s:
+    with session_scope(services(app).sessionmaker) as s:
         ticket = s.scalars(select(Ticket)).one()
         s.add(TicketChange(ticket_id=ticket.id, field="status", old="new", new="resolved",
                            at=ticket.created_at + timedelta(hours=2, minutes=30)))
@@ -151,7 +152,7 @@ def test_figures_gaps_and_login_throttle_on_postgresql(pg_url, settings_override
     make_app = getattr(conftest, "make_test_app", create_app)
     settings = {**settings_overrides, "database_url": pg_url, "login_max_failures": 2}
     app = make_app(settings)
-    with session_scope(app.extensions["ivr.sessionmaker"]) as s:
+    with session_scope(services(app).sessionmaker) as s:
         load_knowledge_base(s, ROOT / "kb_data")
         import_orders(s, ROOT / "samples" / "orders.csv")
         create_user(s, "agent@example.com", "agent", PASSWORD)
@@ -174,4 +175,4 @@ def test_figures_gaps_and_login_throttle_on_postgresql(pg_url, settings_override
         assert login(c, password="wrong password").status_code == 401
     assert login(app.test_client()).status_code == 429
     for a in (app, other_process.application):
-        a.extensions["ivr.engine"].dispose()
+        services(a).engine.dispose()

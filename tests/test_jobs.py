@@ -8,17 +8,18 @@ from sqlalchemy import select
 from ivr.db import session_scope, utcnow
 from ivr.jobs import queue
 from ivr.jobs.models import Job
+from ivr.services import services
 
 
 def _enqueue(app, kind, payload=None, **kw):
-    with session_scope(app.extensions["ivr.sessionmaker"]) as s:
+    with session_scope(services(app).sessionmaker) as s:
         job = queue.enqueue(s, kind, payload or {}, **kw)
         s.flush()
         return job.id
 
 
 def _job(app, job_id):
-    with session_scope(app.extensions["ivr.sessionmaker"]) as s:
+    with session_scope(services(app).sessionmaker) as s:
         job = s.get(Job, job_id)
         s.expunge(job)
         return job
@@ -26,7 +27,7 @@ def _job(app, job_id):
 
 def test_job_runs_once(bare_app, monkeypatch):
     seen = []
-    monkeypatch.setitem(queue.HANDLERS, "test.record", lambda app, p: seen.append(p["n"]))
+    monkeypatch.setitem(services(bare_app).jobs.kinds, "test.record", queue.JobKind(lambda app, p: seen.append(p["n"])))
     job_id = _enqueue(bare_app, "test.record", {"n": 7})
     worker = queue.Worker(bare_app)
     assert worker.run_until_idle() == 1
@@ -42,8 +43,8 @@ def test_failing_job_backs_off_then_fails_with_reason(bare_app, monkeypatch):
     def flaky(app, payload):
         raise TimeoutError("smtp server did not answer")
 
-    monkeypatch.setitem(queue.HANDLERS, "test.flaky", flaky)
-    monkeypatch.setitem(queue.FAILURE_CALLBACKS, "test.flaky", lambda app, p, err: failures.append(err))
+    monkeypatch.setitem(services(bare_app).jobs.kinds, "test.flaky",
+                        queue.JobKind(flaky, on_final_failure=lambda app, p, err: failures.append(err)))
     job_id = _enqueue(bare_app, "test.flaky", max_attempts=3)
     worker = queue.Worker(bare_app)
     worker.run_until_idle()
@@ -51,7 +52,7 @@ def test_failing_job_backs_off_then_fails_with_reason(bare_app, monkeypatch):
     assert job.status == "queued" and job.attempts == 1 and job.run_after > utcnow()
     assert "smtp server did not answer" in job.last_error
     for _ in range(2):  # time passes: make it due again
-        with session_scope(bare_app.extensions["ivr.sessionmaker"]) as s:
+        with session_scope(services(bare_app).sessionmaker) as s:
             s.get(Job, job_id).run_after = utcnow() - timedelta(seconds=1)
         worker.run_until_idle()
     job = _job(bare_app, job_id)
@@ -67,7 +68,7 @@ def test_unknown_kind_is_kept_as_failed_not_dropped(bare_app):
 
 
 def _running(app, job_id, *, lease_until, owner="other-host:1:dead"):
-    with session_scope(app.extensions["ivr.sessionmaker"]) as s:
+    with session_scope(services(app).sessionmaker) as s:
         job = s.get(Job, job_id)
         job.status, job.attempts, job.lease_owner = "running", 1, owner
         job.locked_at, job.lease_until = utcnow() - timedelta(minutes=5), lease_until
@@ -76,7 +77,7 @@ def _running(app, job_id, *, lease_until, owner="other-host:1:dead"):
 def test_job_whose_lease_lapsed_is_taken_again(bare_app, monkeypatch):
     """Its worker died mid-job (nobody renewed the lease): another worker runs it."""
     seen = []
-    monkeypatch.setitem(queue.HANDLERS, "test.resume", lambda app, p: seen.append(p["n"]))
+    monkeypatch.setitem(services(bare_app).jobs.kinds, "test.resume", queue.JobKind(lambda app, p: seen.append(p["n"])))
     job_id = _enqueue(bare_app, "test.resume", {"n": 1})
     _running(bare_app, job_id, lease_until=utcnow() - timedelta(seconds=1))
     worker = queue.Worker(bare_app)
@@ -89,7 +90,7 @@ def test_job_whose_lease_lapsed_is_taken_again(bare_app, monkeypatch):
 def test_a_live_lease_is_never_taken_or_requeued(bare_app, monkeypatch):
     """A sibling process's running job (lease still valid) is left alone by a starting worker."""
     seen = []
-    monkeypatch.setitem(queue.HANDLERS, "test.live", lambda app, p: seen.append(p["n"]))
+    monkeypatch.setitem(services(bare_app).jobs.kinds, "test.live", queue.JobKind(lambda app, p: seen.append(p["n"])))
     job_id = _enqueue(bare_app, "test.live", {"n": 1})
     _running(bare_app, job_id, lease_until=utcnow() + timedelta(seconds=60), owner="sibling:2:alive")
     worker = queue.Worker(bare_app)
@@ -101,7 +102,7 @@ def test_a_live_lease_is_never_taken_or_requeued(bare_app, monkeypatch):
 
 def test_lapsed_lease_is_claimed_directly_without_a_requeue(bare_app, monkeypatch):
     seen = []
-    monkeypatch.setitem(queue.HANDLERS, "test.direct", lambda app, p: seen.append(p["n"]))
+    monkeypatch.setitem(services(bare_app).jobs.kinds, "test.direct", queue.JobKind(lambda app, p: seen.append(p["n"])))
     job_id = _enqueue(bare_app, "test.direct", {"n": 3})
     _running(bare_app, job_id, lease_until=utcnow() - timedelta(seconds=1))
     assert queue.Worker(bare_app).run_until_idle() == 1
@@ -119,18 +120,18 @@ def test_long_job_keeps_its_lease_with_heartbeats(bare_app, monkeypatch):
         started.set()
         assert release.wait(10)
 
-    monkeypatch.setitem(queue.HANDLERS, "test.long", long_job)
+    monkeypatch.setitem(services(bare_app).jobs.kinds, "test.long", queue.JobKind(long_job))
     job_id = _enqueue(bare_app, "test.long", {"n": 1})
     first = queue.Worker(bare_app, lease_seconds=2)
     t = threading.Thread(target=first.run_once)
     t.start()
     assert started.wait(10)
-    with session_scope(bare_app.extensions["ivr.sessionmaker"]) as s:
+    with session_scope(services(bare_app).sessionmaker) as s:
         before = s.get(Job, job_id).lease_until
     # Wait until the lease has been renewed at least once past its first expiry.
     deadline = utcnow() + timedelta(seconds=10)
     while True:
-        with session_scope(bare_app.extensions["ivr.sessionmaker"]) as s:
+        with session_scope(services(bare_app).sessionmaker) as s:
             now_lease = s.get(Job, job_id).lease_until
         if now_lease > before + timedelta(seconds=0.5) or utcnow() > deadline:
             break
@@ -151,7 +152,7 @@ def test_two_workers_never_run_the_same_job(bare_app, monkeypatch):
         with lock:
             seen.append(p["n"])
 
-    monkeypatch.setitem(queue.HANDLERS, "test.once", slow)
+    monkeypatch.setitem(services(bare_app).jobs.kinds, "test.once", queue.JobKind(slow))
     for n in range(30):
         _enqueue(bare_app, "test.once", {"n": n})
     workers = [queue.Worker(bare_app) for _ in range(3)]
@@ -161,5 +162,5 @@ def test_two_workers_never_run_the_same_job(bare_app, monkeypatch):
     for t in threads:
         t.join()
     assert sorted(seen) == list(range(30))
-    with session_scope(bare_app.extensions["ivr.sessionmaker"]) as s:
+    with session_scope(services(bare_app).sessionmaker) as s:
         assert {j.status for j in s.scalars(select(Job))} == {"done"}

@@ -5,6 +5,7 @@ from ivr.kb.files import read_knowledge_base
 from ivr.kb.search import SearchEngine
 
 from .conftest import ROOT, ask, question_asked
+from ivr.services import services
 
 
 def words(text: str) -> set[str]:
@@ -59,6 +60,6 @@ def test_choosing_neither_is_a_gap(app, call, db):
     driver = call()
     ask(driver, question)
     step = driver.press("3")
-    assert app.extensions["ivr.prompts"].text("choice_ask_again", key="1") in " ".join(step.heard)
+    assert services(app).prompts.text("choice_ask_again", key="1") in " ".join(step.heard)
     asked = question_asked(db, driver)
     assert asked.outcome == "declined" and asked.helped is False

@@ -13,6 +13,7 @@ from ivr.kb.files import FRONT_MATTER_RE, add_sample_question, parse_article, re
 from ivr.kb.models import QuestionAsked
 
 from .conftest import ROOT, cli_env
+from ivr.services import services
 
 
 def test_add_sample_keeps_the_answer_and_is_idempotent(tmp_path):
@@ -50,7 +51,7 @@ def test_gaps_and_add_sample_round_trip_through_a_call(app, call, tmp_path):
         driver.start()
         driver.press("1")
         step = driver.say(odd)
-        assert app.extensions["ivr.prompts"].text("not_found") in " ".join(step.heard)
+        assert services(app).prompts.text("not_found") in " ".join(step.heard)
     gaps = json.loads(cli("kb", "gaps", "--json"))
     assert gaps[0]["question"] == odd and gaps[0]["count"] == 2
     assert odd in cli("kb", "gaps")
@@ -64,7 +65,7 @@ def test_gaps_and_add_sample_round_trip_through_a_call(app, call, tmp_path):
     driver.start()
     driver.press("1")
     driver.say(odd)
-    session = app.extensions["ivr.sessionmaker"]()
+    session = services(app).sessionmaker()
     last = session.scalars(select(QuestionAsked).order_by(QuestionAsked.id.desc())).first()
     assert (last.text, last.article_id) == (odd, target)
     session.close()

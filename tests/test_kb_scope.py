@@ -15,6 +15,7 @@ from ivr.kb.files import read_knowledge_base
 from ivr.kb.search import SearchEngine, off_topic_questions
 
 from .conftest import ROOT, ask, cli_env, question_asked
+from ivr.services import services
 
 EVAL = ROOT / "kb_data" / "eval_questions.csv"
 SHARED = ROOT.parent / "shared" / "datasets" / "clinc150"
@@ -75,7 +76,7 @@ def test_eval_file_on_the_sample_knowledge_base(engine):
 def test_off_topic_question_in_a_call_is_declined_and_offers_a_message(app, call, db, question):
     driver = call()
     step = ask(driver, question)
-    prompts = app.extensions["ivr.prompts"]
+    prompts = services(app).prompts
     heard = " ".join(step.heard)
     assert prompts.text("not_found") in heard
     # It says what the desk does cover, and how to leave a message.

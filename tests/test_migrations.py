@@ -6,7 +6,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from ivr.db import Base, import_models, make_engine
+from ivr.db import Base, make_engine
+from ivr.models import import_models
 from ivr.migrations import alembic_config, head_revision, prepare_database
 
 

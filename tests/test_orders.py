@@ -18,6 +18,7 @@ from ivr.orders.verify import digits_from_speech, phones_match, postcodes_match
 
 from .conftest import ROOT, cli_env
 from .test_postgres import pg_url  # noqa: F401 - a throw-away PostgreSQL database
+from ivr.services import services
 
 
 def heard(step) -> str:
@@ -25,7 +26,7 @@ def heard(step) -> str:
 
 
 def t(app, pid: str, **values) -> str:
-    return app.extensions["ivr.prompts"].text(pid, **values)
+    return services(app).prompts.text(pid, **values)
 
 
 def start_order(driver):
@@ -140,16 +141,17 @@ def test_three_failures_lock_orders_for_the_call_and_offer_a_message(app, call, 
 
 
 def test_after_order_menu_keys_are_the_ones_it_says(app, call):
-    from ivr.voice.menus import MENUS, all_choices, announced_keys, menu_says
+    from ivr.flow.menus import all_choices, announced_keys, menu_says
+    from ivr.flow.states import MENUS
 
     driver = call(caller="+15005550006")
     start_order(driver)
     driver.press("1001#")
     driver.press("1")
-    from ivr.voice.context import CallContext
+    from ivr.flow.context import CallContext
 
     with app.app_context():
-        ctx = CallContext(app=app, session=app.extensions["ivr.sessionmaker"](), call_sid=driver.call_sid)
+        ctx = CallContext(app=app, session=services(app).sessionmaker(), call_sid=driver.call_sid)
         for name, params in (("after_order", {"number": "1001"}), ("order_failed", {}), ("order_locked", {}),
                              ("order_confirm", {"number": "1001"})):
             built = MENUS[name](ctx, **params)
@@ -207,7 +209,8 @@ def test_orders_from_the_shops_own_database_read_only(app, db, tmp_path):
     # The connection refuses writes, whatever the query says.
     app.config["IVR_SETTINGS"] = replace(app.config["IVR_SETTINGS"],
                                          orders_sql_query="select * from sales where ref = :number")
-    app.extensions.pop("ivr.orders_engine").dispose()
+    services(app).orders_engine.dispose()
+    services(app).orders_engine = None
     engine = __import__("ivr.orders.source", fromlist=["x"])._shop_engine(app)
     with engine.connect() as conn, pytest.raises(Exception, match="readonly|read-only|query_only|attempt to write"):
         conn.exec_driver_sql("insert into sales values ('1', 'x', '', '', '')")
@@ -288,18 +291,21 @@ def test_orders_from_a_postgresql_shop_database_are_read_only_and_time_limited(a
     found = lookup_order(app, db, "910001")
     assert (found.status, found.detail, found.postcode, found.protected) == ("delivered", "Left with a neighbour.",
                                                                             "04101", True)
-    app.extensions.pop("ivr.orders_engine").dispose()
+    services(app).orders_engine.dispose()
+    services(app).orders_engine = None
     app.config["IVR_SETTINGS"] = replace(settings, orders_sql_query=(
         "with gone as (delete from shop_orders returning *) select ref as number, state as status from gone "
         "where ref = :number"))
     with pytest.raises(OrderSourceError, match="read-only"):
         lookup_order(app, db, "910001")
-    app.extensions.pop("ivr.orders_engine").dispose()
+    services(app).orders_engine.dispose()
+    services(app).orders_engine = None
     app.config["IVR_SETTINGS"] = replace(settings, orders_sql_query=(
         "select ref as number, state as status from shop_orders, pg_sleep(5) where ref = :number"))
     with pytest.raises(OrderSourceError, match="statement timeout"):
         lookup_order(app, db, "910001")
-    app.extensions.pop("ivr.orders_engine").dispose()
+    services(app).orders_engine.dispose()
+    services(app).orders_engine = None
     with owner.connect() as conn:
         assert conn.execute(text("select count(*) from shop_orders")).scalar_one() == 1
     owner.dispose()

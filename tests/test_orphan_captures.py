@@ -22,6 +22,7 @@ from ivr.calls.models import Call, CallEvent
 from ivr.db import session_scope
 from ivr.recordings.orphans import quarantine_dir, recover_captures
 from ivr.recordings.store import captured_dir, captured_path, get_store
+from ivr.services import services
 from ivr.speech.audio import read_wav
 from ivr.stream.audio import tone, wav_header
 from ivr.tickets.models import Ticket
@@ -79,7 +80,7 @@ def crashed_recording(app, tmp_path, audio: bytes, mode: str = "tail") -> Path:
 
 def started_recording(app, sid: str, call_sid: str, at: datetime = LEFT_AT) -> None:
     """What the stream logs when the message starts (the call came in through /voice first)."""
-    with session_scope(app.extensions["ivr.sessionmaker"]) as session:
+    with session_scope(services(app).sessionmaker) as session:
         ensure_call(session, call_sid, CALLER, "+15005550001")
         log_event(session, call_sid, "stream_recording", recording_sid=sid).at = at
 
@@ -90,7 +91,7 @@ def age(path: Path, seconds: float = 120) -> None:
 
 
 def tickets(app) -> list[Ticket]:
-    with app.extensions["ivr.sessionmaker"]() as session:
+    with services(app).sessionmaker() as session:
         return list(session.scalars(select(Ticket).order_by(Ticket.id)))
 
 
@@ -126,7 +127,7 @@ def test_message_of_a_killed_recorder_becomes_one_ticket_and_is_stored(bare_app,
     assert ticket.recording_duration == 3 and ticket.reference == made["reference"]
     again = recover_captures(app)
     assert again.created == [] and again.ticketed == [sid]  # exactly once
-    with app.extensions["ivr.sessionmaker"]() as session:
+    with services(app).sessionmaker() as session:
         kinds = list(session.scalars(select(CallEvent.kind).where(CallEvent.call_sid == call_sid)))
     assert kinds == ["stream_recording", "ticket", "recording_recovered"]
 
@@ -150,7 +151,7 @@ def test_message_of_an_unknown_call_still_becomes_a_ticket(bare_app, tmp_path):
     assert ticket.caller == "" and ticket.recording_duration == 3
     began = datetime.utcnow() - timedelta(seconds=300 + 3.3)  # the file's last write, less its audio
     assert abs((ticket.created_at - began).total_seconds()) < 5
-    with app.extensions["ivr.sessionmaker"]() as session:
+    with services(app).sessionmaker() as session:
         assert session.scalars(select(Call)).all() == []  # no call is invented for it
 
 

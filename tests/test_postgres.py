@@ -19,6 +19,7 @@ from ivr.jobs.models import Job
 from ivr.tickets.models import Ticket
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT
+from ivr.services import services
 
 ADMIN_URL = os.environ.get("IVR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -48,10 +49,10 @@ def pg_app(pg_url, tmp_path):
     app = make_test_app({"twilio_account_sid": ACCOUNT_SID, "twilio_auth_token": AUTH_TOKEN,
                       "secret_key": "s" * 32, "database_url": pg_url, "instance_path": tmp_path,
                       "extra": {"IVR_TTS": "off"}})
-    with session_scope(app.extensions["ivr.sessionmaker"]) as session:
+    with session_scope(services(app).sessionmaker) as session:
         load_knowledge_base(session, ROOT / "kb_data")
     yield app
-    app.extensions["ivr.engine"].dispose()
+    services(app).engine.dispose()
 
 
 def test_call_and_voicemail_on_postgres(pg_app):
@@ -64,7 +65,7 @@ def test_call_and_voicemail_on_postgres(pg_app):
     assert "Did that help?" in " ".join(step.heard)
     driver.press("8")  # the message key
     driver.record(seconds=11)
-    session = pg_app.extensions["ivr.sessionmaker"]()
+    session = services(pg_app).sessionmaker()
     assert session.scalar(select(func.count()).select_from(Ticket)) == 1
     session.close()
 
@@ -76,8 +77,8 @@ def test_job_queue_on_postgres_skip_locked(pg_app, monkeypatch):
         with lock:
             seen.append(payload["n"])
 
-    monkeypatch.setitem(queue.HANDLERS, "test.pg", handler)
-    with session_scope(pg_app.extensions["ivr.sessionmaker"]) as s:
+    monkeypatch.setitem(services(pg_app).jobs.kinds, "test.pg", queue.JobKind(handler))
+    with session_scope(services(pg_app).sessionmaker) as s:
         for n in range(40):
             queue.enqueue(s, "test.pg", {"n": n})
     workers = [queue.Worker(pg_app) for _ in range(4)]
@@ -87,5 +88,5 @@ def test_job_queue_on_postgres_skip_locked(pg_app, monkeypatch):
     for t in threads:
         t.join()
     assert sorted(seen) == list(range(40))
-    with session_scope(pg_app.extensions["ivr.sessionmaker"]) as s:
+    with session_scope(services(pg_app).sessionmaker) as s:
         assert {j.status for j in s.scalars(select(Job))} == {"done"}

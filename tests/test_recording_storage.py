@@ -18,6 +18,7 @@ from .conftest import ACCOUNT_SID, AUTH_TOKEN, make_test_app
 from .fake_twilio_api import FakeServer
 from .test_dashboard import PASSWORD, login
 from .test_postgres import pg_url  # noqa: F401 - the throw-away database fixture
+from ivr.services import services
 
 WAV = b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x00" * 40  # bytes as Twilio served them; content is opaque here
 
@@ -43,7 +44,7 @@ def test_voicemail_stored_by_one_host_plays_on_another(backend, tmp_path, reques
         Worker(first).run_until_idle()  # host A fetches our copy
         assert isinstance(get_store(first), DatabaseStore)
         assert not (tmp_path / "host-a" / "recordings").exists()  # nothing on A's disk
-        with session_scope(second.extensions["ivr.sessionmaker"]) as s:
+        with session_scope(services(second).sessionmaker) as s:
             ticket = s.scalars(select(Ticket)).one()
             ticket_id, path = ticket.id, ticket.recording_path
             assert s.get(RecordingBlob, path).size == len(WAV)
@@ -55,11 +56,11 @@ def test_voicemail_stored_by_one_host_plays_on_another(backend, tmp_path, reques
         assert get_store(second).delete(path) and not get_store(first).exists(path)
         assert client.get(f"/tickets/{ticket_id}/audio").status_code == 404
         for app in (first, second):
-            app.extensions["ivr.engine"].dispose()
+            services(app).engine.dispose()
 
 
 def test_database_store_refuses_keys_outside_its_scheme(bare_app):
-    store = DatabaseStore(bare_app.extensions["ivr.sessionmaker"])
+    store = DatabaseStore(services(bare_app).sessionmaker)
     for bad in ("../etc/passwd", "0000/1-RE" + "x" * 32 + ".wav", ""):
         with pytest.raises(ValueError):
             store.read(bad)

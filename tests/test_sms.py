@@ -15,6 +15,7 @@ from ivr.sms.service import SmsRefused, request_text
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN
 from .fake_twilio_api import FakeServer, MessagesApi
+from ivr.services import services
 
 CALLER = "+15005550006"  # the phone on sample order 1001
 OUR_NUMBER = "+15005550001"
@@ -25,7 +26,7 @@ def heard(step) -> str:
 
 
 def t(app, pid: str, **values) -> str:
-    return app.extensions["ivr.prompts"].text(pid, **values)
+    return services(app).prompts.text(pid, **values)
 
 
 @pytest.fixture
@@ -124,9 +125,9 @@ def test_the_flow_cannot_choose_the_number(app, db):
 
 def test_article_and_ticket_reference_texts_through_the_flow_engine(app, call, db, twilio_api):
     """What the flow engineer's menus offer after an answer or a ticket: the same two states."""
-    from ivr.voice.actions import Input, Listen, Step
-    from ivr.voice.context import CallContext
-    from ivr.voice.flow import run_state
+    from ivr.flow.actions import Input, Listen, Step
+    from ivr.flow.context import CallContext
+    from ivr.flow.engine import run_state
 
     messages = MessagesApi(twilio_api, ACCOUNT_SID)
     driver = call(caller=CALLER, to=OUR_NUMBER)

@@ -28,6 +28,7 @@ from ivr.tickets.models import Ticket
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT, cli_env
 from .fake_twilio_api import FakeServer, slow
+from ivr.services import services
 
 KOREAN = "안녕하세요 주문한 물건이 아직 도착하지 않았어요"
 KOREAN_B = "배송 조회를 하고 싶습니다 감사합니다"
@@ -294,7 +295,7 @@ def vosk_app(settings_overrides, ko_model):
     app = make_test_app({**settings_overrides, "twilio_api_base": api.url,
                       "extra": {"VOSK_MODEL_PATH": f"en={ko_model}", "IVR_RECORDING_FETCH_SECONDS": "2",
                                 "IVR_TTS": "off"}})
-    with session_scope(app.extensions["ivr.sessionmaker"]) as session:
+    with session_scope(services(app).sessionmaker) as session:
         load_knowledge_base(session, ROOT / "kb_data")
     app.fake_api = api
     yield app
@@ -317,7 +318,7 @@ def test_question_recorded_fetched_and_transcribed_by_vosk(vosk_app, ko_speech, 
     step = driver.press("1")
     assert step.waiting == "record" and step.gather["playBeep"] == "false" and step.gather["trim"] == "trim-silence"
     step = driver.record(seconds=3, recording_sid=SID)
-    session = vosk_app.extensions["ivr.sessionmaker"]()
+    session = services(vosk_app).sessionmaker()
     asked = session.scalars(select(QuestionAsked)).one()
     heard_words = set(engine.transcribe(ko_speech["ulaw"]).text.split())
     assert set(asked.text.split()) & heard_words  # the transcript reached the search
@@ -343,7 +344,7 @@ def test_voicemail_transcribed_after_a_crash(vosk_app, ko_speech):
     driver.start()
     driver.press("8")  # the message key
     driver.record(seconds=3, recording_sid=SID)
-    sessions = vosk_app.extensions["ivr.sessionmaker"]
+    sessions = services(vosk_app).sessionmaker
     session = sessions()
     fetch_job = session.scalars(select(Job).where(Job.kind == "recording.fetch")).one()
     # The process died while running the job: it is marked running, and nothing was done.
@@ -376,7 +377,7 @@ def test_voicemail_transcription_failure_is_recorded_not_lost(vosk_app):
     driver.start()
     driver.press("8")  # the message key
     driver.record(seconds=3, recording_sid=SID)
-    sessions = vosk_app.extensions["ivr.sessionmaker"]
+    sessions = services(vosk_app).sessionmaker
     worker = Worker(vosk_app)
     session = sessions()
     for _ in range(6):
@@ -402,7 +403,7 @@ def test_voicemail_from_a_simulated_call_shows_in_the_dashboard_with_its_transcr
     driver.press("8")  # the message key
     driver.record(seconds=3, recording_sid=SID)
     Worker(vosk_app).run_until_idle()
-    with session_scope(vosk_app.extensions["ivr.sessionmaker"]) as s:
+    with session_scope(services(vosk_app).sessionmaker) as s:
         create_user(s, "agent@example.com", "agent", "correct horse battery")
         ticket = s.scalars(select(Ticket)).one()
         transcript, ticket_id, reference = ticket.transcript, ticket.id, ticket.reference

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 from datetime import datetime
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select
@@ -11,6 +12,11 @@ from sqlalchemy.exc import OperationalError
 
 from ivr import spool
 from ivr.tickets.models import Ticket
+from ivr.services import EXTENSION_KEY, services
+
+
+# The replayers the fake app declares (a real app's come from ivr/registry.py).
+REPLAYERS: dict = {}
 
 
 @pytest.fixture
@@ -20,14 +26,14 @@ def seen(monkeypatch):
     def ok(app, payload, at):
         applied.append((payload["n"], at))
 
-    monkeypatch.setitem(spool._REPLAYERS, "test.ok", ok)
+    monkeypatch.setitem(REPLAYERS, "test.ok", ok)
     return applied
 
 
 class FakeApp:
     def __init__(self, instance):
         self.config = {"IVR_SETTINGS": type("S", (), {"instance_path": instance})()}
-        self.extensions = {}
+        self.extensions = {EXTENSION_KEY: SimpleNamespace(jobs=SimpleNamespace(replayers=REPLAYERS))}
 
 
 def test_entries_replay_in_order_with_their_time(tmp_path, seen):
@@ -51,7 +57,7 @@ def test_database_down_keeps_entries_in_order_before_new_ones(tmp_path, seen, mo
             raise OperationalError("INSERT", {}, Exception("database is locked"))
         seen.append((payload["n"], at))
 
-    monkeypatch.setitem(spool._REPLAYERS, "test.flaky", flaky)
+    monkeypatch.setitem(REPLAYERS, "test.flaky", flaky)
     for n in range(3):
         spool.append(tmp_path, "test.flaky", {"n": n})
     for _ in range(10):  # the database stays down a while: never quarantined, never reordered
@@ -90,7 +96,7 @@ def test_an_entry_that_keeps_failing_is_quarantined_not_retried_forever(tmp_path
         calls.append(1)
         raise KeyError("no such thing")
 
-    monkeypatch.setitem(spool._REPLAYERS, "test.broken", broken)
+    monkeypatch.setitem(REPLAYERS, "test.broken", broken)
     spool.append(tmp_path, "test.broken", {})
     for _ in range(spool.MAX_ATTEMPTS + 3):
         spool.replay(app)
@@ -147,7 +153,7 @@ def test_malformed_recording_callback_is_rejected_with_a_reason(app, form, reaso
                                   headers={"X-Twilio-Signature": RequestValidator(AUTH_TOKEN).compute_signature(url, params)})
     assert resp.status_code == 400 and reason in resp.get_data(as_text=True)
     assert spool.pending(app.config["IVR_SETTINGS"].instance_path) == 0
-    with app.extensions["ivr.sessionmaker"]() as s:
+    with services(app).sessionmaker() as s:
         assert s.scalars(select(Ticket)).all() == []
 
 
@@ -159,5 +165,5 @@ def test_malformed_spooled_recording_is_quarantined(app):
     result = spool.replay(app)
     assert (result.applied, result.quarantined) == (0, 1)
     assert "duration out of range" in spool.quarantined(instance)[0]["reason"]
-    with app.extensions["ivr.sessionmaker"]() as s:
+    with services(app).sessionmaker() as s:
         assert s.scalars(select(Ticket)).all() == []

@@ -9,11 +9,12 @@ from ivr.kb.loader import load_knowledge_base
 from ivr.kb.service import search_engine
 
 from .conftest import ROOT
+from ivr.services import services
 
 
 def test_healthz_is_503_until_every_warm_up_task_is_done(app):
     client = app.test_client()
-    readiness = app.extensions["ivr.readiness"]
+    readiness = services(app).readiness
     assert client.get("/healthz").status_code == 503  # a process that was never warmed up isn't ready
     release = threading.Event()
     readiness.add("slow thing", lambda _app: release.wait(30))
@@ -26,11 +27,11 @@ def test_healthz_is_503_until_every_warm_up_task_is_done(app):
     resp = client.get("/healthz")
     assert resp.status_code == 200 and resp.get_json() == {"status": "ok"}
     # Warm-up built the search index: the first question finds it already there.
-    assert app.extensions["ivr.kb_engine"].engine is not None
+    assert services(app).kb.engine is not None
 
 
 def test_a_failed_warm_up_task_is_reported_not_fatal(app):
-    readiness = app.extensions["ivr.readiness"]
+    readiness = services(app).readiness
     readiness.tasks = {"broken": lambda _app: 1 / 0}
     readiness.start(app)
     assert readiness.wait(30)
@@ -39,10 +40,10 @@ def test_a_failed_warm_up_task_is_reported_not_fatal(app):
 
 
 def test_a_reload_keeps_answering_with_the_old_index_until_the_new_one_is_swapped_in(app, tmp_path):
-    readiness = app.extensions["ivr.readiness"]
+    readiness = services(app).readiness
     readiness.start(app)
     assert readiness.wait(120)
-    holder = app.extensions["ivr.kb_engine"]
+    holder = services(app).kb
     old = holder.engine
     # Another process reloads the knowledge base with one more article.
     kb = tmp_path / "kb"
@@ -50,11 +51,11 @@ def test_a_reload_keeps_answering_with_the_old_index_until_the_new_one_is_swappe
     (kb / "articles" / "pet-policy.md").write_text(
         "---\nid: pet-policy\ntitle: Bringing your dog to the shop\ntopic: contact"
         "\nquestions:\n  - Can I bring my dog into the shop?\n---\nDogs on a lead are welcome.\n")
-    sessions = app.extensions["ivr.sessionmaker"]
+    sessions = services(app).sessionmaker
     with session_scope(sessions) as session:
         load_knowledge_base(session, kb)
     swapped = threading.Event()
-    app.extensions.setdefault("ivr.kb_reload_hooks", []).append(lambda _app: swapped.set())
+    services(app).kb_reload_hooks.append(lambda _app: swapped.set())
     with session_scope(sessions) as session:
         assert search_engine(app, session) is old  # no index is built on the caller's request
     assert swapped.wait(120)
@@ -68,7 +69,7 @@ def test_warm_up_renders_every_keys_menu_lines(app):
     """Menu lines have a {key} placeholder: warm-up must still render them, or every call waits."""
     from ivr.tts.service import texts_to_render
 
-    prompts = app.extensions["ivr.prompts"]
+    prompts = services(app).prompts
     texts = texts_to_render(app)
     assert prompts.text("choice_message", key="8") in texts and prompts.text("choice_text_me", key="4") in texts
     assert prompts.text("common_keys", message="8", repeat="9", main="star") in texts
@@ -81,9 +82,9 @@ def test_warm_up_renders_the_choose_menu_line_of_every_article(app):
     from ivr.kb.models import Article
     from ivr.tts.service import texts_to_render
 
-    prompts = app.extensions["ivr.prompts"]
+    prompts = services(app).prompts
     with app.app_context():
-        session = app.extensions["ivr.sessionmaker"]()
+        session = services(app).sessionmaker()
         titles = list(session.scalars(select(Article.title)))
         session.close()
     assert titles
@@ -107,6 +108,6 @@ def test_a_serving_process_runs_one_blas_thread_per_request(app):
         start_background(app, with_worker=False)
         blas = [i for i in threadpool_info() if i["user_api"] == "blas"]
         assert blas and all(i["num_threads"] == app.config["IVR_SETTINGS"].blas_threads == 1 for i in blas)
-        assert app.extensions["ivr.readiness"].wait(120)
+        assert services(app).readiness.wait(120)
     finally:
         original.restore_original_limits()

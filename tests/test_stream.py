@@ -18,12 +18,13 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from ivr.calls.models import CallEvent
-from ivr.simulate.media_stream import NotStreamed, StreamCaller, speech_ulaw
+from ivr.simulate.media_stream import StreamCaller, speech_ulaw
 from ivr.stream.audio import wav_header
 from ivr.tickets.models import Ticket
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT, make_test_app
 from .fake_twilio_api import FakeServer
+from ivr.services import services
 
 QUESTION = "배송은 얼마나 걸리나요"  # "how long does delivery take?"
 TOPIC = "반품"  # "returns", a topic of the fixture knowledge base
@@ -91,11 +92,11 @@ def stream_app(settings_overrides, ko_model, kb_ko, tts_cache):
                          "twilio_api_base": api.url,
                          "extra": {"VOSK_MODEL_PATH": f"ko={ko_model}", "IVR_TTS_CACHE": str(tts_cache),
                                    "IVR_TRANSFER_TO": DESK, "IVR_HOURS_PATH": str(kb_ko / "hours.yaml")}})
-    app.extensions["ivr.clock"] = lambda: MONDAY_NOON  # the desk is open: "0" transfers
-    with session_scope(app.extensions["ivr.sessionmaker"]) as session:
+    services(app).clock = lambda: MONDAY_NOON  # the desk is open: "0" transfers
+    with session_scope(services(app).sessionmaker) as session:
         load_knowledge_base(session, kb_ko)
     # What `serve` does at start-up: render the prompts (cached across tests), load the model (once per session).
-    app.extensions["ivr.tts"].render(texts_to_render(app))
+    services(app).tts.render(texts_to_render(app))
     warm_speech(app)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -116,7 +117,7 @@ def caller_for(app, **kwargs) -> StreamCaller:
 
 
 def events(app, call_sid: str, kind: str | None = None) -> list[CallEvent]:
-    session = app.extensions["ivr.sessionmaker"]()
+    session = services(app).sessionmaker()
     try:
         query = select(CallEvent).where(CallEvent.call_sid == call_sid).order_by(CallEvent.id)
         if kind:
@@ -194,7 +195,7 @@ def test_question_asked_by_voice_is_answered(stream_app, speech):
     spoken = caller.say_audio(speech[QUESTION])
     assert spoken.sent.wait(15)
     wait_for_event(stream_app, caller.call_sid, "article", timeout=15)
-    session = stream_app.extensions["ivr.sessionmaker"]()
+    session = services(stream_app).sessionmaker()
     asked = session.scalars(select(QuestionAsked).where(QuestionAsked.call_sid == caller.call_sid)).one()
     session.close()
     assert asked.outcome == "answered" and asked.article_id == "delivery-time"
@@ -263,7 +264,7 @@ def _one_ticket(app, call_sid: str) -> Ticket:
     from ivr.jobs.queue import Worker
 
     Worker(app).run_until_idle()  # the existing jobs: store the recording, transcribe it with Vosk
-    session = app.extensions["ivr.sessionmaker"]()
+    session = services(app).sessionmaker()
     try:
         return session.scalars(select(Ticket).where(Ticket.call_sid == call_sid)).one()
     finally:
@@ -435,7 +436,7 @@ def test_start_up_warms_the_speech_model_before_the_service_says_ready(settings_
     app = make_test_app({**settings_overrides, "say_language": "ko-KR",
                          "extra": {"VOSK_MODEL_PATH": f"ko={ko_model}", "IVR_TTS": "off",
                                    "IVR_SPEECH_WARM_RECOGNIZERS": "3"}})
-    readiness = app.extensions["ivr.readiness"]
+    readiness = services(app).readiness
     assert "speech model" in readiness.tasks
     readiness.start(app)
     assert readiness.wait(120) and not readiness.failed

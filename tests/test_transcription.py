@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 
 from ivr.recordings.jobs import transcribe_voicemail
 from ivr.tickets.models import Ticket
+from ivr.services import services
 
 TEXT = "Hi, my blender arrived with a cracked jug, please call me back."
 
@@ -56,7 +57,7 @@ def test_twilio_transcription_is_stored_on_the_ticket_once(app, call, db):
 
     from .test_dashboard import PASSWORD, login
 
-    with session_scope(app.extensions["ivr.sessionmaker"]) as s:
+    with session_scope(services(app).sessionmaker) as s:
         create_user(s, "agent@example.com", "agent", PASSWORD)
     client = app.test_client()
     login(client)
@@ -107,7 +108,7 @@ def test_transcription_callback_needs_twilios_signature(app, call, db):
 def test_twilio_is_asked_only_when_no_model_of_ours_can_transcribe(app, tmp_path):
     from dataclasses import replace
 
-    from ivr.voice.transcription import needs_twilio_transcript
+    from ivr.webhook.transcription import needs_twilio_transcript
 
     settings = app.config["IVR_SETTINGS"]
     assert needs_twilio_transcript(replace(settings, vosk_model_path=""))  # English, no model here

@@ -14,6 +14,7 @@ from ivr.tts.service import TTSService
 from ivr.tts.spoken import spell_out_digits, spoken_reference
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT, cli_env
+from ivr.services import services
 
 
 @pytest.fixture
@@ -191,8 +192,8 @@ def _played(app) -> list[str]:
 def test_calls_play_our_audio_and_changed_text_changes_the_url(tts_app, settings_overrides, tmp_path):
     from .conftest import make_test_app
 
-    catalogue = tts_app.extensions["ivr.prompts"]
-    service = tts_app.extensions["ivr.tts"]
+    catalogue = services(tts_app).prompts
+    service = services(tts_app).tts
     menu = catalogue.text("choice_ask", key="1")  # a line of the main menu
     service.render([menu, catalogue.text("greeting", business="Northwind Goods")])
     urls = _played(tts_app)
@@ -205,16 +206,16 @@ def test_calls_play_our_audio_and_changed_text_changes_the_url(tts_app, settings
     catalogue_file = prompts / "catalogue.yaml"
     catalogue_file.write_text(catalogue_file.read_text().replace(menu.split(",")[0], "Here is what I can do"))
     changed = make_test_app({**settings_overrides, "prompts_path": prompts, "extra": {"IVR_TTS": "on"}})
-    new_menu = changed.extensions["ivr.prompts"].text("choice_ask", key="1")
+    new_menu = services(changed).prompts.text("choice_ask", key="1")
     assert new_menu != menu
-    changed.extensions["ivr.tts"].render([new_menu])
+    services(changed).tts.render([new_menu])
     new_urls = _played(changed)
     assert f"/audio/{service.key(new_menu)}.wav" in new_urls
     assert f"/audio/{service.key(menu)}.wav" not in new_urls
 
 
 def test_audio_route_headers_head_ranges_and_traversal(tts_app):
-    service = tts_app.extensions["ivr.tts"]
+    service = services(tts_app).tts
     service.render(["Thank you for calling."])
     key = service.key("Thank you for calling.")
     data = service.path_for_key(key).read_bytes()

@@ -24,6 +24,7 @@ from ivr.tickets.models import Ticket
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT, cli_env, make_test_app
 from .fake_twilio_api import FakeServer, recordings_list, twilio_recording
+from ivr.services import services
 
 
 def _tickets(sessions):
@@ -50,11 +51,11 @@ def test_status_callback_before_the_action_and_twice_makes_one_ticket(app, call,
     step = driver.record(seconds=9, recording_sid=sid)  # then the action callback and the status again
     assert "Your reference is" in " ".join(step.heard)
     assert driver.signed_post("/voice/recording-status", _status_params(driver, sid))[0] == 204  # a retry
-    [ticket] = _tickets(app.extensions["ivr.sessionmaker"])
+    [ticket] = _tickets(services(app).sessionmaker)
     assert ticket.recording_sid == sid and ticket.recording_duration == 9
     assert ticket.created_at <= arrived  # the first callback's time, not a later one's
     assert spool.replay(app).applied == 4  # every spooled copy finds the ticket: still one
-    assert len(_tickets(app.extensions["ivr.sessionmaker"])) == 1
+    assert len(_tickets(services(app).sessionmaker)) == 1
 
 
 def test_two_voicemails_in_one_call_are_two_tickets(app, call):
@@ -63,7 +64,7 @@ def test_two_voicemails_in_one_call_are_two_tickets(app, call):
     driver.press("8")  # the message key
     driver.signed_post("/voice/recording-status", _status_params(driver, "RE" + "b" * 32))
     driver.signed_post("/voice/recording-status", _status_params(driver, "RE" + "c" * 32))
-    assert {t.recording_sid for t in _tickets(app.extensions["ivr.sessionmaker"])} == {"RE" + "b" * 32, "RE" + "c" * 32}
+    assert {t.recording_sid for t in _tickets(services(app).sessionmaker)} == {"RE" + "b" * 32, "RE" + "c" * 32}
 
 
 # --------------------------------------------------------------------------- reconciliation
@@ -102,7 +103,7 @@ def test_reconciliation_tickets_recordings_whose_callback_never_came(settings_ov
         assert [c["recording_sid"] for c in report.created] == ["RE" + "1" * 32]
         pages = api.queries[f"/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings.json"]
         assert len(pages) == 3 and "DateCreated%3E=" in pages[0]  # followed Twilio's next_page_uri
-        tickets = {t.recording_sid: t for t in _tickets(app.extensions["ivr.sessionmaker"])}
+        tickets = {t.recording_sid: t for t in _tickets(services(app).sessionmaker)}
         made = tickets["RE" + "1" * 32]
         assert made.call_sid == lost.call_sid and made.caller == lost.caller
         assert made.created_at == left_at and made.recording_duration == 17  # when the caller left it
@@ -262,7 +263,7 @@ def test_running_worker_replays_the_spool_within_seconds_with_the_original_time(
     worker = Worker(app, poll_seconds=0.2)
     thread = worker.start_thread()
     try:
-        ticket = _wait_for(lambda: next(iter(_tickets(app.extensions["ivr.sessionmaker"])), None), timeout=10,
+        ticket = _wait_for(lambda: next(iter(_tickets(services(app).sessionmaker)), None), timeout=10,
                            what="the worker to replay the spool")
     finally:
         worker.stop()

@@ -4,7 +4,6 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -15,9 +14,10 @@ from ivr import spool
 from ivr.config import ConfigError, load_settings
 from ivr.simulate.twiml_check import TwimlError, check_twiml
 from ivr.tickets.models import Ticket
-from ivr.voice import flow
+from ivr.flow import engine as flow
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT, cli_env
+from ivr.services import services
 
 TWILIO_ROUTES = [
     "/voice",
@@ -129,10 +129,10 @@ def test_exception_inside_a_route_is_answered_with_an_apology(app, call, monkeyp
     driver = call()
     driver.start()
     step = driver.press("3")
-    assert app.extensions["ivr.prompts"].text("error_apology") in " ".join(step.heard)
+    assert services(app).prompts.text("error_apology") in " ".join(step.heard)
     assert step.waiting == "record"  # the apology offers a message
     driver.record(seconds=5)  # and that message still becomes a ticket
-    session = app.extensions["ivr.sessionmaker"]()
+    session = services(app).sessionmaker()
     assert session.scalar(select(func.count()).select_from(Ticket)) == 1
     session.close()
 
@@ -142,7 +142,7 @@ def test_unknown_state_or_menu_goes_to_main_menu(app):
     for route in ("/voice/state/nope", "/voice/input/nope"):
         resp = client.post(route, data=PARAMS, headers={"X-Twilio-Signature": sign("http://localhost" + route, PARAMS)})
         assert resp.status_code == 200
-        assert app.extensions["ivr.prompts"].text("choice_ask", key="1") in resp.get_data(as_text=True)
+        assert services(app).prompts.text("choice_ask", key="1") in resp.get_data(as_text=True)
 
 
 def test_voicemail_survives_a_database_failure(app, call, monkeypatch):
@@ -157,10 +157,10 @@ def test_voicemail_survives_a_database_failure(app, call, monkeypatch):
     driver.start()
     driver.press("8")  # the message key
     step = driver.record(seconds=8)
-    assert app.extensions["ivr.prompts"].text("message_saved_no_reference") in " ".join(step.heard)
+    assert services(app).prompts.text("message_saved_no_reference") in " ".join(step.heard)
     settings = app.config["IVR_SETTINGS"]
     assert spool.pending(settings.instance_path) == 2  # the action callback and the status callback
-    session = app.extensions["ivr.sessionmaker"]()
+    session = services(app).sessionmaker()
     assert session.scalar(select(func.count()).select_from(Ticket)) == 0
     assert spool.replay(app).kept == 2  # still down: kept, in order
     monkeypatch.undo()

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from flask import Flask
+from ..services import services
 
 
 def init_app(app: Flask) -> None:
     from .routes import bp
 
     app.register_blueprint(bp)
-    csrf = app.extensions.get("ivr.csrf")
+    csrf = services(app).csrf
     if csrf is not None:
         csrf.exempt(bp)

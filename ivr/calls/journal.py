@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from ..db import session_scope, utcnow
 from .log import ensure_call
 from .models import CallEvent
+from ..services import services
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ def journal(instance_path: Path, call_sid: str, caller: str, to: str, events: li
     spool.append(instance_path, SPOOL_KIND, payload, at=events[0].at if events else None)
 
 
-def _replay(app: Flask, payload: dict[str, Any], at: datetime) -> None:
+def replay_events(app: Flask, payload: dict[str, Any], at: datetime) -> None:
     from ..spool import Rejected
 
     call_sid = payload.get("call_sid")
@@ -62,7 +63,7 @@ def _replay(app: Flask, payload: dict[str, Any], at: datetime) -> None:
                   for e in raw_events]
     except (KeyError, TypeError, ValueError) as exc:
         raise Rejected(f"malformed call log event: {exc}") from None
-    with session_scope(app.extensions["ivr.sessionmaker"]) as session:
+    with session_scope(services(app).sessionmaker) as session:
         # Idempotent: an entry replayed twice (a crash between applying and forgetting it) adds nothing.
         if events and session.scalar(select(CallEvent.id).where(
                 CallEvent.call_sid == call_sid, CallEvent.kind == events[0].kind, CallEvent.at == events[0].at)):
@@ -92,7 +93,7 @@ def journal_status(instance_path: Path, call_sid: str, status: str, duration: st
     spool.append(instance_path, STATUS_KIND, {"call_sid": call_sid, "status": status, "duration": duration})
 
 
-def _replay_status(app: Flask, payload: dict[str, Any], at: datetime) -> None:
+def replay_status(app: Flask, payload: dict[str, Any], at: datetime) -> None:
     from ..spool import Rejected
     from .log import mark_ended
     from .models import Call
@@ -100,19 +101,10 @@ def _replay_status(app: Flask, payload: dict[str, Any], at: datetime) -> None:
     call_sid, status = payload.get("call_sid"), payload.get("status")
     if not isinstance(call_sid, str) or not call_sid or len(call_sid) > 64 or not isinstance(status, str):
         raise Rejected("call status entry without a call sid and a status")
-    with session_scope(app.extensions["ivr.sessionmaker"]) as session:
+    with session_scope(services(app).sessionmaker) as session:
         call = session.get(Call, call_sid)
         if call is not None and call.status == status[:32]:
             return  # already applied
         duration = payload.get("duration")
         mark_ended(session, call_sid, status[:32], str(duration)[:16] if duration is not None else None, at=at)
 
-
-def _register() -> None:
-    from ..spool import register_replayer
-
-    register_replayer(SPOOL_KIND, _replay)
-    register_replayer(STATUS_KIND, _replay_status)
-
-
-_register()

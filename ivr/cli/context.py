@@ -8,6 +8,7 @@ from flask import Flask
 from sqlalchemy.orm import Session
 
 from ..db import session_scope
+from ..services import services
 
 
 def make_app(*, upgrade: bool = True) -> Flask:
@@ -26,5 +27,5 @@ def make_app(*, upgrade: bool = True) -> Flask:
 
 @contextmanager
 def app_session(app: Flask) -> Iterator[Session]:
-    with app.app_context(), session_scope(app.extensions["ivr.sessionmaker"]) as session:
+    with app.app_context(), session_scope(services(app).sessionmaker) as session:
         yield session

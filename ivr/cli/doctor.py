@@ -5,6 +5,8 @@ import argparse
 import json
 import shutil
 from typing import Callable
+from ..language import line_language
+from ..services import services
 
 CHECKS: list[Callable] = []
 
@@ -25,21 +27,19 @@ def database(app) -> tuple[str, bool, str]:
     from sqlalchemy import text
 
     try:
-        with app.extensions["ivr.engine"].connect() as conn:
+        with services(app).engine.connect() as conn:
             conn.execute(text("select 1"))
-        return "database", True, app.extensions["ivr.engine"].url.render_as_string(hide_password=True)
+        return "database", True, services(app).engine.url.render_as_string(hide_password=True)
     except Exception as exc:  # noqa: BLE001
         return "database", False, str(exc).splitlines()[0]
 
 
 @check
 def speech(app) -> tuple[str, bool, str]:
-    from ..speech.engine import get_engine
-
     settings = app.config["IVR_SETTINGS"]
     if settings.speech == "twilio":
         return "speech", True, "Twilio speech recognition (IVR_SPEECH=twilio)"
-    engine = get_engine(settings, settings.say_language.split("-")[0])
+    engine = services(app).speech.engine(line_language(settings))
     if engine is None:
         return "speech", False, "Twilio speech recognition (no Vosk model: python -m ivr models download en)"
     return "speech", True, f"Vosk, model {engine.path} (loaded in {engine.load_seconds:.1f}s)"
@@ -55,7 +55,7 @@ def voice(app) -> tuple[str, bool, str]:
 def knowledge_base(app) -> tuple[str, bool, str]:
     from ..kb.models import KBRevision
 
-    session = app.extensions["ivr.sessionmaker"]()
+    session = services(app).sessionmaker()
     try:
         state = session.get(KBRevision, 1)
     finally:
@@ -105,7 +105,7 @@ def failed_jobs(app) -> tuple[str, bool, str]:
 
     from ..jobs.models import Job
 
-    session = app.extensions["ivr.sessionmaker"]()
+    session = services(app).sessionmaker()
     try:
         failed = session.scalar(select(func.count()).select_from(Job).where(Job.status == "failed")) or 0
         queued = session.scalar(select(func.count()).select_from(Job).where(Job.status == "queued")) or 0

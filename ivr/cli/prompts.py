@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from . import CLIError
+from ..services import services
 
 MAX_PROMPT_WORDS = 25  # about ten seconds: one sentence or two a caller can hold in mind on the phone
 CODE_ROOT = Path(__file__).resolve().parent.parent
@@ -88,7 +89,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     from .context import make_app
 
     app = make_app()
-    service = app.extensions["ivr.tts"]
+    service = services(app).tts
     texts = list(dict.fromkeys(texts_to_render(app)))
     total = {"rendered": 0, "cached": 0, "failed": 0, "seconds": 0.0, "audio_seconds": 0.0}
     failures: list[str] = []

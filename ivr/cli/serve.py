@@ -15,6 +15,7 @@ import signal
 import sys
 
 from ..config import PROJECT_ROOT
+from ..services import services
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +55,9 @@ def start_background(app, with_worker: bool) -> None:
         log.exception("spool replay at start failed; the worker will retry")
     if with_worker:
         worker = Worker(app)
-        app.extensions["ivr.worker"] = worker
+        services(app).worker = worker
         worker.start_thread()
-    app.extensions["ivr.readiness"].start(app)
+    services(app).readiness.start(app)
 
 
 def configure_logging(settings) -> None:
@@ -78,7 +79,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = app.config["IVR_SETTINGS"]
     configure_logging(settings)
     if args.production:
-        app.extensions["ivr.engine"].dispose()  # the processes open their own connections
+        services(app).engine.dispose()  # the processes open their own connections
         argv = gunicorn_argv(args)
         log.info("starting gunicorn: %s", " ".join(argv[1:]))
         env = dict(os.environ)
@@ -97,6 +98,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     from .. import spool
     from ..jobs.queue import Worker
+    from ..registry import RECOVER_CAPTURES
     from .context import make_app
 
     app = make_app()
@@ -104,7 +106,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     result = spool.replay(app)
     worker = Worker(app)
     if args.once:
-        recovered = worker.recover_captures()
+        recovered = worker.run_periodic(RECOVER_CAPTURES.name)
         count = worker.run_until_idle()
         print(f"applied {result.applied} spooled entr(ies), recovered {len(recovered.created)} captured "
               f"message(s), ran {count} job(s)")

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
 from typing import Callable, Iterator
 
 from ..simulate.driver import CallDriver, CallError, FlaskTransport, HttpTransport, Step
 from ..simulate.twiml_check import TwimlError
 from . import CLIError
+from ..services import services
 
 KEYS_RE = re.compile(r"^[0-9*#]+$")
 
@@ -136,7 +136,7 @@ def cmd_simulate_stream(args: argparse.Namespace) -> int:
 
         app = create_app(settings)
         words = Transcript()
-        app.extensions["ivr.stream.tap"] = words
+        services(app).stream_tap = words
         start_background(app, with_worker=settings.run_worker)
         server = make_server("127.0.0.1", 0, app, threaded=True)
         threading.Thread(target=server.serve_forever, name="simulate-server", daemon=True).start()
@@ -163,14 +163,14 @@ def cmd_simulate_stream(args: argparse.Namespace) -> int:
 
 def clip_words(app) -> Callable[[str], str | None]:
     """The sentence behind a clip URL: the app in this process notes each sentence it speaks."""
-    service = app.extensions["ivr.tts"]
+    service = services(app).tts
     spoken: dict[str, str] = {}
-    inner = app.extensions["ivr.speaker"]
+    inner = services(app).speaker
 
     class NotingSpeaker:
         def speak(self, container, text: str, *, private: bool = False) -> None:
             spoken[service.key(text)] = text
             inner.speak(container, text, private=private)
 
-    app.extensions["ivr.speaker"] = NotingSpeaker()
+    services(app).speaker = NotingSpeaker()
     return lambda url: spoken.get(url.rsplit("/", 1)[-1].split(".", 1)[0])

@@ -106,7 +106,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
-    from ..tickets.retention import purge_recordings
+    from ..recordings.retention import purge_recordings
 
     app = make_app()
     days = args.days or app.config["IVR_SETTINGS"].recording_retention_days

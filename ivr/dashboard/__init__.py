@@ -2,29 +2,23 @@
 from __future__ import annotations
 
 from flask import Flask
+from flask_login import LoginManager
+
+from ..db import get_session
+from ..users.models import User
+from . import kb_routes  # noqa: F401 - the knowledge-base pages are the dashboard blueprint's too
+from .routes import bp
+from .security import init_security, valid_id
+
+__all__ = ["bp", "init_app"]
 
 
 def init_app(app: Flask) -> None:
-    from flask_login import LoginManager
-    from flask_wtf.csrf import CSRFProtect
-
-    from ..db import get_session
-    from ..users.models import User
-    from . import kb_routes  # noqa: F401  (adds the knowledge-base pages to the blueprint)
-    from .routes import bp
-    from .security import init_security, valid_id
-
+    """Staff sessions and browser protections (the blueprint itself is registered by create_app)."""
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # tied to the session instead
     app.config["REMEMBER_COOKIE_HTTPONLY"] = True
     app.config["REMEMBER_COOKIE_SECURE"] = app.config["SESSION_COOKIE_SECURE"]
     init_security(app)
-    csrf = CSRFProtect(app)
-    # Twilio's webhooks prove themselves with signatures, the API with tokens: no cookies, no CSRF.
-    # Every Twilio-facing blueprint is named voice or voice_<part>.
-    for name, blueprint in app.blueprints.items():
-        if name == "api" or name == "voice" or name.startswith("voice_"):
-            csrf.exempt(blueprint)
-    app.extensions["ivr.csrf"] = csrf
 
     login = LoginManager(app)
     login.login_view = "dashboard.login"
@@ -40,5 +34,3 @@ def init_app(app: Flask) -> None:
         if user is None or not user.active or user.session_version != int(version):
             return None
         return user
-
-    app.register_blueprint(bp)

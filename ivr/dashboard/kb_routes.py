@@ -22,6 +22,7 @@ from ..kb.loader import load_knowledge_base
 from ..kb.models import Article, QuestionAsked, Topic
 from ..kb.service import search_engine
 from .routes import bp
+from ..services import services
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ def kb_dir() -> Path:
 def _warm(app: Flask) -> None:
     """Build the new index (and let the speaker render new answers) off the request."""
     try:
-        with app.app_context(), session_scope(app.extensions["ivr.sessionmaker"]) as session:
+        with app.app_context(), session_scope(services(app).sessionmaker) as session:
             search_engine(app, session)
     except Exception:  # noqa: BLE001 - the next question builds it instead; say why here
         log.exception("rebuilding the search index after a knowledge-base edit failed")

@@ -15,6 +15,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
 
 from ..db import get_session
+from ..jobs.queue import enqueue
 from ..kb.files import ID_RE, read_written_answer
 from ..kb.models import Article, Topic
 from ..kb.service import search_engine
@@ -136,8 +137,4 @@ def message():
 
 def _notify(session, ticket: Ticket) -> None:
     """Tell staff the same way as for voicemail, when notifications are set up."""
-    from ..jobs.queue import HANDLERS, enqueue, load_handlers
-
-    load_handlers()
-    if "ticket.notify" in HANDLERS:
-        enqueue(session, "ticket.notify", {"ticket_id": ticket.id})
+    enqueue(session, "ticket.notify", {"ticket_id": ticket.id})

@@ -8,17 +8,27 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime, timezone
-from typing import Callable
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
-from flask import Flask
+from flask import Flask, current_app
 
 from .schedule import Change, HoursError, OpeningHours, load_hours, parse_hours
+from ..services import services
 
-__all__ = ["Change", "HoursError", "OpeningHours", "current_hours", "load_hours", "now", "parse_hours", "set_clock"]
+__all__ = ["Change", "HoursCache", "HoursError", "OpeningHours", "business_tz", "current_hours", "load_hours",
+           "parse_hours"]
 
 log = logging.getLogger(__name__)
-_lock = threading.Lock()
+
+
+@dataclass
+class HoursCache:
+    """The hours last read, and the file's (path, mtime, size) they were read from."""
+
+    key: tuple[str, int, int] | None = None
+    hours: OpeningHours | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def current_hours(app: Flask) -> OpeningHours | None:
@@ -30,36 +40,30 @@ def current_hours(app: Flask) -> OpeningHours | None:
     except OSError:
         return None
     key = (str(path), stat.st_mtime_ns, stat.st_size)
-    cached = app.extensions.get("ivr.hours")
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    with _lock:
-        cached = app.extensions.get("ivr.hours")
-        if cached is not None and cached[0] == key:
-            return cached[1]
+    cache = services(app).hours
+    if cache.key == key:
+        return cache.hours
+    with cache.lock:
+        if cache.key == key:
+            return cache.hours
         try:
             hours = load_hours(path)
         except HoursError as exc:
             log.error("opening hours not reloaded, keeping the previous ones: %s", exc)
-            previous = cached[1] if cached is not None else None
-            app.extensions["ivr.hours"] = (key, previous)
-            return previous
-        app.extensions["ivr.hours"] = (key, hours)
+            cache.key = key  # the previous hours stay until the file changes again
+            return cache.hours
+        cache.key, cache.hours = key, hours
         return hours
 
 
-def now(app: Flask) -> datetime:
-    """The current time (aware, UTC) as the call flow should see it.
+def business_tz(app: Flask | None = None) -> ZoneInfo:
+    """The zone the business works in: the hours file's `timezone`, else IVR_TIMEZONE (UTC unless set).
 
-    Tests freeze it with `set_clock(app, lambda: fixed)`; nothing in the flow calls datetime.now().
+    The one source of the zone for the flow, the dashboard and insights, so staff pages show
+    times in the zone the opening hours are kept in.
     """
-    clock: Callable[[], datetime] | None = app.extensions.get("ivr.clock")
-    return clock() if clock is not None else datetime.now(timezone.utc)
-
-
-def set_clock(app: Flask, clock: Callable[[], datetime] | None) -> None:
-    """Use `clock` for `now(app)` (None: the real clock again)."""
-    if clock is None:
-        app.extensions.pop("ivr.clock", None)
-    else:
-        app.extensions["ivr.clock"] = clock
+    app = app or current_app
+    hours = current_hours(app)
+    if hours is not None:
+        return hours.tz
+    return ZoneInfo(app.config["IVR_SETTINGS"].timezone)

@@ -17,6 +17,7 @@ from ..kb.models import Article, KBRevision
 from ..prompts import PromptCatalogue
 from .schedule import HoursError, OpeningHours
 from .spoken import hours_answer
+from ..services import services
 
 
 def publish_hours_article(session: Session, hours: OpeningHours, catalogue: PromptCatalogue,
@@ -55,4 +56,4 @@ def publish_configured_hours(app, session: Session, now: datetime | None = None)
             raise HoursError([f"{path}: file not found (IVR_HOURS_PATH)"])
         return None
     hours = load_hours(path)
-    return publish_hours_article(session, hours, app.extensions["ivr.prompts"], now or datetime.now(timezone.utc))
+    return publish_hours_article(session, hours, services(app).prompts, now or datetime.now(timezone.utc))

@@ -1,18 +1,15 @@
 """The business's clock: which zone staff pages and insights use for days, hours and times.
 
-One function, `business_tz()`, so a later opening-hours file can become the source of the zone.
+The zone itself comes from one place, `ivr.hours.business_tz` (the hours file, else IVR_TIMEZONE).
 """
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
-from flask import Flask, current_app
+from ..hours import business_tz
 
-
-def business_tz(app: Flask | None = None) -> ZoneInfo:
-    """The zone the business works in (IVR_TIMEZONE; UTC unless set)."""
-    return ZoneInfo((app or current_app).config["IVR_SETTINGS"].timezone)
+__all__ = ["business_tz", "format_duration", "format_local", "to_local"]
 
 
 def to_local(moment: datetime, tz: ZoneInfo) -> datetime:

@@ -8,7 +8,6 @@ with its reason. No extra server is needed for a single box.
 """
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import socket
@@ -17,45 +16,65 @@ import time
 import traceback
 import uuid
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 from flask import Flask
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from .. import spool
 from ..db import session_scope, utcnow
+from ..services import services
 from .models import Job
-
-if TYPE_CHECKING:
-    from ..recordings.orphans import RecoveryReport
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Flask, dict[str, Any]], None]
-HANDLERS: dict[str, Handler] = {}
-
-# Modules that register handlers with @job_handler; imported by the worker.
-HANDLER_MODULES: list[str] = ["ivr.recordings.jobs", "ivr.recordings.reconcile", "ivr.notify.jobs", "ivr.sms.jobs"]
+FailureCallback = Callable[[Flask, dict[str, Any], str], None]
 
 DEFAULT_LEASE_SECONDS = 60.0
 # Periodic work the worker loop does besides jobs.
 SPOOL_REPLAY_SECONDS = 1.0
-# Look for Media Streams voicemail left by a recorder that died (ivr/recordings/orphans.py): a
-# directory listing, so cheap; with the minute a capture must be idle, a message cut off by a
-# crash is a ticket about a minute later, or as soon as a worker starts after that.
-RECOVER_CAPTURES_SECONDS = 15.0
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """What runs a queued job of one kind, and what happens when it gives up for good."""
+
+    run: Handler
+    on_final_failure: FailureCallback | None = None
+
+
+@dataclass(frozen=True)
+class Periodic:
+    """Work the worker loop does itself every `seconds` (and once at start), e.g. a directory scan."""
+
+    name: str
+    run: Callable[[Flask], object]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    """A job kind queued every `interval(settings)` seconds (0: never), one queued copy at a time."""
+
+    kind: str
+    interval: Callable[[Any], float]
+
+
+@dataclass
+class JobTable:
+    """Every job kind, periodic task and spool replayer: declared once, in ivr/registry.py."""
+
+    kinds: dict[str, JobKind] = field(default_factory=dict)
+    periodic: list[Periodic] = field(default_factory=list)
+    scheduled: list[Scheduled] = field(default_factory=list)
+    replayers: dict[str, spool.Replayer] = field(default_factory=dict)
 
 
 class RetryLater(Exception):
     """Raised by a handler to retry without counting it as a hard failure in the log."""
-
-
-def job_handler(kind: str) -> Callable[[Handler], Handler]:
-    def register(func: Handler) -> Handler:
-        HANDLERS[kind] = func
-        return func
-
-    return register
 
 
 def enqueue(session: Session, kind: str, payload: dict[str, Any], *, delay_seconds: float = 0,
@@ -71,11 +90,6 @@ def backoff_seconds(attempts: int) -> float:
     return min(5 * 2 ** max(attempts - 1, 0), 3600)
 
 
-def load_handlers() -> None:
-    for name in HANDLER_MODULES:
-        importlib.import_module(name)
-
-
 def _lapsed(now):
     """Running jobs whose worker stopped renewing the lease (or, from before leases, had none)."""
     return and_(Job.status == "running", or_(Job.lease_until.is_(None), Job.lease_until < now))
@@ -84,9 +98,9 @@ def _lapsed(now):
 class Worker:
     """Runs queued jobs for one app; in-process thread by default, or `python -m ivr worker`.
 
-    Besides jobs, the loop replays the write-ahead spool every second, tickets voicemail
-    captured by a recorder that died (at start, then every RECOVER_CAPTURES_SECONDS; no Twilio
-    needed), and schedules the recording reconciliation (see ivr/recordings/reconcile.py).
+    Besides jobs, the loop replays the write-ahead spool every second, runs the table's periodic
+    work (e.g. ticketing voicemail captured by a recorder that died, ivr/recordings/orphans.py)
+    and queues its scheduled jobs (e.g. the recording reconciliation) when they are due.
     """
 
     def __init__(self, app: Flask, poll_seconds: float = 1.0, lease_seconds: float | None = None):
@@ -94,14 +108,14 @@ class Worker:
         self.poll_seconds = poll_seconds
         settings = app.config["IVR_SETTINGS"]
         self.lease = timedelta(seconds=lease_seconds or getattr(settings, "job_lease_seconds", DEFAULT_LEASE_SECONDS))
-        self.reconcile_seconds = float(getattr(settings, "reconcile_interval_seconds", 0) or 0)
-        self.sessions = app.extensions["ivr.sessionmaker"]
+        self.table = services(app).jobs
+        self.scheduled = [(job.kind, float(job.interval(settings) or 0)) for job in self.table.scheduled]
+        self.sessions = services(app).sessionmaker
         self.id = f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._last_replay = 0.0
-        self._last_recover = 0.0
-        load_handlers()
+        self._last_periodic: dict[str, float] = {}
 
     def requeue_stale(self) -> int:
         """Put jobs whose lease lapsed back in the queue (claiming takes them anyway; this is for
@@ -161,16 +175,16 @@ class Worker:
         if claimed is None:
             return False
         job_id, kind, payload = claimed
-        handler = HANDLERS.get(kind)
+        job_kind = self.table.kinds.get(kind)
         error: str | None = None
         done = threading.Event()
         beat = threading.Thread(target=self._keep_alive, args=(job_id, done), name=f"lease-{job_id}", daemon=True)
         beat.start()
         try:
-            if handler is None:
+            if job_kind is None:
                 raise LookupError(f"no handler for job kind {kind!r}")
             with self.app.app_context():
-                handler(self.app, payload)
+                job_kind.run(self.app, payload)
         except Exception as exc:  # noqa: BLE001 - a job's failure must never kill the worker
             error = f"{type(exc).__name__}: {exc}"
             if not isinstance(exc, RetryLater):
@@ -190,7 +204,7 @@ class Worker:
                 job.status, job.finished_at, job.last_error = "done", utcnow(), None
             elif job.attempts >= job.max_attempts:
                 job.status, job.finished_at, job.last_error = "failed", utcnow(), error
-                _notify_failed(self.app, kind, payload, error)
+                self._notify_failed(job_kind, kind, payload, error)
             else:
                 job.status, job.last_error = "queued", error
                 job.run_after = utcnow() + timedelta(seconds=backoff_seconds(job.attempts))
@@ -206,31 +220,35 @@ class Worker:
 
     def replay_spool(self) -> int:
         """Apply write-ahead spool entries (voicemail callbacks, deferred webhook writes)."""
-        from .. import spool
-
         self._last_replay = time.monotonic()
         with self.app.app_context():
-            return spool.replay(self.app).applied
+            return spool.replay(self.app, replayers=self.table.replayers).applied
 
-    def recover_captures(self) -> RecoveryReport:
-        """Ticket Media Streams voicemail whose recorder died mid-message (returns the report)."""
-        from ..recordings.orphans import recover_captures
-
-        self._last_recover = time.monotonic()
+    def run_periodic(self, name: str) -> object:
+        """Run the table's periodic task `name` now (returns what it returns)."""
+        task = next(t for t in self.table.periodic if t.name == name)
+        self._last_periodic[name] = time.monotonic()
         with self.app.app_context():
-            return recover_captures(self.app)
+            return task.run(self.app)
+
+    def _run_due_periodic(self) -> None:
+        for task in self.table.periodic:
+            last = self._last_periodic.get(task.name)
+            if last is None or time.monotonic() - last >= task.seconds:
+                self.run_periodic(task.name)
 
     def schedule_periodic(self) -> None:
-        """Queue the recording reconciliation when it is due (one queued copy at a time)."""
-        if self.reconcile_seconds <= 0 or "recordings.reconcile" not in HANDLERS:
-            return
-        with session_scope(self.sessions) as session:
-            cutoff = utcnow() - timedelta(seconds=self.reconcile_seconds)
-            recent = session.scalar(
-                select(Job.id).where(Job.kind == "recordings.reconcile",
-                                     or_(Job.status.in_(("queued", "running")), Job.created_at > cutoff)).limit(1))
-            if recent is None:
-                enqueue(session, "recordings.reconcile", {}, max_attempts=1)
+        """Queue each scheduled job kind when it is due (one queued copy at a time)."""
+        for kind, seconds in self.scheduled:
+            if seconds <= 0 or kind not in self.table.kinds:
+                continue
+            with session_scope(self.sessions) as session:
+                cutoff = utcnow() - timedelta(seconds=seconds)
+                recent = session.scalar(
+                    select(Job.id).where(Job.kind == kind,
+                                         or_(Job.status.in_(("queued", "running")), Job.created_at > cutoff)).limit(1))
+                if recent is None:
+                    enqueue(session, kind, {}, max_attempts=1)
 
     def wake(self) -> None:
         self._wake.set()
@@ -246,9 +264,9 @@ class Worker:
             try:
                 if time.monotonic() - self._last_replay >= SPOOL_REPLAY_SECONDS:
                     self.replay_spool()
-                if not self._last_recover or time.monotonic() - self._last_recover >= RECOVER_CAPTURES_SECONDS:
-                    self.recover_captures()  # after the spool: a spooled callback's ticket comes first
-                if self.reconcile_seconds > 0 and time.monotonic() - last_schedule >= min(self.reconcile_seconds, 60):
+                self._run_due_periodic()  # after the spool: a spooled callback's ticket comes first
+                intervals = [seconds for _, seconds in self.scheduled if seconds > 0]
+                if intervals and time.monotonic() - last_schedule >= min(*intervals, 60):
                     last_schedule = time.monotonic()
                     self.schedule_periodic()
                 busy = self.run_once()
@@ -258,30 +276,16 @@ class Worker:
                 self._wake.wait(min(self.poll_seconds, SPOOL_REPLAY_SECONDS))
                 self._wake.clear()
 
+    def _notify_failed(self, job_kind: JobKind, kind: str, payload: dict[str, Any], error: str) -> None:
+        if job_kind is None or job_kind.on_final_failure is None:
+            return
+        try:
+            with self.app.app_context():
+                job_kind.on_final_failure(self.app, payload, error)
+        except Exception:  # noqa: BLE001
+            log.exception("failure callback for %s raised", kind)
+
     def start_thread(self) -> threading.Thread:
         thread = threading.Thread(target=self.run_forever, name="ivr-worker", daemon=True)
         thread.start()
         return thread
-
-
-# Called when a job gives up; areas may register a callback (e.g. mark a ticket's transcript failed).
-FAILURE_CALLBACKS: dict[str, Callable[[Flask, dict[str, Any], str], None]] = {}
-
-
-def on_final_failure(kind: str) -> Callable[[Callable[[Flask, dict[str, Any], str], None]], Callable[[Flask, dict[str, Any], str], None]]:
-    def register(func: Callable[[Flask, dict[str, Any], str], None]) -> Callable[[Flask, dict[str, Any], str], None]:
-        FAILURE_CALLBACKS[kind] = func
-        return func
-
-    return register
-
-
-def _notify_failed(app: Flask, kind: str, payload: dict[str, Any], error: str) -> None:
-    callback = FAILURE_CALLBACKS.get(kind)
-    if callback is None:
-        return
-    try:
-        with app.app_context():
-            callback(app, payload, error)
-    except Exception:  # noqa: BLE001
-        log.exception("failure callback for %s raised", kind)

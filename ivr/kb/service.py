@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from .models import Article, KBRevision
 from .search import SearchEngine
+from ..services import services
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +41,7 @@ class EngineHolder:
 
 
 def _holder(app: Flask) -> EngineHolder:
-    holder = app.extensions.get("ivr.kb_engine")
-    if holder is None:
-        holder = app.extensions.setdefault("ivr.kb_engine", EngineHolder())
-    return holder
+    return services(app).kb
 
 
 def _build(session: Session) -> SearchEngine:
@@ -59,7 +57,7 @@ def _install(app: Flask, holder: EngineHolder, revision: str, engine: SearchEngi
             holder.building = None
     if replaced:
         # The knowledge base was reloaded (maybe by another process): e.g. render new answers' audio.
-        for hook in app.extensions.get("ivr.kb_reload_hooks", []):
+        for hook in services(app).kb_reload_hooks:
             try:
                 hook(app)
             except Exception:  # noqa: BLE001
@@ -68,7 +66,7 @@ def _install(app: Flask, holder: EngineHolder, revision: str, engine: SearchEngi
 
 def _build_in_background(app: Flask, holder: EngineHolder, revision: str) -> None:
     def run() -> None:
-        session = app.extensions["ivr.sessionmaker"]()
+        session = services(app).sessionmaker()
         try:
             latest = current_revision(session)
             engine = _build(session)
@@ -90,7 +88,7 @@ def search_engine(app: Flask, session: Session) -> SearchEngine:
     holder = _holder(app)
     if holder.engine is not None and holder.revision == revision:
         return holder.engine
-    background = app.extensions["ivr.readiness"].started if "ivr.readiness" in app.extensions else False
+    background = services(app).readiness.started
     with holder.lock:
         if holder.engine is not None and holder.revision == revision:
             return holder.engine
@@ -106,7 +104,7 @@ def search_engine(app: Flask, session: Session) -> SearchEngine:
 
 def warm_up(app: Flask) -> None:
     """Build the engine (and load the embedding model) before the service says it is ready."""
-    session = app.extensions["ivr.sessionmaker"]()
+    session = services(app).sessionmaker()
     try:
         holder = _holder(app)
         with holder.lock:

@@ -75,7 +75,7 @@ def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
 
 
 def _upgrade_on(conn: Connection, url: str) -> tuple[str | None, str | None]:
-    from ..db import create_all
+    from ..models import create_all
 
     cfg = alembic_config(url)
     cfg.attributes["connection"] = conn

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from alembic import context
 
-from ivr.db import Base, import_models, make_engine
+from ivr.db import Base, make_engine
+from ivr.models import import_models
 
 import_models()
 target_metadata = Base.metadata

@@ -10,9 +10,10 @@ from flask import Flask
 
 from ..config import Settings
 from ..db import session_scope
-from ..jobs.queue import enqueue, job_handler
+from ..jobs.queue import enqueue
 from ..tickets.models import Ticket
 from ..tts.spoken import spoken_reference
+from ..services import services
 
 
 def _settings(app: Flask) -> Settings:
@@ -47,20 +48,18 @@ def _ticket_summary(app: Flask, ticket: Ticket) -> dict:
             "url": f"{base}/tickets/{ticket.id}" if base else f"/tickets/{ticket.id}"}
 
 
-@job_handler("ticket.notify")
 def fan_out(app: Flask, payload: dict) -> None:
     settings = _settings(app)
-    with session_scope(app.extensions["ivr.sessionmaker"]) as session:
+    with session_scope(services(app).sessionmaker) as session:
         if settings.notify_emails and settings.smtp_host:
             enqueue(session, "notify.email", payload, max_attempts=8)
         if settings.notify_webhook_url:
             enqueue(session, "notify.webhook", payload, max_attempts=8)
 
 
-@job_handler("notify.email")
 def send_email(app: Flask, payload: dict) -> None:
     settings = _settings(app)
-    with session_scope(app.extensions["ivr.sessionmaker"]) as session:
+    with session_scope(services(app).sessionmaker) as session:
         ticket = session.get(Ticket, payload["ticket_id"])
         if ticket is None:
             return
@@ -78,10 +77,9 @@ def send_email(app: Flask, payload: dict) -> None:
         smtp.send_message(msg)
 
 
-@job_handler("notify.webhook")
 def post_webhook(app: Flask, payload: dict) -> None:
     url = _settings(app).notify_webhook_url  # staff-configured, never from a caller
-    with session_scope(app.extensions["ivr.sessionmaker"]) as session:
+    with session_scope(services(app).sessionmaker) as session:
         ticket = session.get(Ticket, payload["ticket_id"])
         if ticket is None:
             return

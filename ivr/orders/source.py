@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from .lookup import find_order, is_order_number
+from ..services import services
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -56,14 +57,14 @@ def lookup_order(app: Flask, session: Session, number: str) -> OrderRecord | Non
 
 
 def _shop_engine(app: Flask) -> Engine:
-    engine = app.extensions.get("ivr.orders_engine")
+    engine = services(app).orders_engine
     if engine is None:
         with _lock:
-            engine = app.extensions.get("ivr.orders_engine")
+            engine = services(app).orders_engine
             if engine is None:
                 settings = app.config["IVR_SETTINGS"]
                 engine = make_readonly_engine(settings.orders_sql_url, settings.orders_sql_timeout)
-                app.extensions["ivr.orders_engine"] = engine
+                services(app).orders_engine = engine
     return engine
 
 

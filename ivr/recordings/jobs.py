@@ -9,16 +9,17 @@ from __future__ import annotations
 from flask import Flask
 
 from ..db import session_scope, utcnow
-from ..jobs.queue import enqueue, job_handler, on_final_failure
+from ..jobs.queue import enqueue
 from ..tickets.models import Ticket
 from .fetch import delete_recording, fetch_recording
 from .store import captured_path, get_store
+from ..language import line_language
+from ..services import services
 
 
-@job_handler("recording.fetch")
 def fetch_voicemail(app: Flask, payload: dict) -> None:
     settings = app.config["IVR_SETTINGS"]
-    sessions = app.extensions["ivr.sessionmaker"]
+    sessions = services(app).sessionmaker
     store = get_store(app)
     with session_scope(sessions) as session:  # short: no network while a transaction is open
         ticket = session.get(Ticket, payload["ticket_id"])
@@ -47,25 +48,23 @@ def fetch_voicemail(app: Flask, payload: dict) -> None:
         if ticket.transcript_status in ("none", "failed"):
             ticket.transcript_status = "pending"
             enqueue(session, "voicemail.transcribe", {"ticket_id": ticket.id})
-    worker = app.extensions.get("ivr.worker")
+    worker = services(app).worker
     if worker is not None:
         worker.wake()
 
 
-@job_handler("voicemail.transcribe")
 def transcribe_voicemail(app: Flask, payload: dict) -> None:
     from ..speech.audio import AudioError
-    from ..speech.engine import get_engine
 
     settings = app.config["IVR_SETTINGS"]
-    sessions = app.extensions["ivr.sessionmaker"]
+    sessions = services(app).sessionmaker
     with session_scope(sessions) as session:
         ticket = session.get(Ticket, payload["ticket_id"])
         if ticket is None or ticket.transcript_status == "done":
             return
         ticket_id, stored = ticket.id, ticket.recording_path
     # Model loading and decoding take seconds: done with no transaction open.
-    engine = get_engine(settings, settings.say_language.split("-")[0])
+    engine = services(app).speech.engine(line_language(settings))
     transcript, error = None, None
     if engine is None:
         error = "no speech model installed (python -m ivr models download en)"
@@ -89,13 +88,9 @@ def transcribe_voicemail(app: Flask, payload: dict) -> None:
         ticket.transcript_engine = "vosk"
 
 
-def _mark_failed(app: Flask, payload: dict, error: str) -> None:
-    with session_scope(app.extensions["ivr.sessionmaker"]) as session:
+def mark_failed(app: Flask, payload: dict, error: str) -> None:
+    with session_scope(services(app).sessionmaker) as session:
         ticket = session.get(Ticket, payload.get("ticket_id"))
         if ticket is not None and ticket.transcript_status != "done":
             ticket.transcript_status = "failed"
             ticket.transcript_error = error
-
-
-on_final_failure("recording.fetch")(_mark_failed)
-on_final_failure("voicemail.transcribe")(_mark_failed)

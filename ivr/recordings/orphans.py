@@ -61,6 +61,7 @@ from ..stream.protocol import SAMPLE_RATE
 from ..tickets.models import Ticket
 from ..tickets.service import RecordingCallback, create_ticket, unknown_call_sid
 from .store import CAPTURE_EVENT, capture_is_live_here, captured_dir
+from ..services import services
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +131,7 @@ def recover_captures(app: Flask, *, stale_after: float = ORPHAN_AFTER_SECONDS) -
     if not candidates:
         return report
     sids = [m.group(1) for p in candidates if (m := CAPTURE_NAME_RE.fullmatch(p.name))]
-    sessions = app.extensions["ivr.sessionmaker"]
+    sessions = services(app).sessionmaker
     with sessions() as session:  # one short read
         ticketed = set(session.scalars(select(Ticket.recording_sid).where(Ticket.recording_sid.in_(sids))))
     for path in candidates:
@@ -145,8 +146,8 @@ def recover_captures(app: Flask, *, stale_after: float = ORPHAN_AFTER_SECONDS) -
             report.failed.append({"name": path.name, "error": f"{type(exc).__name__}: {exc}"[:300]})
     if report.created:
         log.warning("recovered %d voicemail(s) whose recording stopped when the service died", len(report.created))
-    if report.created and app.extensions.get("ivr.worker") is not None:
-        app.extensions["ivr.worker"].wake()
+    if report.created and services(app).worker is not None:
+        services(app).worker.wake()
     return report
 
 
@@ -242,7 +243,7 @@ def _fix_header(fd: int, data_bytes: int) -> bool:
 
 def _make_ticket(app: Flask, sid: str, seconds: float, started: datetime) -> dict[str, Any] | None:
     """The ticket, as the stream would have made it; None if one already existed."""
-    sessions = app.extensions["ivr.sessionmaker"]
+    sessions = services(app).sessionmaker
     with sessions() as session:  # a short read: which call started this recording, and when
         row = session.execute(
             select(CallEvent.call_sid, CallEvent.at)

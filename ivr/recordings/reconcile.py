@@ -29,10 +29,10 @@ from sqlalchemy import select
 
 from ..calls.models import Call, CallEvent
 from ..db import session_scope, utcnow
-from ..jobs.queue import job_handler
 from ..spool import Rejected
 from ..tickets.models import Ticket
 from ..tickets.service import RecordingCallback, create_ticket
+from ..services import services
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def reconcile(app: Flask, *, lookback_hours: int | None = None) -> ReconcileRepo
     report.listed = len(listed)
     if not listed:
         return report
-    sessions = app.extensions["ivr.sessionmaker"]
+    sessions = services(app).sessionmaker
     call_sids = {str(r.get("call_sid") or "") for r in listed}
     with session_scope(sessions) as session:
         known = set(session.scalars(select(Call.sid).where(Call.sid.in_(call_sids))))
@@ -153,6 +153,5 @@ def reconcile(app: Flask, *, lookback_hours: int | None = None) -> ReconcileRepo
     return report
 
 
-@job_handler("recordings.reconcile")
 def reconcile_job(app: Flask, payload: dict) -> None:
     reconcile(app, lookback_hours=payload.get("lookback_hours"))

@@ -19,6 +19,7 @@ from flask import Flask
 from sqlalchemy.orm import sessionmaker
 
 from .fetch import RECORDING_SID_RE
+from ..services import services
 
 KEY_RE = re.compile(r"[0-9]{4}/[0-9]+-RE[0-9a-fA-F]{32}\.wav")
 
@@ -191,6 +192,6 @@ def capture_is_live_here(path: Path) -> bool:
 def get_store(app: Flask) -> RecordingStore | DatabaseStore:
     settings = app.config["IVR_SETTINGS"]
     if settings.recordings_storage == "database":
-        return DatabaseStore(app.extensions["ivr.sessionmaker"])
+        return DatabaseStore(services(app).sessionmaker)
     root = settings.recordings_root
     return RecordingStore(Path(root))

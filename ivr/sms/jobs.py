@@ -12,8 +12,8 @@ from flask import Flask
 
 from ..calls.models import Call
 from ..db import session_scope, utcnow
-from ..jobs.queue import job_handler, on_final_failure
 from .models import TextMessage
+from ..services import services
 
 log = logging.getLogger(__name__)
 SEND_TIMEOUT_SECONDS = 10
@@ -31,12 +31,11 @@ def twilio_client(settings):
     return client
 
 
-@job_handler("sms.send")
 def send_text(app: Flask, payload: dict) -> None:
     from twilio.base.exceptions import TwilioRestException
 
     settings = app.config["IVR_SETTINGS"]
-    with session_scope(app.extensions["ivr.sessionmaker"]) as session:
+    with session_scope(services(app).sessionmaker) as session:
         message = session.get(TextMessage, payload.get("message_id"))
         if message is None or message.status != "queued":
             return  # already sent (a retried job) or gone
@@ -62,7 +61,7 @@ def send_text(app: Flask, payload: dict) -> None:
 
 
 def _finish(app: Flask, message_id: int, *, twilio_sid: str | None = None, error: str | None = None) -> None:
-    with session_scope(app.extensions["ivr.sessionmaker"]) as session:
+    with session_scope(services(app).sessionmaker) as session:
         message = session.get(TextMessage, message_id)
         if message is None:
             return
@@ -72,7 +71,6 @@ def _finish(app: Flask, message_id: int, *, twilio_sid: str | None = None, error
             message.status, message.error = "failed", error
 
 
-@on_final_failure("sms.send")
-def _gave_up(app: Flask, payload: dict, error: str) -> None:
+def gave_up(app: Flask, payload: dict, error: str) -> None:
     log.warning("text %s not sent after retries: %s", payload.get("message_id"), error)
     _finish(app, payload.get("message_id"), error=error)

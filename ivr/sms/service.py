@@ -18,6 +18,7 @@ from ..calls.models import Call
 from ..db import utcnow
 from ..jobs.queue import enqueue
 from .models import TextMessage
+from ..services import services
 
 E164_RE = re.compile(r"^\+[1-9][0-9]{6,14}$")
 # The numbers Twilio puts in From for callers who hide theirs (anonymous, restricted, blocked, unavailable).
@@ -47,7 +48,7 @@ def caller_number(session: Session, call_sid: str) -> str:
 
 def compose(app: Flask, session: Session, call_sid: str, kind: str, subject: str) -> str:
     """The body of the text, built from our own data; SmsRefused if this call may not have it."""
-    t = app.extensions["ivr.prompts"].text
+    t = services(app).prompts.text
     business = app.config["IVR_SETTINGS"].business_name
     if kind == "article":
         from ..kb.models import Article

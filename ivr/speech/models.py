@@ -4,7 +4,6 @@ MD5, unpack it without letting any archive entry escape the target folder.
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 import tempfile
 import zipfile

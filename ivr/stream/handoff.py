@@ -16,12 +16,14 @@ import requests
 from flask import Flask
 from twilio.twiml.voice_response import VoiceResponse
 
-from ..voice.actions import Turn
-from ..voice.twiml import TwimlRenderer
+from ..calls.events import HANDOFF_EVENT  # noqa: F401 - re-exported for the session
+from ..flow.actions import Turn
+from ..twiml.renderer import TwimlRenderer
+from ..language import line_language
+from ..services import services
 
 log = logging.getLogger(__name__)
 
-HANDOFF_EVENT = "stream_handoff"
 TWIML_LIMIT = 4000  # Twilio's limit on the Twiml parameter of a call update
 
 
@@ -33,7 +35,7 @@ def render_turn(app: Flask, turn: Turn, base_url: str) -> str:
     """The turn as a TwiML document with absolute URLs (REST-given TwiML has no page to be relative to)."""
     settings = app.config["IVR_SETTINGS"]
     with app.test_request_context("/voice/stream", base_url=base_url):
-        resp: VoiceResponse = TwimlRenderer(app.extensions["ivr.speaker"], settings.say_language).render(turn)
+        resp: VoiceResponse = TwimlRenderer(services(app).speaker, line_language(settings).tag).render(turn)
     return absolute_urls(str(resp), base_url)
 
 

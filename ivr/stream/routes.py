@@ -1,4 +1,4 @@
-"""The Media Streams WebSocket endpoint and the `<Connect>` action that follows a stream.
+"""The Media Streams WebSocket endpoint (the `<Connect>` action after it is a webhook: ivr/webhook).
 
 The handshake carries Twilio's `X-Twilio-Signature`, computed like a webhook's over the
 `wss://` URL Twilio connected to (no parameters: a `<Stream>` URL has no query string); it is
@@ -10,31 +10,25 @@ from __future__ import annotations
 import logging
 import time
 
-from flask import Blueprint, Response, abort, current_app, request
+from flask import Blueprint, abort, current_app, request
 from flask_sock import Sock
 from simple_websocket import ConnectionClosed
-from sqlalchemy import select
 
-from ..calls.models import Call, CallEvent
-from ..db import get_session
-from ..voice.signature import base_url_twilio_used, is_valid_twilio_request, twilio_only
+from ..calls.models import Call
+from ..twilio import paths
+from ..twilio.signature import base_url_twilio_used, is_valid_twilio_request
+from ..language import call_language
+from ..services import services
 from . import protocol
-from .handoff import HANDOFF_EVENT
+from .session import SocketGone, StreamCall
 
 log = logging.getLogger(__name__)
 
-STREAM_PATH = "/voice/stream"
-STREAM_ENDED_PATH = "/voice/stream/ended"
+STREAM_PATH = paths.STREAM
 START_TIMEOUT_S = 10.0  # Twilio sends `connected` and `start` at once; anything slower is not Twilio
 
 bp = Blueprint("stream", __name__)
 sock = Sock()
-
-
-def stream_url(req, public_base_url: str) -> str:
-    """The wss:// URL of the stream endpoint, as Twilio will request (and sign) it."""
-    base = base_url_twilio_used(req, public_base_url)
-    return base.replace("https://", "wss://", 1).replace("http://", "ws://", 1) + STREAM_PATH
 
 
 def handshake_is_from_twilio() -> bool:
@@ -50,7 +44,7 @@ def check_handshake() -> None:
 
 def call_is_live(call_sid: str) -> bool:
     """We answered this call (its /voice webhook ran) and Twilio hasn't reported it over."""
-    session = current_app.extensions["ivr.sessionmaker"]()
+    session = services().sessionmaker()
     try:
         call = session.get(Call, call_sid)
         return call is not None and call.ended_at is None
@@ -60,8 +54,6 @@ def call_is_live(call_sid: str) -> bool:
 
 @sock.route(STREAM_PATH, bp=bp)
 def media_stream(ws) -> None:
-    from ..speech.engine import get_engine
-    from .session import SocketGone, StreamCall
 
     app = current_app._get_current_object()
     settings = app.config["IVR_SETTINGS"]
@@ -73,7 +65,8 @@ def media_stream(ws) -> None:
         log.warning("refused stream %s: call %s is unknown or over", start.stream_sid, start.call_sid)
         ws.close(reason=1008, message="unknown or finished call")
         return
-    engine = get_engine(settings, settings.say_language.split("-")[0])
+    engine = services(app).speech.engine(call_language(settings, start.call_sid))
+
     def receive(timeout: float) -> str | None:
         try:
             return ws.receive(timeout=timeout)
@@ -106,33 +99,3 @@ def _wait_for_start(ws) -> protocol.Start | None:
             return event
     ws.close(reason=1008, message="no start message")
     return None
-
-
-@bp.post(STREAM_ENDED_PATH)
-@twilio_only
-def stream_ended() -> Response:
-    """Twilio's `<Connect action>`: the stream is over and the call is still up. Carry on in TwiML
-    with what the stream decided (a transfer, a hang-up, the same question after a failure); a
-    stream that broke without deciding sends the caller to the main menu, never to silence."""
-    from ..voice.actions import Step
-    from ..voice.routes import call_context, render, twiml
-    from ..voice.flow import run_state
-
-    session = get_session()
-    sid = request.form.get("CallSid", "")
-    decided = session.scalars(select(CallEvent).where(CallEvent.call_sid == sid, CallEvent.kind == HANDOFF_EVENT)
-                              .order_by(CallEvent.id.desc()).limit(1)).first()
-    if decided is not None and decided.detail.get("twiml"):
-        return Response(decided.detail["twiml"], mimetype="text/xml")
-    try:
-        ctx = call_context(session)
-        ctx.log("stream_lost")
-        turn = run_state(ctx, Step("menu", {"name": "main"}))
-        session.commit()
-        return twiml(render(turn))
-    except Exception:  # noqa: BLE001 - never a 500 to Twilio
-        session.rollback()
-        log.exception("could not continue call %s after its stream", sid)
-        from ..voice.routes import apology
-
-        return twiml(apology())

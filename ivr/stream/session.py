@@ -23,10 +23,10 @@ from flask import Flask
 from ..calls.log import log_event
 from ..recordings.store import CAPTURE_EVENT
 from ..speech.engine import SpeechEngine
-from ..voice.actions import Hangup, Input, Listen, Record, Recording, Say, Step, Transfer, Turn
-from ..voice.context import CallContext
-from ..voice.flow import run_state, start_call
-from ..voice.menus import MAIN_MENU_WORDS
+from ..flow.actions import Hangup, Input, Listen, Record, Recording, Say, Step, Transfer, Turn
+from ..flow.context import CallContext
+from ..flow.engine import run_state, start_call
+from ..flow.menus import MAIN_MENU_WORDS
 from . import protocol
 from .audio import frames, tone, ulaw_to_pcm16
 from .clips import ClipSource
@@ -35,6 +35,7 @@ from .handoff import HANDOFF_EVENT, HandoffError, render_turn, update_call
 from .player import Clip, Player
 from .recognizer import Heard, RecognizerError, StreamingRecognizer
 from .voicemail import MessageRecorder
+from ..services import services
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ class StreamCall:
         self.engine = engine
         self.base_url = base_url
         self.player = Player(send, self.stream_sid)
-        self.clips = ClipSource(app.extensions["ivr.tts"])
+        self.clips = ClipSource(services(app).tts)
         self.endpointer = Endpointer(EndpointSettings(
             end_silence_ms=self.settings.stream_end_silence_ms, aggressiveness=self.settings.stream_vad_mode,
             start_voiced_ms=self.settings.stream_barge_in_ms))
@@ -134,7 +135,7 @@ class StreamCall:
     # ================================================================== running the flow
     def _flow(self, step: Step | None, given: Input | None) -> Turn:
         """Run a step of the shared call flow in one transaction; commit before anything is played."""
-        session = self.app.extensions["ivr.sessionmaker"]()
+        session = services(self.app).sessionmaker()
         ctx = CallContext(app=self.app, session=session, call_sid=self.call_sid, caller=self.caller, to=self.to)
         try:
             if step is None:
@@ -153,7 +154,7 @@ class StreamCall:
             session.close()
 
     def _log(self, kind: str, **detail: Any) -> None:
-        session = self.app.extensions["ivr.sessionmaker"]()
+        session = services(self.app).sessionmaker()
         try:
             log_event(session, self.call_sid, kind, **detail)
             session.commit()
@@ -189,7 +190,7 @@ class StreamCall:
         seconds = 0.0
         # Input is taken once every prompt that may not be interrupted has played.
         barrier = max((i for i, s in enumerate(says) if not s.interruptible), default=-1)
-        tap = self.app.extensions.get("ivr.stream.tap")
+        tap = services(self.app).stream_tap
         listens = isinstance(last, Listen) or (isinstance(last, Record) and last.purpose == "question")
         for i, (say, payload) in enumerate(zip(says, payloads)):
             self.marks += 1
@@ -247,7 +248,7 @@ class StreamCall:
                 w.end_mark = f"beep-{self.marks}"
                 w.end_expected_at = now + 0.4 + MARK_GRACE_S
                 self.player.play(Clip(frames(tone()), w.end_mark, interruptible=False))
-                tap = self.app.extensions.get("ivr.stream.tap")
+                tap = services(self.app).stream_tap
                 if tap is not None:
                     tap(self.call_sid, w.end_mark, "(beep)")
                 return
@@ -512,7 +513,7 @@ class StreamCall:
         from ..kb.service import search_engine
         from ..speech.vocabulary import kb_phrases
 
-        session = self.app.extensions["ivr.sessionmaker"]()
+        session = services(self.app).sessionmaker()
         try:
             return kb_phrases(search_engine(self.app, session).articles)
         finally:

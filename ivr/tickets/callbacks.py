@@ -5,7 +5,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..calls.log import log_event
-from ..jobs.queue import HANDLERS, enqueue, load_handlers
+from ..jobs.queue import enqueue
 from .models import Ticket
 from .service import new_reference
 
@@ -22,9 +22,7 @@ def request_callback(session: Session, call_sid: str, caller: str, number: str) 
     session.add(ticket)
     session.flush()
     ticket.reference = new_reference(ticket.id)
-    load_handlers()
     for kind in JOBS_FOR_NEW_CALLBACK:
-        if kind in HANDLERS:
-            enqueue(session, kind, {"ticket_id": ticket.id})
+        enqueue(session, kind, {"ticket_id": ticket.id})
     log_event(session, call_sid, "ticket", ticket_id=ticket.id, reference=ticket.reference, ticket_kind="callback")
     return ticket

@@ -7,19 +7,20 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from .. import spool
 from ..calls.log import log_event
 from ..calls.models import Call
 from ..db import utcnow
-from ..jobs.queue import HANDLERS, enqueue, load_handlers
+from ..jobs.queue import enqueue
 from ..spool import Rejected
 from .models import Ticket
+from ..services import services
 
 log = logging.getLogger(__name__)
 
@@ -132,10 +133,8 @@ def create_ticket(session: Session, cb: RecordingCallback) -> tuple[Ticket, bool
         session.add(ticket)
         session.flush()
         ticket.reference = new_reference(ticket.id)
-        load_handlers()
         for kind in JOBS_FOR_NEW_TICKET:
-            if kind in HANDLERS:  # areas not installed get no jobs
-                enqueue(session, kind, {"ticket_id": ticket.id})
+            enqueue(session, kind, {"ticket_id": ticket.id})
         if cb.call_known:
             log_event(session, cb.call_sid, "ticket", ticket_id=ticket.id, reference=ticket.reference,
                       recording_sid=cb.recording_sid)
@@ -183,7 +182,7 @@ def store_recording(app: Any, session: Session, cb: RecordingCallback) -> Ticket
         log.warning("recording %s spooled; its ticket will be made when the database is back", cb.recording_sid,
                     exc_info=True)
         ticket = None
-    worker = app.extensions.get("ivr.worker")
+    worker = services(app).worker
     if worker is not None:
         worker.wake()
     return ticket
@@ -192,11 +191,34 @@ def store_recording(app: Any, session: Session, cb: RecordingCallback) -> Ticket
 def replay_recording(app: Any, payload: dict[str, Any], at: datetime) -> None:
     """Spool replayer: make the ticket for a spooled callback, with the time it arrived."""
     cb = RecordingCallback.from_payload(payload, at)
-    session = app.extensions["ivr.sessionmaker"]()
+    session = services(app).sessionmaker()
     try:
         create_ticket(session, cb)
     finally:
         session.close()
 
 
-spool.register_replayer(SPOOL_KIND, replay_recording)
+
+
+def store_voicemail(app: Any, session: Session, cb: RecordingCallback, *, missed_transfer: bool = False,
+                    note: Callable[..., None] | None = None) -> tuple[str | None, bool]:
+    """Make the ticket for a recorded message. Returns (reference, stored).
+
+    The callback is written ahead to the durable spool first, so if the database refuses (or the
+    process dies) it still becomes a ticket, with its original time, when the worker replays it.
+    `missed_transfer` marks a message left because nobody answered a transfer; `note(kind, **detail)`
+    adds what happened to the call's log (the flow's `CallContext.log`).
+    """
+    ticket = store_recording(app, session, cb)
+    if ticket is None:
+        return None, False
+    if missed_transfer and not ticket.missed_transfer:
+        try:
+            ticket.missed_transfer = True
+            session.commit()
+            if note is not None:
+                note("missed_transfer", ticket_id=ticket.id)
+        except SQLAlchemyError:  # the message is safe; only the flag waits for the other callback
+            session.rollback()
+            log.warning("could not mark ticket %s as a missed transfer", ticket.id, exc_info=True)
+    return ticket.reference, True

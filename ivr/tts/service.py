@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterable, Sequence
+from ..services import services
 
 log = logging.getLogger(__name__)
 
@@ -355,17 +356,17 @@ class TTSService:
 
 def texts_to_render(app) -> list[str]:
     """Everything a call speaks that can be known ahead: static prompts, the knowledge base, and what
-    other areas register in app.extensions["ivr.tts_texts"] (functions of the app returning texts)."""
+    other areas register in services(app).prerender (functions of the app returning texts)."""
     from sqlalchemy import select
 
     from ..kb.models import Article
 
-    catalogue = app.extensions["ivr.prompts"]
+    catalogue = services(app).prompts
     texts = [p.text for p in catalogue.prompts.values() if not p.placeholders]
     texts.append(catalogue.text("greeting", business=app.config["IVR_SETTINGS"].business_name))
-    for provider in app.extensions.get("ivr.tts_texts", []):
+    for provider in services(app).prerender:
         texts += provider(app)
-    session = app.extensions["ivr.sessionmaker"]()
+    session = services(app).sessionmaker()
     try:
         for article in session.scalars(select(Article)):
             texts += [article.answer, catalogue.text("article_title", title=article.title),
@@ -376,7 +377,7 @@ def texts_to_render(app) -> list[str]:
 
 
 def render_known_texts(app) -> RenderResult:
-    service: TTSService = app.extensions["ivr.tts"]
+    service: TTSService = services(app).tts
     result = service.render(texts_to_render(app))
     log.info("prompt audio: %d rendered, %d already cached, %d failed in %.1fs",
              result.rendered, result.cached, len(result.failed), result.seconds)

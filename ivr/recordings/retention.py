@@ -7,8 +7,9 @@ from flask import Flask
 from sqlalchemy import select
 
 from ..db import session_scope, utcnow
-from ..recordings.store import get_store
-from .models import Ticket
+from .store import get_store
+from ..tickets.models import Ticket
+from ..services import services
 
 
 def purge_recordings(app: Flask, days: int, dry_run: bool = False) -> list[dict]:
@@ -18,7 +19,7 @@ def purge_recordings(app: Flask, days: int, dry_run: bool = False) -> list[dict]
     cutoff = utcnow() - timedelta(days=days)
     store = get_store(app)
     deleted = []
-    with session_scope(app.extensions["ivr.sessionmaker"]) as session:
+    with session_scope(services(app).sessionmaker) as session:
         tickets = session.scalars(select(Ticket).where(Ticket.created_at < cutoff, Ticket.recording_path.is_not(None),
                                                        Ticket.recording_purged_at.is_(None))).all()
         for t in tickets:

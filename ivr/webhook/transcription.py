@@ -14,33 +14,31 @@ from __future__ import annotations
 
 import logging
 
-from flask import current_app, request
+from flask import Blueprint, current_app, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..db import get_session
+from ..language import call_language
+from ..speech.policy import SpeechPolicy
 from ..recordings.fetch import RECORDING_SID_RE
 from ..tickets.models import Ticket
 from ..tickets.service import RecordingCallback, create_ticket
-from .routes import bp
-from .signature import twilio_only
+from ..twilio import paths
+from ..twilio.signature import twilio_only
 
 log = logging.getLogger(__name__)
-TRANSCRIPTION_PATH = "/voice/transcription"
+TRANSCRIPTION_PATH = paths.TRANSCRIPTION
+bp = Blueprint("voice_transcription", __name__, url_prefix=paths.VOICE)
 ENGINE = "twilio"
 
 
-def needs_twilio_transcript(settings) -> bool:
-    """Whether a voicemail's <Record> should ask Twilio to transcribe it (the fallback).
-
-    True when no Vosk model is installed for the call's language, so our own job can't; Twilio
-    only transcribes English. Cheap (a folder listing, no model loading): safe on the request path.
-    Use it as `record(..., transcribe=True, transcribe_callback=TRANSCRIPTION_PATH)`.
+def needs_twilio_transcript(settings, call_sid: str = "") -> bool:
+    """Whether a voicemail's <Record> should ask Twilio to transcribe it (the fallback): the speech
+    policy's answer for the call's language. Cheap (a folder listing, no model loading): safe on
+    the request path. Use it as `record(..., transcribe=True, transcribe_callback=TRANSCRIPTION_PATH)`.
     """
-    from ..speech.engine import model_path_for
-
-    language = settings.say_language.split("-")[0].lower()
-    return language == "en" and model_path_for(settings, language) is None
+    return SpeechPolicy(settings).twilio_transcribes_messages(call_language(settings, call_sid))
 
 
 def store_twilio_transcript(session: Session, ticket: Ticket, status: str, text: str) -> bool:
@@ -59,7 +57,7 @@ def store_twilio_transcript(session: Session, ticket: Ticket, status: str, text:
     return True
 
 
-@bp.post("/transcription")
+@bp.post(TRANSCRIPTION_PATH.removeprefix(paths.VOICE))
 @twilio_only
 def transcription() -> tuple[str, int]:
     """Twilio's transcribeCallback. Always 204 to Twilio (it ignores the body and never retries)."""

@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from .actions import Listen, Say, Step, Turn
 from .context import CallContext
+from ..services import services
 
 MAIN_MENU_KEY = "*"
 MESSAGE_KEY = "8"
@@ -70,15 +71,19 @@ class Menu:
 
 
 MenuBuilder = Callable[..., Menu]
-MENUS: dict[str, MenuBuilder] = {}
 
 
-def menu(name: str) -> Callable[[MenuBuilder], MenuBuilder]:
-    def register(builder: MenuBuilder) -> MenuBuilder:
-        MENUS[name] = builder
-        return builder
+def menu_builder(name: str) -> MenuBuilder:
+    """The builder of menu `name`, from the one table of menus (states/__init__.py)."""
+    from .states import MENUS  # the states build on this module: look the table up when asked
 
-    return register
+    return MENUS[name]
+
+
+def is_menu(name: object) -> bool:
+    from .states import MENUS
+
+    return name in MENUS
 
 
 def universal_choices(name: str, params: dict[str, Any]) -> list[Choice]:
@@ -104,7 +109,7 @@ def common_keys_line_text(catalogue) -> str:
 
 def menu_lines_to_prerender(app) -> list[str]:
     """Menu lines ("To leave a message, press 8.") differ only by their key: every key's, for warm-up."""
-    catalogue = app.extensions["ivr.prompts"]
+    catalogue = services(app).prompts
     texts = [catalogue.text(pid, key=spoken_key(k)) for pid, prompt in catalogue.prompts.items()
              if prompt.placeholders == {"key"} for k in "0123456789*"]
     return texts + [common_keys_line_text(catalogue)]
@@ -182,7 +187,7 @@ def menu_says(ctx: CallContext, name: str, built: Menu) -> list[str]:
 def menu_turn(ctx: CallContext, name: str, params: dict[str, Any], *, attempt: int = 0,
               preface: list[str | Say] | None = None) -> Turn:
     """Read a menu and listen for its answer (a key or words interrupt it); silence -> no_input."""
-    built = MENUS[name](ctx, **params)
+    built = menu_builder(name)(ctx, **params)
     choices = all_choices(name, built, params)
     hints = tuple(sorted({w for c in choices for w in c.words}))
     says = [p if isinstance(p, Say) else Say(p) for p in [*(preface or []), *menu_says(ctx, name, built)] if p]

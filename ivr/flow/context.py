@@ -6,7 +6,7 @@ handler thread from its `start` message, so the same states run under either.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from flask import Flask
@@ -14,7 +14,10 @@ from sqlalchemy.orm import Session
 
 from ..calls.journal import PendingEvent, journal, write_events
 from ..config import Settings
+from ..language import Language, call_language
 from ..prompts import PromptCatalogue
+from ..services import services
+from ..spool import TRANSIENT
 from .actions import Input
 
 
@@ -28,17 +31,18 @@ class CallContext:
     input: Input = field(default_factory=Input)
     settings: Settings = field(init=False)
     catalogue: PromptCatalogue = field(init=False)
+    language: Language = field(init=False)
     # The call log of this turn, written by `commit` (see ivr/calls/journal.py for why not at once).
     events: list[PendingEvent] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         self.settings = self.app.config["IVR_SETTINGS"]
-        self.catalogue = self.app.extensions["ivr.prompts"]
+        self.catalogue = services(self.app).prompts
+        self.language = call_language(self.settings, self.call_sid)
 
     def now(self) -> datetime:
-        """The current time (aware UTC); tests freeze it with app.extensions["ivr.clock"]."""
-        clock = self.app.extensions.get("ivr.clock")
-        return clock() if clock is not None else datetime.now(timezone.utc)
+        """The current time (aware UTC) by the app's one clock (tests freeze `services(app).clock`)."""
+        return services(self.app).now()
 
     def t(self, prompt_id: str, **values: Any) -> str:
         return self.catalogue.text(prompt_id, **values)
@@ -55,8 +59,6 @@ class CallContext:
         call log goes to the durable spool for the worker to write later, and False is returned:
         the caller still hears the turn, which was built without needing the write.
         """
-        from ..spool import TRANSIENT
-
         try:
             if self.events:
                 write_events(self.session, self.call_sid, self.caller, self.to, self.events)

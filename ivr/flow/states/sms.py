@@ -16,21 +16,22 @@ from typing import Any
 from ...sms.service import SmsRefused, request_text, text_status
 from ..actions import Listen, Say, Step, Turn
 from ..context import CallContext
-from ..flow import as_int, state
-from ..menus import MENUS, menu_turn
+from ..actions import as_int
+from ..menus import is_menu, menu_turn
+from ...services import services
 
 WAIT_SECONDS = 2  # per check: the worker usually sends within one
 MAX_CHECKS = 4  # then tell the caller it's on its way and move on
 
 
 def _back(ctx: CallContext, back: str, params: dict[str, Any], *preface: str) -> Turn:
-    if back not in MENUS:
+    if not is_menu(back):
         back, params = "main", {}
     return menu_turn(ctx, back, params, preface=list(preface))
 
 
 def _wake_worker(ctx: CallContext) -> None:
-    worker = ctx.app.extensions.get("ivr.worker")
+    worker = services(ctx.app).worker
     if worker is not None:
         worker.wake()
 
@@ -41,7 +42,6 @@ def _wait(ctx: CallContext, message_id: int, checks: int, back: str, params: dic
                        keys=True, speech=False, num_digits=1, timeout_s=WAIT_SECONDS))
 
 
-@state("text_me")
 def text_me(ctx: CallContext, what: str = "", about: str = "", back: str = "main", **params: Any) -> Turn:
     try:
         message = request_text(ctx.app, ctx.session, ctx.call_sid, what, about)
@@ -53,7 +53,6 @@ def text_me(ctx: CallContext, what: str = "", about: str = "", back: str = "main
     return _wait(ctx, message.id, 0, back, params, ctx.t("sms_sending"))
 
 
-@state("text_sent")
 def text_sent(ctx: CallContext, sms: int | str = 0, checks: int | str = 0, back: str = "main", **params: Any) -> Turn:
     message_id = as_int(sms)
     status = text_status(ctx.session, message_id, ctx.call_sid)

@@ -11,11 +11,12 @@ from urllib.parse import urlencode
 
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
-from .actions import Goto, Hangup, Input, Listen, Record, Recording, Say, Step, Transfer, Turn
-from .menus import MENU_INPUT
+from ..flow.actions import Goto, Hangup, Input, Listen, Record, Recording, Say, Step, Transfer, Turn
+from ..flow.menus import MENU_INPUT
+from ..twilio import paths
 from .speaker import Container, Speaker
 
-RECORDING_STATUS_URL = "/voice/recording-status"
+RECORDING_STATUS_URL = paths.RECORDING_STATUS
 DIAL_STATUSES = {"completed", "answered", "busy", "no-answer", "failed", "canceled"}
 
 
@@ -111,9 +112,7 @@ class TwimlRenderer:
             options.update(recording_status_callback=status_url, recording_status_callback_method="POST",
                            recording_status_callback_event="completed")
             if self.twilio_transcripts:
-                from .transcription import TRANSCRIPTION_PATH
-
-                options.update(transcribe=True, transcribe_callback=TRANSCRIPTION_PATH)
+                options.update(transcribe=True, transcribe_callback=paths.TRANSCRIPTION)
         resp.record(action=step_url(record.on_done), method="POST", max_length=record.max_seconds,
                     timeout=record.silence_s, play_beep=record.beep, trim="trim-silence",
                     finish_on_key=record.finish_on_key, **options)
@@ -128,15 +127,3 @@ class TwimlRenderer:
                 dial.sip(destination)
             else:
                 dial.number(destination)
-
-
-def media_stream_answer(app, req) -> VoiceResponse | None:
-    """Media Streams instead of TwiML for a call's first turn, when the call can stream.
-
-    The one place the TwiML transport defers to the stream transport (ivr/stream): with a Vosk
-    model for the call's language and a WebSocket-capable server, `/voice` answers
-    `<Connect><Stream>` and the flow runs over the stream; otherwise (or IVR_STREAM=off) None.
-    """
-    from ..stream.twiml import answer
-
-    return answer(app, req)

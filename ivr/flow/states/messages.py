@@ -5,15 +5,14 @@ from sqlalchemy import select
 
 from ...calls.models import Call
 from ...kb.models import QuestionAsked
-from ...tickets.service import RecordingCallback
+from ...tickets.service import RecordingCallback, store_voicemail
 from ...tts.spoken import spoken_reference
 from ..actions import Hangup, Listen, Record, Say, Step, Turn
 from ..context import CallContext
-from ..flow import as_int, goto, state, store_voicemail
-from ..menus import Choice, Menu, menu, menu_turn
+from ..actions import as_int, goto
+from ..menus import Choice, Menu, menu_turn
 
 
-@state("message")
 def message(ctx: CallContext, missed: int | str = 0) -> Turn:
     ctx.log("message_prompt")
     done = Step("message_saved", {"missed": 1} if as_int(missed) else {})
@@ -23,20 +22,18 @@ def message(ctx: CallContext, missed: int | str = 0) -> Turn:
                        missed_transfer=bool(as_int(missed))))
 
 
-@state("no_message")
 def no_message(ctx: CallContext) -> Turn:
     """Nothing was recorded: never dead air, back to the main menu."""
     return Turn(Say(ctx.t("no_message")), goto("menu", name="main"))
 
 
-@state("message_saved")
 def message_saved(ctx: CallContext, missed: int | str = 0) -> Turn:
     recording = ctx.input.recording
     if recording is None or not recording.sid:
         return Turn(goto("no_message"))
     cb = RecordingCallback(ctx.call_sid, ctx.caller, recording.sid, recording.url, recording.duration_s)
     # The caller asked for a person and nobody answered: staff see it on the ticket.
-    reference, _ = store_voicemail(ctx, cb, missed_transfer=bool(as_int(missed)))
+    reference, _ = store_voicemail(ctx.app, ctx.session, cb, missed_transfer=bool(as_int(missed)), note=ctx.log)
     if reference:
         said = Say(ctx.t("message_saved", reference=spoken_reference(reference)), interruptible=False, private=True)
         if ctx.settings.sms_enabled:
@@ -46,7 +43,6 @@ def message_saved(ctx: CallContext, missed: int | str = 0) -> Turn:
     return Turn(said, goto("goodbye"))
 
 
-@menu("after_reference")
 def after_reference_menu(ctx: CallContext, ref: str = "") -> Menu:
     """After the reference is read out: one key texts it to the caller; silence says goodbye."""
     return Menu(choices=[Choice("1", "text_me", {"what": "ticket", "about": ref, "back": "after_reference", "ref": ref},
@@ -65,7 +61,6 @@ def may_rate(ctx: CallContext) -> bool:
         QuestionAsked.call_sid == ctx.call_sid, QuestionAsked.outcome == "answered").limit(1)).first() is not None
 
 
-@state("goodbye")
 def goodbye(ctx: CallContext, rated: int | str = 0) -> Turn:
     if not as_int(rated) and may_rate(ctx):
         # One short, skippable question: silence or any other key just says goodbye.
@@ -75,7 +70,6 @@ def goodbye(ctx: CallContext, rated: int | str = 0) -> Turn:
     return Turn(Say(ctx.t("goodbye")), Hangup())
 
 
-@state("rating")
 def rating(ctx: CallContext) -> Turn:
     digits = ctx.input.digits.strip()
     call = ctx.session.get(Call, ctx.call_sid)

@@ -14,8 +14,9 @@ from flask import Blueprint, Response, current_app, request
 from twilio.twiml.voice_response import VoiceResponse
 
 from ..tickets.service import RecordingCallback, spool_callback
-from .signature import twilio_only
-from .speaker import SaySpeaker
+from ..twilio.signature import twilio_only
+from ..twiml.speaker import SaySpeaker
+from ..services import services
 
 log = logging.getLogger(__name__)
 bp = Blueprint("voice_fallback", __name__, url_prefix="/voice/fallback")
@@ -31,7 +32,7 @@ DEFAULT_WORDS = {
 def t(prompt_id: str) -> str:
     """A prompt's words from the loaded catalogue (named `t` like every lookup, so `prompts check` sees it)."""
     try:
-        return current_app.extensions["ivr.prompts"].text(prompt_id)
+        return services().prompts.text(prompt_id)
     except Exception:  # noqa: BLE001 - even a broken catalogue must not silence the caller
         return DEFAULT_WORDS[prompt_id]
 

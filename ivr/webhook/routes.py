@@ -6,21 +6,29 @@ import logging
 from typing import Any, Callable
 
 from flask import Blueprint, Response, current_app, request
+from sqlalchemy import select
 from twilio.twiml.voice_response import VoiceResponse
 
+from ..calls.events import HANDOFF_EVENT
 from ..calls.log import mark_ended
+from ..calls.models import CallEvent
 from ..db import get_session
-from ..tickets.service import RecordingCallback
-from .actions import Step, Turn
+from ..flow.actions import Step, Turn
+from ..flow.context import CallContext
+from ..language import call_language
+from ..flow.engine import handle_input, run_state as run_step, start_call
 from ..spool import Rejected
-from .context import CallContext
+from ..tickets.service import RecordingCallback, store_voicemail
+from ..twilio import paths
+from ..twilio.signature import twilio_only
+from ..twiml.renderer import TwimlRenderer, input_from_form
 from .fallback import apology_twiml
-from .flow import handle_input, run_state as run_step, start_call, store_voicemail
-from .signature import twilio_only
-from .twiml import TwimlRenderer, input_from_form, media_stream_answer
+from .stream_offer import answer as media_stream_answer
+from .transcription import needs_twilio_transcript
+from ..services import services
 
 log = logging.getLogger(__name__)
-bp = Blueprint("voice", __name__, url_prefix="/voice")
+bp = Blueprint("voice", __name__, url_prefix=paths.VOICE)
 
 RESERVED_ARGS = {"CallSid"}
 
@@ -31,7 +39,7 @@ def twiml(resp: VoiceResponse) -> Response:
 
 def apology() -> VoiceResponse:
     """What the caller hears when anything breaks: an apology and a chance to leave a message."""
-    return apology_twiml("/voice/state/message_saved", say_if_nothing_recorded=False)
+    return apology_twiml(paths.MESSAGE_SAVED, say_if_nothing_recorded=False)
 
 
 def call_context(session) -> CallContext:
@@ -44,10 +52,9 @@ def call_context(session) -> CallContext:
 
 def render(turn: Turn) -> VoiceResponse:
     settings = current_app.config["IVR_SETTINGS"]
-    from .transcription import needs_twilio_transcript
-
-    return TwimlRenderer(current_app.extensions["ivr.speaker"], settings.say_language,
-                         twilio_transcripts=needs_twilio_transcript(settings)).render(turn)
+    call_sid = request.form.get("CallSid", "")
+    return TwimlRenderer(services().speaker, call_language(settings, call_sid).tag,
+                         twilio_transcripts=needs_twilio_transcript(settings, call_sid)).render(turn)
 
 
 def voice_route(view: Callable[..., Turn]) -> Callable[..., Response]:
@@ -147,10 +154,34 @@ def recording_status() -> tuple[str, int]:
         return "", 204
     ctx = call_context(get_session())
     try:
-        store_voicemail(ctx, RecordingCallback.from_form(request.form),
-                        missed_transfer=request.args.get("missed_transfer") == "1")
+        store_voicemail(ctx.app, ctx.session, RecordingCallback.from_form(request.form),
+                        missed_transfer=request.args.get("missed_transfer") == "1", note=ctx.log)
     except Rejected as exc:  # malformed: Twilio never sends it, so retrying can't help
         log.warning("recording callback rejected: %s", exc)
         return str(exc), 400
     ctx.commit()  # what it noted in the call log (a missed transfer marked)
     return "", 204
+
+
+@bp.post(paths.STREAM_ENDED.removeprefix(paths.VOICE))
+@twilio_only
+def stream_ended() -> Response:
+    """Twilio's `<Connect action>`: the stream is over and the call is still up. Carry on in TwiML
+    with what the stream decided (a transfer, a hang-up, the same question after a failure); a
+    stream that broke without deciding sends the caller to the main menu, never to silence."""
+    session = get_session()
+    sid = request.form.get("CallSid", "")
+    decided = session.scalars(select(CallEvent).where(CallEvent.call_sid == sid, CallEvent.kind == HANDOFF_EVENT)
+                              .order_by(CallEvent.id.desc()).limit(1)).first()
+    if decided is not None and decided.detail.get("twiml"):
+        return Response(decided.detail["twiml"], mimetype="text/xml")
+    try:
+        ctx = call_context(session)
+        ctx.log("stream_lost")
+        turn = run_step(ctx, Step("menu", {"name": "main"}))
+        session.commit()
+        return twiml(render(turn))
+    except Exception:  # noqa: BLE001 - never a 500 to Twilio
+        session.rollback()
+        log.exception("could not continue call %s after its stream", sid)
+        return twiml(apology())

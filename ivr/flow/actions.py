@@ -47,7 +47,7 @@ Transport obligations, per action:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Mapping, Union
+from typing import Any, Literal, Mapping, Union
 
 ParamValue = Union[str, int]
 
@@ -184,3 +184,16 @@ class Input:
     @property
     def empty(self) -> bool:
         return not (self.digits or self.speech or self.recording or self.dial_status)
+
+
+def goto(state_name: str, /, **params: Any) -> Goto:
+    """Continue at another state within this turn (no round trip to the transport)."""
+    return Goto(Step(state_name, {k: v for k, v in params.items() if v is not None}))
+
+
+def as_int(value: Any, default: int = 0) -> int:
+    """A step parameter as a number (parameters come back from the TwiML transport as strings)."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default

@@ -9,20 +9,28 @@ from __future__ import annotations
 from flask import Flask, Request
 from twilio.twiml.voice_response import Connect, VoiceResponse
 
-from ..speech.engine import model_path_for
-from .routes import STREAM_ENDED_PATH, stream_url
+from ..language import call_language
+from ..services import services
+from ..twilio import paths
+from ..twilio.signature import base_url_twilio_used
+
+
+
+def stream_url(req: Request, public_base_url: str) -> str:
+    """The wss:// URL of the stream endpoint, as Twilio will request (and sign) it."""
+    base = base_url_twilio_used(req, public_base_url)
+    return base.replace("https://", "wss://", 1).replace("http://", "ws://", 1) + paths.STREAM
+
 
 # Servers whose WSGI environ lets simple-websocket take over the socket.
 WEBSOCKET_SERVERS = ("werkzeug.socket", "gunicorn.socket", "eventlet.input")
 
 
 def can_stream(app: Flask, req: Request) -> bool:
-    settings = app.config["IVR_SETTINGS"]
-    if not settings.stream_enabled or settings.speech == "twilio":
-        return False
     if not any(key in req.environ for key in WEBSOCKET_SERVERS):
         return False
-    return model_path_for(settings, settings.say_language.split("-")[0]) is not None
+    svc = services(app)
+    return svc.speech.streams(call_language(svc.settings, req.form.get("CallSid", "")))
 
 
 def connect_stream(app: Flask, req: Request, call_sid: str, caller: str, to: str) -> VoiceResponse:
@@ -30,7 +38,7 @@ def connect_stream(app: Flask, req: Request, call_sid: str, caller: str, to: str
     (a Stream URL may not carry a query string)."""
     settings = app.config["IVR_SETTINGS"]
     resp = VoiceResponse()
-    connect: Connect = resp.connect(action=STREAM_ENDED_PATH, method="POST")
+    connect: Connect = resp.connect(action=paths.STREAM_ENDED, method="POST")
     stream = connect.stream(url=stream_url(req, settings.public_base_url), name=f"ivr-{call_sid}"[:64])
     stream.parameter(name="From", value=caller)
     stream.parameter(name="To", value=to)

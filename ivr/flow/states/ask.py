@@ -6,8 +6,9 @@ from sqlalchemy import select
 from ...kb.models import Article, QuestionAsked, Topic
 from ..actions import Listen, Record, Say, Step, Turn
 from ..context import CallContext
-from ..flow import as_int, goto, state
-from ..menus import INVALID_LIMIT, MAIN_MENU_KEY, Choice, Menu, menu, menu_turn, spoken_key
+from ..actions import as_int, goto
+from ..menus import INVALID_LIMIT, MAIN_MENU_KEY, Choice, Menu, menu_turn, spoken_key
+from ...services import services
 
 QUESTION_ATTEMPTS = 3
 # The choose menu's keys, declared once: the menu and the lines rendered ahead both use them.
@@ -15,15 +16,10 @@ CHOOSE_KEYS = {"choice_first": "1", "choice_second": "2", "choice_neither": "3"}
 
 
 def speech_engine(ctx: CallContext):
-    """Our own recogniser (Vosk) when a model is installed and not switched off, else None (Twilio's)."""
-    if ctx.settings.speech == "twilio":
-        return None
-    from ...speech.engine import get_engine
-
-    return get_engine(ctx.settings, ctx.settings.say_language.split("-")[0])
+    """Our own recogniser (Vosk) when the speech policy says it serves the call, else None (Twilio's)."""
+    return services(ctx.app).speech.engine(ctx.language)
 
 
-@state("ask")
 def ask(ctx: CallContext, attempt: int | str = 0, again: int | str = 0) -> Turn:
     attempt = as_int(attempt)
     prompt = Say(ctx.t("ask_again" if as_int(again) else "ask_question"))
@@ -36,7 +32,6 @@ def ask(ctx: CallContext, attempt: int | str = 0, again: int | str = 0) -> Turn:
                        keys=True, speech=True, num_digits=1, timeout_s=6))
 
 
-@state("question_missed")
 def question_missed(ctx: CallContext, attempt: int | str = 0) -> Turn:
     """Nothing usable was heard: say so and ask again, a few times, then offer a message."""
     attempt = as_int(attempt) + 1
@@ -48,7 +43,6 @@ def question_missed(ctx: CallContext, attempt: int | str = 0) -> Turn:
     return Turn(Say(ctx.t("didnt_catch")), goto("ask", attempt=attempt, again=1))
 
 
-@state("question")
 def question(ctx: CallContext, attempt: int | str = 0) -> Turn:
     if ctx.input.digits.strip() == "*":
         return Turn(goto("menu", name="main"))
@@ -59,7 +53,6 @@ def question(ctx: CallContext, attempt: int | str = 0) -> Turn:
     return answer_question(ctx, text)
 
 
-@state("question_recorded")
 def question_recorded(ctx: CallContext, attempt: int | str = 0) -> Turn:
     """The caller's recorded question: transcribe it with Vosk and answer.
 
@@ -141,7 +134,6 @@ def topic_names(ctx: CallContext) -> str:
     return ", ".join(names[:-1]) + ", and " + names[-1]
 
 
-@state("answer")
 def answer(ctx: CallContext, q: int | str = 0, rank: int | str = 0) -> Turn:
     asked = ctx.session.get(QuestionAsked, as_int(q))
     rank = as_int(rank)
@@ -160,7 +152,6 @@ def answer(ctx: CallContext, q: int | str = 0, rank: int | str = 0) -> Turn:
 TEXT_ME_WORDS = ("text", "text me", "send it", "text message", "sms")
 
 
-@menu("feedback")
 def feedback_menu(ctx: CallContext, q: int | str = 0, rank: int | str = 0) -> Menu:
     texting = []
     asked = ctx.session.get(QuestionAsked, as_int(q))
@@ -194,20 +185,17 @@ def _feedback(ctx: CallContext, q: int | str, helped: bool, *, keep_earlier: boo
     return asked
 
 
-@state("message_after_answer")
 def message_after_answer(ctx: CallContext, q: int | str = 0) -> Turn:
     """Leaving a message right after an answer means it didn't help: count it as a gap."""
     _feedback(ctx, q, False, keep_earlier=True)
     return Turn(goto("message"))
 
 
-@state("helped")
 def helped(ctx: CallContext, q: int | str = 0) -> Turn:
     _feedback(ctx, q, True)
     return menu_turn(ctx, "after_help", {}, preface=[ctx.t("glad_to_help")])
 
 
-@menu("after_help")
 def after_help_menu(ctx: CallContext) -> Menu:
     # Silence here means the caller is done: end the call politely.
     return Menu(intro=[ctx.t("anything_else", main=spoken_key(MAIN_MENU_KEY))],
@@ -215,7 +203,6 @@ def after_help_menu(ctx: CallContext) -> Menu:
                 on_silence=Step("goodbye"), announce_common=False)
 
 
-@state("next_answer")
 def next_answer(ctx: CallContext, q: int | str = 0, rank: int | str = 1) -> Turn:
     asked = _feedback(ctx, q, False)
     rank = as_int(rank)
@@ -224,7 +211,6 @@ def next_answer(ctx: CallContext, q: int | str = 0, rank: int | str = 1) -> Turn
     return Turn(goto("answer", q=asked.id, rank=rank))
 
 
-@menu("choose")
 def choose_menu(ctx: CallContext, q: int | str = 0) -> Menu:
     asked = ctx.session.get(QuestionAsked, as_int(q))
     first, second = (asked.candidates[:2] if asked and len(asked.candidates) >= 2
@@ -248,8 +234,8 @@ def choose_menu(ctx: CallContext, q: int | str = 0) -> Menu:
 def choice_lines_to_prerender(app) -> list[str]:
     """"For <title>, press 1/2." for every article, so a close call is spoken in our voice at once
     instead of rendered while the caller waits (two lines per article)."""
-    catalogue = app.extensions["ivr.prompts"]
-    session = app.extensions["ivr.sessionmaker"]()
+    catalogue = services(app).prompts
+    session = services(app).sessionmaker()
     try:
         titles = list(session.scalars(select(Article.title)))
     finally:
@@ -258,13 +244,11 @@ def choice_lines_to_prerender(app) -> list[str]:
             for title in titles for line in ("choice_first", "choice_second")]
 
 
-@state("chosen")
 def chosen(ctx: CallContext, q: int | str = 0, rank: int | str = 0) -> Turn:
     ctx.log("choice", question_id=as_int(q), rank=as_int(rank))
     return Turn(goto("answer", q=q, rank=rank))
 
 
-@state("declined_choice")
 def declined_choice(ctx: CallContext, q: int | str = 0) -> Turn:
     asked = ctx.session.get(QuestionAsked, as_int(q))
     if asked is not None:
@@ -272,7 +256,6 @@ def declined_choice(ctx: CallContext, q: int | str = 0) -> Turn:
     return menu_turn(ctx, "not_found", {"q": q}, preface=[ctx.t("not_found")])
 
 
-@menu("not_found")
 def not_found_menu(ctx: CallContext, q: int | str = 0) -> Menu:
     return Menu(
         choices=[Choice("1", "ask", {"again": 1}, words=("ask", "again", "try again", "rephrase"),

@@ -16,8 +16,8 @@ from ...orders.verify import (FAILURE_EVENT, MAX_FAILURES, VERIFIED_EVENT, calle
 from ...tts.spoken import spell_out_digits
 from ..actions import Listen, Say, Step, Turn
 from ..context import CallContext
-from ..flow import as_int, goto, state
-from ..menus import NO_INPUT_LIMIT, Choice, Menu, menu, menu_turn, wants_main_menu
+from ..actions import as_int, goto
+from ..menus import NO_INPUT_LIMIT, Choice, Menu, menu_turn, wants_main_menu
 
 
 def _listen_for_digits(ctx: CallContext, prompts: list[str], on_input: Step, on_silence: Step,
@@ -54,7 +54,6 @@ def _fail(ctx: CallContext, why: str, *preface: str, retry: Step) -> Turn:
     return Turn(*(Say(p) for p in preface if p), goto(retry.state, **dict(retry.params)))
 
 
-@state("order")
 def order(ctx: CallContext, attempt: int | str = 0, again: int | str = 0) -> Turn:
     if _locked(ctx):
         return menu_turn(ctx, "order_locked", {}, preface=[ctx.t("order_locked")])
@@ -63,7 +62,6 @@ def order(ctx: CallContext, attempt: int | str = 0, again: int | str = 0) -> Tur
                               Step("order_missed", {"attempt": attempt}))
 
 
-@state("order_missed")
 def order_missed(ctx: CallContext, attempt: int | str = 0) -> Turn:
     attempt = as_int(attempt) + 1
     ctx.log("no_input", menu="order", attempt=attempt)
@@ -75,7 +73,6 @@ def order_missed(ctx: CallContext, attempt: int | str = 0) -> Turn:
                               Step("order_missed", {"attempt": attempt}))
 
 
-@state("order_number")
 def order_number(ctx: CallContext, attempt: int | str = 0) -> Turn:
     """What the caller keyed or said: digits, read back for confirmation."""
     keyed = ctx.input.digits.strip().rstrip("#")
@@ -95,7 +92,6 @@ def order_number(ctx: CallContext, attempt: int | str = 0) -> Turn:
                      preface=[ctx.t("order_heard", number=spell_out_digits(number))])
 
 
-@menu("order_confirm")
 def order_confirm_menu(ctx: CallContext, number: str = "") -> Menu:
     return Menu(questions=False, announce_common=False, choices=[
         Choice("1", "order_lookup", {"number": number}, line="choice_order_yes",
@@ -124,7 +120,6 @@ def _find(ctx: CallContext, number: str) -> OrderRecord | None | Turn:
         return menu_turn(ctx, "order_failed", {}, preface=[ctx.t("order_unavailable")])
 
 
-@state("order_lookup")
 def order_lookup(ctx: CallContext, number: str = "") -> Turn:
     if _locked(ctx):
         return menu_turn(ctx, "order_locked", {}, preface=[ctx.t("order_locked")])
@@ -153,7 +148,6 @@ def _ask_postcode(ctx: CallContext, number: str, *preface: str, attempt: int = 0
                               Step("order_postcode", {**step, "silent": 1}))
 
 
-@state("order_postcode")
 def order_postcode(ctx: CallContext, number: str = "", attempt: int | str = 0, silent: int | str = 0) -> Turn:
     attempt = as_int(attempt)
     if _locked(ctx):
@@ -195,7 +189,6 @@ def _spoken_postcode(said: str) -> str:
     return "".join(out)
 
 
-@menu("after_order")
 def after_order_menu(ctx: CallContext, number: str = "") -> Menu:
     # The repeat key reads the details again (this call has already proven it may hear them).
     return Menu(questions=False, repeat=Step("order_lookup", {"number": number}), choices=[
@@ -206,14 +199,12 @@ def after_order_menu(ctx: CallContext, number: str = "") -> Menu:
     ])
 
 
-@menu("order_failed")
 def order_failed_menu(ctx: CallContext) -> Menu:
     return Menu(questions=False, choices=[
         Choice("1", "order", {"again": 1}, words=("another order", "try again"), line="choice_another_order"),
     ])
 
 
-@menu("order_locked")
 def order_locked_menu(ctx: CallContext) -> Menu:
     """Only the universal keys: the message key (said in every menu's closing line), repeat, star."""
     return Menu(questions=False, choices=[])

@@ -11,8 +11,8 @@ import re
 from ...tts.spoken import spell_out_digits, spoken_reference
 from ..actions import Hangup, Listen, Say, Step, Transfer, Turn
 from ..context import CallContext
-from ..flow import as_int, goto, state
-from ..menus import MESSAGE_KEY, REPEAT_KEY, Choice, Menu, menu, menu_turn
+from ..actions import as_int, goto
+from ..menus import MESSAGE_KEY, REPEAT_KEY, Choice, Menu, menu_turn
 from .desk import desk_now
 
 ANSWERED = {"completed", "answered"}
@@ -22,7 +22,6 @@ def can_transfer(ctx: CallContext) -> bool:
     return bool(ctx.settings.transfer_to) and desk_now(ctx).open
 
 
-@state("operator")
 def operator(ctx: CallContext) -> Turn:
     ctx.log("operator_requested")
     if not can_transfer(ctx):
@@ -42,7 +41,6 @@ def transfer_to(ctx: CallContext, index: int) -> tuple[Transfer]:
                      timeout_s=s.transfer_timeout_seconds, simultaneous=together, caller_id=caller_id),)
 
 
-@state("transfer_done")
 def transfer_done(ctx: CallContext, i: int | str = 0) -> Turn:
     """The dialled leg ended: the call is over if someone answered, else the next or a message."""
     status = ctx.input.dial_status or "failed"
@@ -56,7 +54,6 @@ def transfer_done(ctx: CallContext, i: int | str = 0) -> Turn:
     return Turn(Say(ctx.t("transfer_missed")), goto("message", missed=1))
 
 
-@menu("after_hours")
 def after_hours_menu(ctx: CallContext) -> Menu:
     # The same keys as the main menu: 4 for a callback, 8 (everywhere) for a message.
     return Menu(intro=[ctx.t("after_hours_intro")], questions=False, universal_lines=(MESSAGE_KEY, REPEAT_KEY),
@@ -75,7 +72,6 @@ def e164(ctx: CallContext, digits: str) -> str | None:
     return f"+{digits}" if 8 <= len(digits) <= 15 and digits[0] != "0" else None
 
 
-@state("callback")
 def callback(ctx: CallContext) -> Turn:
     ctx.log("callback_requested")
     if re.fullmatch(r"\+[1-9]\d{6,14}", ctx.caller or ""):
@@ -83,7 +79,6 @@ def callback(ctx: CallContext) -> Turn:
     return Turn(goto("callback_type"))
 
 
-@menu("callback_number")
 def callback_number_menu(ctx: CallContext) -> Menu:
     return Menu(intro=[ctx.t("callback_own_number", last4=spell_out_digits(ctx.caller[-4:]))], questions=False,
                 choices=[
@@ -94,7 +89,6 @@ def callback_number_menu(ctx: CallContext) -> Menu:
                 ])
 
 
-@state("callback_type")
 def callback_type(ctx: CallContext, attempt: int | str = 0, bad: int | str = 0) -> Turn:
     """Ask for the number to call; `bad` says why we ask again (1: not a number, 2: nothing typed)."""
     prompts = (Say(ctx.t("callback_bad_number" if as_int(bad) == 1 else "no_input")),) if as_int(bad) else ()
@@ -104,7 +98,6 @@ def callback_type(ctx: CallContext, attempt: int | str = 0, bad: int | str = 0) 
                        keys=True, speech=False, num_digits=None, finish_on_key="#", timeout_s=10))
 
 
-@state("callback_typed")
 def callback_typed(ctx: CallContext, attempt: int | str = 0) -> Turn:
     attempt = as_int(attempt) + 1
     digits = ctx.input.digits.rstrip("#")
@@ -123,7 +116,6 @@ def callback_typed(ctx: CallContext, attempt: int | str = 0) -> Turn:
                                   private=True)])
 
 
-@menu("callback_confirm")
 def callback_confirm_menu(ctx: CallContext, number: str = "") -> Menu:
     return Menu(questions=False, choices=[
         Choice("1", "callback_confirmed", {"number": number}, words=("yes", "confirm", "that's right"),
@@ -132,7 +124,6 @@ def callback_confirm_menu(ctx: CallContext, number: str = "") -> Menu:
     ])
 
 
-@state("callback_confirmed")
 def callback_confirmed(ctx: CallContext, number: str = "") -> Turn:
     """Store the request as a callback ticket (once per call, however often Twilio retries)."""
     from ...tickets.callbacks import request_callback

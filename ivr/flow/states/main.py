@@ -12,16 +12,15 @@ from ...tickets.models import Ticket
 from ...tts.spoken import spoken_reference
 from ..actions import Say, Step, Turn
 from ..context import CallContext
-from ..flow import as_int, goto, state
-from ..menus import (INVALID_LIMIT, MENU_INPUT, MENUS, MESSAGE_KEY, NO_INPUT_LIMIT, PERSON_KEY, REPEAT_KEY, Choice,
-                     Menu, all_choices, match_speech, menu, menu_turn, wants_main_menu)
+from ..actions import as_int, goto
+from ..menus import (INVALID_LIMIT, MESSAGE_KEY, NO_INPUT_LIMIT, PERSON_KEY, REPEAT_KEY, Choice, Menu, all_choices,
+                     is_menu, match_speech, menu_builder, menu_turn, wants_main_menu)
 from .desk import desk_now, spoken_day
 
 TOPICS_SHOWN = 7  # keys 1-7; 8, 9, 0 and star mean the same in every menu
 ARTICLES_PER_PAGE = 5  # keys 1-5, then 6 for more and 7 for the topics
 
 
-@menu("main")
 def main_menu(ctx: CallContext, brief: int | str = 0) -> Menu:
     """The main menu; `brief` (after "I can help with ...") offers only asking, the rest still work."""
     from .people import can_transfer
@@ -37,7 +36,6 @@ def main_menu(ctx: CallContext, brief: int | str = 0) -> Menu:
     return Menu(offer_person=can_transfer(ctx), universal_lines=(MESSAGE_KEY, PERSON_KEY, REPEAT_KEY), choices=choices)
 
 
-@state("start")
 def start(ctx: CallContext) -> Turn:
     # The call row is written with the turn's log (ctx.commit), so a locked database can't hold up the greeting.
     ctx.log("call_started", caller=ctx.caller, to=ctx.to)
@@ -66,7 +64,6 @@ def open_ticket(ctx: CallContext) -> Ticket | None:
         return None
 
 
-@menu("returning")
 def returning_menu(ctx: CallContext, ticket: int | str = 0) -> Menu:
     found = ctx.session.get(Ticket, as_int(ticket))
     when = spoken_day(ctx, found.created_at.date()) if found is not None else ""
@@ -76,7 +73,6 @@ def returning_menu(ctx: CallContext, ticket: int | str = 0) -> Menu:
                 on_silence=Step("menu", {"name": "main"}), announce_common=False)
 
 
-@state("request_status")
 def request_status(ctx: CallContext, ticket: int | str = 0) -> Turn:
     """Where the caller's own request stands, and the last note staff marked for the caller."""
     found = ctx.session.get(Ticket, as_int(ticket))
@@ -104,9 +100,8 @@ def note_for_caller(ctx: CallContext, ticket: Ticket) -> str:
 
 # --------------------------------------------------------------------------- any menu
 
-@state("menu")
 def show_menu(ctx: CallContext, name: str = "main", attempt: int | str = 0, **params: Any) -> Turn:
-    if name not in MENUS:
+    if not is_menu(name):
         name, params = "main", {}
     return menu_turn(ctx, name, params, attempt=as_int(attempt))
 
@@ -116,7 +111,6 @@ def offer_message(ctx: CallContext) -> Turn:
     return menu_turn(ctx, "offer_message", {}, preface=[ctx.t("giving_up_offer_message")])
 
 
-@menu("offer_message")
 def offer_message_menu(ctx: CallContext) -> Menu:
     return Menu(intro=[ctx.t("offer_message")],
                 choices=[Choice("1", "message", words=("yes", "yeah", "yes please", "ok", "okay"),
@@ -124,22 +118,20 @@ def offer_message_menu(ctx: CallContext) -> Menu:
                 on_silence=Step("goodbye"), questions=False, announce_common=False)
 
 
-@state("no_input")
 def no_input(ctx: CallContext, menu: str = "main", attempt: int | str = 0, **params: Any) -> Turn:
     attempt = as_int(attempt) + 1
     ctx.log("no_input", menu=menu, attempt=attempt)
-    if menu not in MENUS:
+    if not is_menu(menu):
         menu, params = "main", {}
     if attempt > NO_INPUT_LIMIT:
         return offer_message(ctx)
     return menu_turn(ctx, menu, params, attempt=attempt, preface=[ctx.t("no_input")])
 
 
-@state(MENU_INPUT)
 def menu_input(ctx: CallContext, menu: str = "main", attempt: int | str = 0, **params: Any) -> Turn:
     """A menu's answer: pick the choice, try words as a question, or say what went wrong."""
     name, attempt = menu, as_int(attempt)
-    if name not in MENUS:
+    if not is_menu(name):
         return Turn(goto("menu", name="main"))
     digits, speech = ctx.input.digits.strip(), ctx.input.speech.strip()
     if digits:
@@ -150,7 +142,7 @@ def menu_input(ctx: CallContext, menu: str = "main", attempt: int | str = 0, **p
         return Turn(goto("no_input", menu=name, attempt=attempt, **params))
     if wants_main_menu(digits, speech):
         return Turn(goto("menu", name="main"))
-    built = MENUS[name](ctx, **params)
+    built = menu_builder(name)(ctx, **params)
     choices = all_choices(name, built, params)
     choice = next((c for c in choices if c.key == digits), None) if digits else match_speech(choices, speech)
     if choice is not None:
@@ -168,7 +160,6 @@ def menu_input(ctx: CallContext, menu: str = "main", attempt: int | str = 0, **p
 
 # --------------------------------------------------------------------------- browse topics
 
-@menu("topics")
 def topics_menu(ctx: CallContext) -> Menu:
     topics = ctx.session.scalars(select(Topic).order_by(Topic.position)).all()
     return Menu(intro=[ctx.t("topics_intro")], choices=[
@@ -179,7 +170,6 @@ def topics_menu(ctx: CallContext) -> Menu:
     ])
 
 
-@menu("articles")
 def articles_menu(ctx: CallContext, topic: str = "", page: int | str = 0) -> Menu:
     page = as_int(page)
     found = ctx.session.get(Topic, topic)
@@ -203,7 +193,6 @@ def articles_menu(ctx: CallContext, topic: str = "", page: int | str = 0) -> Men
     return Menu(intro=intro, choices=choices)
 
 
-@state("article")
 def browsed_article(ctx: CallContext, id: str = "") -> Turn:
     article = ctx.session.get(Article, id)
     if article is None:
@@ -213,7 +202,6 @@ def browsed_article(ctx: CallContext, id: str = "") -> Turn:
                      preface=[ctx.t("article_title", title=article.title), article.answer])
 
 
-@menu("after_article")
 def after_article_menu(ctx: CallContext, id: str = "") -> Menu:
     article = ctx.session.get(Article, id)
     topic = article.topic_id if article else ""

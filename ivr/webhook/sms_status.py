@@ -2,23 +2,24 @@
 
 A text can be accepted by Twilio's API and still not arrive (e.g. error 30003, unreachable
 handset); that comes later to this signed route and is kept on the text's row and logged, so
-staff can see why a caller says they never got it. The route joins the voice blueprint (signed
-Twilio callbacks, exempt from the dashboard's CSRF protection).
+staff can see why a caller says they never got it. A signed Twilio callback, exempt from the
+dashboard's CSRF protection (ivr/registry.py).
 """
 from __future__ import annotations
 
 import logging
 
-from flask import request
+from flask import Blueprint, request
 from sqlalchemy import select
 
 from ..db import get_session
-from ..voice.routes import bp
-from ..voice.signature import twilio_only
-from .models import TextMessage
+from ..twilio import paths
+from ..twilio.signature import twilio_only
+from ..sms.models import TextMessage
 
 log = logging.getLogger(__name__)
 FINAL = {"delivered", "undelivered", "failed"}
+bp = Blueprint("voice_sms", __name__, url_prefix=paths.VOICE)
 
 
 @bp.post("/sms-status")

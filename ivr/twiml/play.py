@@ -6,9 +6,9 @@ import threading
 
 from flask import has_request_context, request
 
-from ..voice.signature import base_url_twilio_used
-from ..voice.speaker import Container, SaySpeaker
-from .service import TTSService
+from ..twilio.signature import base_url_twilio_used
+from .speaker import Container, SaySpeaker
+from ..tts.service import TTSService
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,23 @@
+"""The one clock: what time it is for the call flow, the hours, tickets and insights.
+
+Nothing else calls `datetime.now()` for a decision: tests freeze time by setting the app's
+`services(app).clock` to a function that returns a fixed aware UTC moment.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Callable
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(timezone.utc)
+
+
+def naive_utc(moment: datetime) -> datetime:
+    """`moment` as the database stores times: naive UTC."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment

@@ -1,0 +1,1 @@
+"""Twilio's platform: request signatures, the URLs Twilio requests, and the one REST client."""
