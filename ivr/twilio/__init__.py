@@ -1,0 +1,1 @@
+"""Twilio: the REST client (and, after issue 18, the webhook signature checks)."""
