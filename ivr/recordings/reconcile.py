@@ -17,6 +17,7 @@ next page (the REST client refuses any other host).
 """
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -66,7 +67,7 @@ def list_recordings(settings, since: datetime, *, page_size: int = 100, timeout:
     page = _read(lambda: recordings.page(date_created_after=since.strftime("%Y-%m-%d"), page_size=page_size),
                  timeout)
     for _ in range(MAX_PAGES):
-        yield from (_as_dict(r) for r in _read(lambda: list(page), timeout))
+        yield from (_as_dict(r) for r in _read(functools.partial(list, page), timeout))
         page = _read(page.next_page, timeout)
         if page is None:
             return

@@ -20,8 +20,8 @@ import contextlib
 import functools
 import logging
 import os
+from collections.abc import Iterator
 from contextvars import ContextVar
-from typing import Iterator
 
 import requests
 from twilio.base.exceptions import TwilioException
@@ -84,7 +84,6 @@ class ApiHttpClient(HttpClient):
                 allow_redirects=False) -> ApiResponse:
         kwargs = {"method": method.upper(), "url": self.url_for(url), "params": params, "headers": headers,
                   "auth": auth}
-        self.log_request(kwargs)
         if headers and headers.get("Content-Type") in ("application/json", "application/scim+json"):
             kwargs["json"] = data
         else:
@@ -94,7 +93,7 @@ class ApiHttpClient(HttpClient):
                                        allow_redirects=False)
         except requests.RequestException as exc:
             raise TwilioUnreachable(type(exc).__name__) from None
-        self.log_response(raw.status_code, raw)
+        log.debug("%s %s: HTTP %s", kwargs["method"], kwargs["url"], raw.status_code)
         return ApiResponse(raw)
 
 
