@@ -1,4 +1,9 @@
-"""A local HTTP server standing in for Twilio's REST API (recordings, messages) and a model mirror in tests."""
+"""A local HTTP server standing in for Twilio's REST API (recordings, calls, messages) and a model mirror in tests.
+
+It speaks what the `twilio` library sends and expects: Basic auth, form-encoded POSTs, JSON
+resources, lists paged with `next_page_uri`, and Twilio's error document
+(`code`/`message`/`more_info`/`status`) for a refused login or an unknown resource.
+"""
 from __future__ import annotations
 
 import base64
@@ -10,9 +15,16 @@ from datetime import datetime, timezone
 from email.utils import format_datetime, formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 Route = Callable[[int], tuple[int, bytes]]  # attempt number -> (status, body)
+API_PREFIX = "/2010-04-01/"
+
+
+def twilio_error(status: int, code: int, message: str) -> tuple[int, bytes]:
+    """Twilio's error document, as its REST API answers a failed request."""
+    return status, json.dumps({"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}",
+                               "status": status}).encode()
 
 
 class FakeServer:
@@ -37,17 +49,27 @@ class FakeServer:
                 if server.auth is not None:
                     expected = "Basic " + base64.b64encode(":".join(server.auth).encode()).decode()
                     if self.headers.get("Authorization") != expected:
+                        _, body = twilio_error(401, 20003, "Authenticate")
                         self.send_response(401)
+                        self.send_header("WWW-Authenticate", 'Basic realm="Twilio API"')
+                        self.send_header("Content-Type", "application/json; charset=utf-8")
+                        self.send_header("Content-Length", str(len(body)))
                         self.end_headers()
+                        self.wfile.write(body)
                         return
                 form_route = server.form_routes.get(path) if self.command == "POST" else None
                 if form_route is not None:
-                    raw = server.bodies[-1].decode()
+                    raw = self.body.decode()  # this request's own (others may have come in since)
                     form = {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}
                     status, body = form_route(form, server.hits[path])
                 else:
                     route = server.routes.get(path)
-                    status, body = route(server.hits[path]) if route else (404, b"not found")
+                    if route is not None:
+                        status, body = route(server.hits[path])
+                    elif path.startswith(API_PREFIX):
+                        status, body = twilio_error(404, 20404, f"The requested resource {path} was not found")
+                    else:
+                        status, body = 404, b"not found"
                 self.send_response(status)
                 if body[:1] == b"{":
                     self.send_header("Content-Type", "application/json; charset=utf-8")
@@ -57,7 +79,8 @@ class FakeServer:
 
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
-                server.bodies.append(self.rfile.read(length))
+                self.body = self.rfile.read(length)
+                server.bodies.append(self.body)
                 self._handle()
 
             do_GET = _handle
@@ -102,10 +125,7 @@ class MessagesApi:
         self.path = f"/2010-04-01/Accounts/{account_sid}/Messages.json"
         server.form_routes[self.path] = self._create
 
-    @staticmethod
-    def _error(status: int, code: int, message: str) -> tuple[int, bytes]:
-        return status, json.dumps({"code": code, "message": message, "status": status,
-                                   "more_info": f"https://www.twilio.com/docs/errors/{code}"}).encode()
+    _error = staticmethod(twilio_error)
 
     def _create(self, form: dict[str, str], attempt: int) -> tuple[int, bytes]:
         if not form.get("To"):
@@ -165,8 +185,12 @@ def recordings_list(server: FakeServer, account_sid: str, recordings: list[dict]
         chunk = rows[page * size:(page + 1) * size]
         more = (page + 1) * size < len(rows)
 
-        def uri(n: int) -> str:
-            return f"{path}?PageSize={size}&Page={n}" + (f"&PageToken=PA{chunk[-1]['sid']}" if n > page and chunk else "")
+        def uri(n: int) -> str:  # as Twilio writes them: the filter kept, the page and its token added
+            query = {"DateCreated>": since} if since is not None else {}
+            query.update({"PageSize": size, "Page": n})
+            if n > page and chunk:
+                query["PageToken"] = f"PA{chunk[-1]['sid']}"
+            return f"{path}?{urlencode(query)}"
 
         body = {"recordings": chunk, "page": page, "page_size": size, "start": page * size,
                 "end": page * size + max(len(chunk) - 1, 0), "uri": uri(page), "first_page_uri": uri(0),
@@ -175,3 +199,44 @@ def recordings_list(server: FakeServer, account_sid: str, recordings: list[dict]
 
     server.routes[path] = route
     return path
+
+
+def twilio_call(account_sid: str, call_sid: str, status: str = "in-progress") -> dict:
+    """One call as Twilio's REST API (2010-04-01) answers for it."""
+    now = formatdate(usegmt=True).replace("GMT", "+0000")
+    uri = f"/2010-04-01/Accounts/{account_sid}/Calls/{call_sid}"
+    return {
+        "account_sid": account_sid, "annotation": None, "answered_by": None, "api_version": "2010-04-01",
+        "caller_name": None, "date_created": now, "date_updated": now, "direction": "inbound", "duration": None,
+        "end_time": None, "forwarded_from": None, "from": "+15005550006", "from_formatted": "(500) 555-0006",
+        "group_sid": None, "parent_call_sid": None, "phone_number_sid": "PN" + "0" * 32, "price": None,
+        "price_unit": "USD", "sid": call_sid, "start_time": now, "status": status, "queue_time": "0",
+        "to": "+15005550001", "to_formatted": "(500) 555-0001", "trunk_sid": None, "uri": f"{uri}.json",
+        "subresource_uris": {"notifications": f"{uri}/Notifications.json", "recordings": f"{uri}/Recordings.json"},
+    }
+
+
+def live_call(server: FakeServer, account_sid: str, call_sid: str) -> str:
+    """Serve a live call's update (POST .../Calls/{sid}.json, form-encoded Twiml= or Url=); returns its path.
+
+    Twilio answers 200 and the call resource, or its error document when neither is given.
+    """
+    path = f"/2010-04-01/Accounts/{account_sid}/Calls/{call_sid}.json"
+
+    def update(form: dict[str, str], _attempt: int) -> tuple[int, bytes]:
+        if not (form.get("Twiml") or form.get("Url") or form.get("Status")):
+            return twilio_error(400, 21201, "No 'Url' or 'Twiml' provided")
+        return 200, json.dumps(twilio_call(account_sid, call_sid)).encode()
+
+    server.form_routes[path] = update
+    return path
+
+
+def twilio_account(account_sid: str, friendly_name: str, status: str = "active") -> dict:
+    """The account as Twilio's REST API (GET /2010-04-01/Accounts/{sid}.json) answers for it."""
+    now = formatdate(usegmt=True).replace("GMT", "+0000")
+    uri = f"/2010-04-01/Accounts/{account_sid}"
+    return {"auth_token": "redacted", "date_created": now, "date_updated": now, "friendly_name": friendly_name,
+            "owner_account_sid": account_sid, "sid": account_sid, "status": status, "type": "Full",
+            "subresource_uris": {"calls": f"{uri}/Calls.json", "recordings": f"{uri}/Recordings.json"},
+            "uri": f"{uri}.json"}

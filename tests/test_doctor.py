@@ -8,7 +8,7 @@ import sys
 from ivr.tickets.service import RecordingCallback, spool_callback
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT, cli_env
-from .fake_twilio_api import FakeServer
+from .fake_twilio_api import FakeServer, twilio_account
 
 
 def doctor(tmp_path, **env) -> dict[str, dict]:
@@ -20,7 +20,7 @@ def doctor(tmp_path, **env) -> dict[str, dict]:
 
 
 def test_doctor_checks_credentials_public_url_and_spool(tmp_path):
-    account = json.dumps({"sid": ACCOUNT_SID, "friendly_name": "Northwind", "status": "active"}).encode()
+    account = json.dumps(twilio_account(ACCOUNT_SID, "Northwind", "active")).encode()
     with FakeServer(auth=(ACCOUNT_SID, AUTH_TOKEN)) as api:
         api.routes[f"/2010-04-01/Accounts/{ACCOUNT_SID}.json"] = lambda attempt: (200, account)
         good = doctor(tmp_path, TWILIO_API_BASE=api.url, PUBLIC_BASE_URL="https://ivr.example.com")

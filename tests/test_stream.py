@@ -23,7 +23,7 @@ from ivr.stream.audio import wav_header
 from ivr.tickets.models import Ticket
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT, make_test_app
-from .fake_twilio_api import FakeServer
+from .fake_twilio_api import FakeServer, live_call
 from ivr.services import services
 
 QUESTION = "배송은 얼마나 걸리나요"  # "how long does delivery take?"
@@ -110,9 +110,7 @@ def stream_app(settings_overrides, ko_model, kb_ko, tts_cache):
 
 def caller_for(app, **kwargs) -> StreamCaller:
     caller = StreamCaller(app.base_url, AUTH_TOKEN, ACCOUNT_SID, **kwargs)
-    path = f"/2010-04-01/Accounts/{ACCOUNT_SID}/Calls/{caller.call_sid}.json"
-    app.fake_api.routes[path] = lambda n: (200, b'{"status": "in-progress"}')
-    caller.update_path = path
+    caller.update_path = live_call(app.fake_api, ACCOUNT_SID, caller.call_sid)
     return caller
 
 
@@ -362,6 +360,26 @@ def test_stream_lost_without_a_decision_goes_on_in_twiml(stream_app):
     driver.call_sid = caller.call_sid
     status, body = driver.signed_post(f"{stream_app.base_url}/voice/stream/ended", driver._base_params())
     assert status == 200 and "<Gather" in body  # the main menu, over TwiML: never silence
+
+
+def test_the_call_update_is_the_rest_clients_form_post_and_its_failures_are_handoff_errors(settings_overrides):
+    from dataclasses import replace
+    from urllib.parse import parse_qs
+
+    from ivr.stream.handoff import HandoffError, update_call
+
+    call_sid, twiml = "CA" + "5" * 32, "<Response><Hangup/></Response>"
+    with FakeServer(auth=(ACCOUNT_SID, AUTH_TOKEN)) as api:
+        settings = make_test_app({**settings_overrides, "twilio_api_base": api.url}).config["IVR_SETTINGS"]
+        path = live_call(api, ACCOUNT_SID, call_sid)
+        update_call(settings, call_sid, twiml)
+        assert api.hits[path] == 1 and parse_qs(api.bodies[-1].decode()) == {"Twiml": [twiml]}
+        with pytest.raises(HandoffError, match="HTTP 404"):  # a call Twilio doesn't know
+            update_call(settings, "CA" + "6" * 32, twiml)
+        with pytest.raises(HandoffError, match="HTTP 401"):
+            update_call(replace(settings, twilio_auth_token="3" * 32), call_sid, twiml)
+    with pytest.raises(HandoffError, match="unreachable"):  # the API is gone
+        update_call(settings, call_sid, twiml)
 
 
 def test_a_stream_under_the_production_server(tmp_path, tts_cache, ko_model, kb_ko):

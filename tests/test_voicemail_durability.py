@@ -112,6 +112,46 @@ def test_reconciliation_tickets_recordings_whose_callback_never_came(settings_ov
         assert api.hits.get(f"/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/RE{'1' * 32}", 0) == 0
 
 
+def test_reconciliation_walks_every_page_through_the_librarys_paging(settings_overrides):
+    with FakeServer(auth=(ACCOUNT_SID, AUTH_TOKEN)) as api:
+        app = make_test_app({**settings_overrides, "twilio_api_base": api.url})
+        from ivr.simulate.driver import FlaskTransport
+
+        lost = []
+        for _ in range(5):  # five voicemails whose callbacks never came: three pages of two
+            driver = CallDriver(FlaskTransport(app.test_client()), "http://localhost", AUTH_TOKEN,
+                                account_sid=ACCOUNT_SID)
+            driver.start()
+            driver.press("8")  # the message key
+            driver.hangup()
+            lost.append(driver.call_sid)
+        now = utcnow()
+        sids = [f"RE{n:032x}" for n in range(1, 6)]
+        recordings_list(api, ACCOUNT_SID, [twilio_recording(ACCOUNT_SID, c, r, now) for c, r in zip(lost, sids)],
+                        page_size=2)
+        report = reconcile(app, lookback_hours=24)
+        assert report.listed == report.ours == 5
+        assert sorted(c["recording_sid"] for c in report.created) == sids
+        pages = api.queries[f"/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings.json"]
+        assert len(pages) == 3 and all("DateCreated%3E=" in q for q in pages)
+        assert ["Page=1" in pages[1], "Page=2" in pages[2]] == [True, True] and "PageToken=PA" in pages[2]
+
+
+def test_reconciliation_never_follows_a_next_page_off_the_api_base(settings_overrides):
+    from ivr.recordings.reconcile import ReconcileError
+
+    with FakeServer(auth=(ACCOUNT_SID, AUTH_TOKEN)) as api:
+        app = make_test_app({**settings_overrides, "twilio_api_base": api.url})
+        path = f"/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings.json"
+        page = {"recordings": [twilio_recording(ACCOUNT_SID, "CA" + "9" * 32, "RE" + "9" * 32, utcnow())],
+                "meta": {"key": "recordings", "page": 0, "page_size": 1,  # the paging newer APIs use
+                         "next_page_url": f"http://127.0.0.1:{api.httpd.server_address[1] + 1}/steal"}}
+        api.routes[path] = lambda n: (200, json.dumps(page).encode())
+        with pytest.raises(ReconcileError, match="unexpected next page"):
+            reconcile(app, lookback_hours=24)
+        assert api.hits[path] == 1
+
+
 def test_reconcile_command_reports_twilio_failure_in_one_line(tmp_path):
     with FakeServer() as api:
         api.routes[f"/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings.json"] = lambda n: (500, b"oops")

@@ -68,24 +68,25 @@ def knowledge_base(app) -> tuple[str, bool, str]:
 @check
 def twilio_credentials(app) -> tuple[str, bool, str]:
     """Ask Twilio's API who we are: proves the account SID and auth token (which also sign webhooks)."""
-    import requests
+    from twilio.base.exceptions import TwilioException
+
+    from ..twilio.client import TwilioUnreachable, api_timeout, http_status, twilio_client
 
     settings = app.config["IVR_SETTINGS"]
-    url = f"{settings.twilio_api_base}/2010-04-01/Accounts/{settings.twilio_account_sid}.json"
+    client = twilio_client(settings)
     try:
-        resp = requests.get(url, auth=(settings.twilio_account_sid, settings.twilio_auth_token), timeout=5)
-    except requests.RequestException as exc:
-        return "twilio", False, f"could not reach {settings.twilio_api_base}: {type(exc).__name__}"
-    if resp.status_code == 401:
-        return "twilio", False, "Twilio refused TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN (HTTP 401)"
-    if resp.status_code != 200:
-        return "twilio", False, f"Twilio answered HTTP {resp.status_code} for the account"
-    try:
-        body = resp.json()
-    except ValueError:
-        body = {}
-    status = body.get("status", "?")
-    return "twilio", status == "active", f"account {body.get('friendly_name', '?')} is {status}"
+        with api_timeout(5):
+            account = client.api.v2010.accounts(settings.twilio_account_sid).fetch()
+    except TwilioUnreachable as exc:
+        return "twilio", False, f"could not reach {settings.twilio_api_base}: {exc.reason}"
+    except TwilioException as exc:
+        if http_status(exc) == 401:
+            return "twilio", False, "Twilio refused TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN (HTTP 401)"
+        return "twilio", False, f"Twilio answered HTTP {http_status(exc)} for the account"
+    except ValueError:  # 200, but not JSON
+        return "twilio", False, "account ? is ?"
+    status = account.status or "?"
+    return "twilio", status == "active", f"account {account.friendly_name or '?'} is {status}"
 
 
 @check

@@ -3,8 +3,8 @@
 The status callback and the spool cover a database that is down or a crash after the callback
 arrived; nothing covers a callback that never arrived (our process was dead, a timeout, a
 network fault). So, every IVR_RECONCILE_SECONDS, a job lists the account's recordings of the
-last IVR_RECONCILE_LOOKBACK_HOURS through Twilio's REST API (Recordings list, paged) and
-keeps those that are:
+last IVR_RECONCILE_LOOKBACK_HOURS through Twilio's REST API (the `twilio` library's Recordings
+list and its paging) and keeps those that are:
 
 - completed, and of a call we know (in our call log);
 - voicemail: the call reached the message prompt (or the apology, which also records), and
@@ -13,19 +13,20 @@ keeps those that are:
 
 Each becomes a ticket through the same idempotent path as the callback, dated when Twilio
 created the recording. Only the configured API base is ever requested, including for the
-next page.
+next page (the REST client refuses any other host).
 """
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any, Iterator
 
-import requests
 from flask import Flask
 from sqlalchemy import select
+from twilio.base.exceptions import TwilioException
 
 from ..calls.models import Call, CallEvent
 from ..db import session_scope, utcnow
@@ -33,6 +34,7 @@ from ..spool import Rejected
 from ..tickets.models import Ticket
 from ..tickets.service import RecordingCallback, create_ticket
 from ..services import services
+from ..twilio.client import NotTwilioApi, TwilioUnreachable, api_timeout, http_status, twilio_client
 
 log = logging.getLogger(__name__)
 
@@ -56,43 +58,53 @@ class ReconcileReport:
         return {"listed": self.listed, "ours": self.ours, "created": self.created, "skipped": self.skipped}
 
 
-def _list_path(settings) -> str:
-    return f"/2010-04-01/Accounts/{settings.twilio_account_sid}/Recordings.json"
-
-
 def list_recordings(settings, since: datetime, *, page_size: int = 100, timeout: float = 10.0) -> Iterator[dict]:
-    """Every recording of the account created on or after `since`'s day, following Twilio's pages."""
-    auth = (settings.twilio_account_sid, settings.twilio_auth_token)
-    path = _list_path(settings)
-    url = settings.twilio_api_base + path
-    params: dict[str, Any] | None = {"DateCreated>": since.strftime("%Y-%m-%d"), "PageSize": page_size}
+    """Every recording of the account created on or after `since`'s day, following Twilio's pages.
+
+    The library's paging (each page's `next_page_uri`); each request bounded by `timeout`.
+    """
+    recordings = twilio_client(settings).recordings
+    page = _read(lambda: recordings.page(date_created_after=since.strftime("%Y-%m-%d"), page_size=page_size),
+                 timeout)
     for _ in range(MAX_PAGES):
-        try:
-            resp = requests.get(url, params=params, auth=auth, timeout=timeout, allow_redirects=False)
-        except requests.RequestException as exc:
-            raise ReconcileError(f"Twilio's recordings list unreachable: {type(exc).__name__}") from None
-        if resp.status_code != 200:
-            raise ReconcileError(f"Twilio's recordings list answered HTTP {resp.status_code}")
-        try:
-            body = resp.json()
-            recordings = body["recordings"]
-        except (ValueError, KeyError, TypeError):
-            raise ReconcileError("Twilio's recordings list is not the expected JSON") from None
-        yield from (r for r in recordings if isinstance(r, dict))
-        next_uri = body.get("next_page_uri")
-        if not next_uri:
+        yield from (_as_dict(r) for r in _read(functools.partial(list, page), timeout))
+        page = _read(page.next_page, timeout)
+        if page is None:
             return
-        if not str(next_uri).startswith(path + "?"):
-            raise ReconcileError(f"unexpected next page {str(next_uri)[:100]!r}")
-        url, params = settings.twilio_api_base + next_uri, None
     raise ReconcileError(f"more than {MAX_PAGES} pages of recordings")
 
 
-def _parse_date(raw: Any) -> datetime | None:
+def _read(request, timeout: float):
+    """`request()` (one call to Twilio's API), with Twilio's failures as ReconcileError."""
     try:
-        value = parsedate_to_datetime(str(raw))  # Twilio: "Fri, 14 Oct 2016 21:56:34 +0000"
-    except (TypeError, ValueError):
-        return None
+        with api_timeout(timeout):
+            return request()
+    except TwilioUnreachable as exc:
+        raise ReconcileError(f"Twilio's recordings list unreachable: {exc.reason}") from None
+    except NotTwilioApi as exc:
+        raise ReconcileError(f"unexpected next page: {exc}") from None
+    except (TwilioException, ValueError, KeyError, TypeError, AttributeError) as exc:
+        status = http_status(exc) if isinstance(exc, TwilioException) else None
+        if status is not None:
+            raise ReconcileError(f"Twilio's recordings list answered HTTP {status}") from None
+        raise ReconcileError("Twilio's recordings list is not the expected JSON") from None
+
+
+def _as_dict(rec) -> dict:
+    """The fields of a RecordingInstance that reconciliation reads, leaving out what Twilio left out."""
+    fields = {"sid": rec.sid, "call_sid": rec.call_sid, "status": rec.status, "duration": rec.duration,
+              "uri": rec.uri, "date_created": rec.date_created}
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def _parse_date(raw: Any) -> datetime | None:
+    if isinstance(raw, datetime):  # the library parsed Twilio's "Fri, 14 Oct 2016 21:56:34 +0000"
+        value = raw
+    else:
+        try:
+            value = parsedate_to_datetime(str(raw))
+        except (TypeError, ValueError):
+            return None
     if value.tzinfo is not None:
         value = value.astimezone(timezone.utc).replace(tzinfo=None)
     return value

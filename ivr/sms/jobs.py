@@ -1,4 +1,4 @@
-"""The job that sends a queued text through Twilio's REST API (twilio.rest.Client).
+"""The job that sends a queued text through Twilio's REST API (the one client, ivr/twilio/client.py).
 
 Runs on the worker, never on a webhook: Twilio's API usually answers in a fraction of a second
 but can take several, and the call flow must answer Twilio in milliseconds. The Messages API
@@ -12,23 +12,13 @@ from flask import Flask
 
 from ..calls.models import Call
 from ..db import session_scope, utcnow
+from ..twilio.client import api_timeout, twilio_client
 from .models import TextMessage
 from ..services import services
 
 log = logging.getLogger(__name__)
 SEND_TIMEOUT_SECONDS = 10
 SMS_STATUS_PATH = "/voice/sms-status"
-
-
-def twilio_client(settings):
-    """A REST client pointed at the configured API base, reading nothing from the environment."""
-    from twilio.http.http_client import TwilioHttpClient
-    from twilio.rest import Client
-
-    client = Client(settings.twilio_account_sid, settings.twilio_auth_token, environment={},
-                    http_client=TwilioHttpClient(timeout=SEND_TIMEOUT_SECONDS))
-    client.api.base_url = settings.twilio_api_base
-    return client
 
 
 def send_text(app: Flask, payload: dict) -> None:
@@ -49,7 +39,8 @@ def send_text(app: Flask, payload: dict) -> None:
         _finish(app, payload["message_id"], error="no number to send from (set IVR_SMS_FROM)")
         return
     try:
-        sent = twilio_client(settings).messages.create(to=to, body=body, **options)
+        with api_timeout(SEND_TIMEOUT_SECONDS):
+            sent = twilio_client(settings).messages.create(to=to, body=body, **options)
     except TwilioRestException as exc:
         error = f"Twilio refused the text (HTTP {exc.status}, error {exc.code}): {exc.msg}"
         if exc.status >= 500 or exc.status == 429:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 import re
 
-import requests
 from flask import Flask
+from twilio.base.exceptions import TwilioException
 from twilio.twiml.voice_response import VoiceResponse
 
 from ..calls.events import HANDOFF_EVENT  # noqa: F401 - re-exported for the session
@@ -21,6 +21,7 @@ from ..flow.actions import Turn
 from ..twiml.renderer import TwimlRenderer
 from ..language import line_language
 from ..services import services
+from ..twilio.client import TwilioUnreachable, api_timeout, http_status, twilio_client
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +47,15 @@ def absolute_urls(twiml: str, base_url: str) -> str:
 
 
 def update_call(settings, call_sid: str, twiml: str, *, timeout: float = 5.0) -> None:
-    """Replace the live call's TwiML (POST .../Calls/{sid}.json with Twiml=...)."""
+    """Replace the live call's TwiML (the library's calls(sid).update: POST .../Calls/{sid}.json, Twiml=...)."""
     if not re.fullmatch(r"CA[0-9a-fA-F]{32}", call_sid or ""):
         raise HandoffError(f"not a call sid: {call_sid!r}")
-    url = f"{settings.twilio_api_base}/2010-04-01/Accounts/{settings.twilio_account_sid}/Calls/{call_sid}.json"
     try:
-        resp = requests.post(url, data={"Twiml": twiml}, timeout=timeout, allow_redirects=False,
-                             auth=(settings.twilio_account_sid, settings.twilio_auth_token))
-    except requests.RequestException as exc:
-        raise HandoffError(f"Twilio's API unreachable: {type(exc).__name__}") from None
-    if resp.status_code not in (200, 201):
-        raise HandoffError(f"Twilio's API refused the call update: HTTP {resp.status_code}")
+        with api_timeout(timeout):
+            twilio_client(settings).calls(call_sid).update(twiml=twiml)
+    except TwilioUnreachable as exc:
+        raise HandoffError(f"Twilio's API unreachable: {exc.reason}") from None
+    except TwilioException as exc:
+        raise HandoffError(f"Twilio's API refused the call update: HTTP {http_status(exc)}") from None
+    except ValueError:
+        pass  # a 2xx whose body is not a call resource: Twilio took the TwiML all the same
