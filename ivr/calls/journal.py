@@ -22,6 +22,11 @@ from ..db import session_scope, utcnow
 from .log import ensure_call
 from .models import CallEvent
 from ..services import services
+from .. import spool
+from ..spool import Rejected
+from ..kb.models import QuestionAsked
+from .log import mark_ended
+from .models import Call
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +49,6 @@ def write_events(session: Session, call_sid: str, caller: str, to: str, events: 
 
 def journal(instance_path: Path, call_sid: str, caller: str, to: str, events: list[PendingEvent]) -> None:
     """Keep the events durably (fsynced) for the worker to write once the database is back."""
-    from .. import spool
 
     payload = {"call_sid": call_sid, "caller": caller, "to": to,
                "events": [{"kind": e.kind, "detail": e.detail, "at": e.at.isoformat()} for e in events]}
@@ -52,7 +56,6 @@ def journal(instance_path: Path, call_sid: str, caller: str, to: str, events: li
 
 
 def replay_events(app: Flask, payload: dict[str, Any], at: datetime) -> None:
-    from ..spool import Rejected
 
     call_sid = payload.get("call_sid")
     raw_events = payload.get("events")
@@ -75,7 +78,6 @@ def replay_events(app: Flask, payload: dict[str, Any], at: datetime) -> None:
 
 def _apply_feedback(session: Session, events: list[PendingEvent]) -> None:
     """A caller's "that helped / it didn't" is also stored on the question (what `kb gaps` reads)."""
-    from ..kb.models import QuestionAsked
 
     for event in events:
         if event.kind == "feedback" and isinstance(event.detail.get("question_id"), int):
@@ -88,15 +90,11 @@ STATUS_KIND = "call_status"
 
 
 def journal_status(instance_path: Path, call_sid: str, status: str, duration: str | None) -> None:
-    from .. import spool
 
     spool.append(instance_path, STATUS_KIND, {"call_sid": call_sid, "status": status, "duration": duration})
 
 
 def replay_status(app: Flask, payload: dict[str, Any], at: datetime) -> None:
-    from ..spool import Rejected
-    from .log import mark_ended
-    from .models import Call
 
     call_sid, status = payload.get("call_sid"), payload.get("status")
     if not isinstance(call_sid, str) or not call_sid or len(call_sid) > 64 or not isinstance(status, str):

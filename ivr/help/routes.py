@@ -21,6 +21,7 @@ from ..kb.models import Article, Topic
 from ..kb.service import search_engine
 from ..tickets.models import Ticket
 from ..users import throttle
+from ..tickets.service import new_reference
 
 bp = Blueprint("help", __name__, url_prefix="/help", template_folder="templates")
 
@@ -120,7 +121,6 @@ def message():
         body, status = _page(429, form=form, form_error=f"We already have several messages from you. "
                                                         f"Please try again in {minutes} minutes.")
         return body, status, {"Retry-After": str(wait)}
-    from ..tickets.service import new_reference
 
     throttle.record(session, [(rule, address)])
     ticket = Ticket(kind="web", call_sid="web-" + secrets.token_hex(12), caller="", status="new",

@@ -18,6 +18,7 @@ from ..prompts import PromptCatalogue
 from .schedule import HoursError, OpeningHours
 from .spoken import hours_answer
 from ..services import services
+from .schedule import load_hours
 
 
 def publish_hours_article(session: Session, hours: OpeningHours, catalogue: PromptCatalogue,
@@ -47,7 +48,6 @@ def publish_configured_hours(app, session: Session, now: datetime | None = None)
     """
     from datetime import timezone
 
-    from .schedule import load_hours
 
     settings = app.config["IVR_SETTINGS"]
     path = settings.hours_path

@@ -23,6 +23,7 @@ from ..kb.models import Article, QuestionAsked
 from ..tickets.activity import TicketChange
 from ..tickets.models import TICKET_KINDS, Ticket
 from .clock import to_local
+from ..tickets.queries import neutralise
 
 MAX_DAYS = 366
 ESCALATION_EVENTS = {"operator_requested", "message_prompt", "transfer", "transfer_started", "callback_requested",
@@ -199,7 +200,6 @@ def compute(session: Session, period: Period, top: int = 10) -> Figures:
 # --------------------------------------------------------------------------- CSV downloads
 
 def _csv(header: list[str], rows: list[tuple]) -> str:
-    from ..tickets.queries import neutralise
 
     buf = io.StringIO()
     writer = csv.writer(buf)

@@ -40,6 +40,7 @@ import numpy as np
 from . import head as article_head
 from .article import ArticleText
 from .soundalike import SoundAlike
+from .embedding import EmbeddingUnavailable, get_embedder
 
 log = logging.getLogger(__name__)
 
@@ -262,7 +263,6 @@ class SearchEngine:
         engine._lexical = _Lexical(fields, len(engine.articles))
         engine._soundalike = SoundAlike((text for _, text in fields), skip=STOPWORDS)
         if embedder is None:
-            from .embedding import EmbeddingUnavailable, get_embedder
 
             try:
                 embedder = get_embedder()

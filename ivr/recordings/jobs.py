@@ -15,6 +15,7 @@ from .fetch import delete_recording, fetch_recording
 from .store import captured_path, get_store
 from ..language import line_language
 from ..services import services
+from ..speech.audio import AudioError
 
 
 def fetch_voicemail(app: Flask, payload: dict) -> None:
@@ -54,7 +55,6 @@ def fetch_voicemail(app: Flask, payload: dict) -> None:
 
 
 def transcribe_voicemail(app: Flask, payload: dict) -> None:
-    from ..speech.audio import AudioError
 
     settings = app.config["IVR_SETTINGS"]
     sessions = services(app).sessionmaker

@@ -56,8 +56,7 @@ from ..calls.log import log_event
 from ..calls.models import CallEvent
 from ..db import utcnow
 from ..spool import Rejected
-from ..stream.audio import wav_header
-from ..stream.protocol import SAMPLE_RATE
+from ..speech.audio import TELEPHONE_RATE as SAMPLE_RATE, wav_header
 from ..tickets.models import Ticket
 from ..tickets.service import RecordingCallback, create_ticket, unknown_call_sid
 from .store import CAPTURE_EVENT, capture_is_live_here, captured_dir

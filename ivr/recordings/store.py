@@ -20,6 +20,8 @@ from sqlalchemy.orm import sessionmaker
 
 from .fetch import RECORDING_SID_RE
 from ..services import services
+from ..db import session_scope
+from .models import RecordingBlob
 
 KEY_RE = re.compile(r"[0-9]{4}/[0-9]+-RE[0-9a-fA-F]{32}\.wav")
 
@@ -98,8 +100,6 @@ class DatabaseStore:
         self.sessions = sessions
 
     def save(self, ticket_id: int, recording_sid: str, data: bytes) -> str:
-        from ..db import session_scope
-        from .models import RecordingBlob
 
         rel = recording_key(ticket_id, recording_sid)
         with session_scope(self.sessions) as session:
@@ -113,18 +113,15 @@ class DatabaseStore:
     def _get(self, rel: str, column):
         from sqlalchemy import select
 
-        from .models import RecordingBlob
 
         with self.sessions() as session:
             return session.scalar(select(column).where(RecordingBlob.key == check_key(rel)))
 
     def exists(self, rel: str) -> bool:
-        from .models import RecordingBlob
 
         return self._get(rel, RecordingBlob.size) is not None
 
     def read(self, rel: str) -> bytes:
-        from .models import RecordingBlob
 
         data = self._get(rel, RecordingBlob.data)
         if data is None:
@@ -132,15 +129,12 @@ class DatabaseStore:
         return bytes(data)
 
     def size(self, rel: str) -> int:
-        from .models import RecordingBlob
 
         return int(self._get(rel, RecordingBlob.size) or 0)
 
     def delete(self, rel: str) -> bool:
         from sqlalchemy import delete
 
-        from ..db import session_scope
-        from .models import RecordingBlob
 
         with session_scope(self.sessions) as session:
             return bool(session.execute(delete(RecordingBlob).where(RecordingBlob.key == check_key(rel))).rowcount)

@@ -19,6 +19,11 @@ from ..db import utcnow
 from ..jobs.queue import enqueue
 from .models import TextMessage
 from ..services import services
+from ..kb.models import Article
+from ..orders.lookup import KNOWN_STATUSES
+from ..orders.source import lookup_order
+from ..orders.verify import order_verified
+from ..tickets.models import Ticket
 
 E164_RE = re.compile(r"^\+[1-9][0-9]{6,14}$")
 # The numbers Twilio puts in From for callers who hide theirs (anonymous, restricted, blocked, unavailable).
@@ -51,16 +56,12 @@ def compose(app: Flask, session: Session, call_sid: str, kind: str, subject: str
     t = services(app).prompts.text
     business = app.config["IVR_SETTINGS"].business_name
     if kind == "article":
-        from ..kb.models import Article
 
         article = session.get(Article, subject)
         if article is None:
             raise SmsRefused("not_found", f"no article {subject!r}")
         body = t("sms_body_article", business=business, title=article.title, answer=article.answer)
     elif kind == "order":
-        from ..orders.lookup import KNOWN_STATUSES
-        from ..orders.source import lookup_order
-        from ..orders.verify import order_verified
 
         if not order_verified(session, call_sid, subject):
             raise SmsRefused("not_verified", f"call {call_sid} has not verified order {subject}")
@@ -72,7 +73,6 @@ def compose(app: Flask, session: Session, call_sid: str, kind: str, subject: str
                   else t("order_status_unknown", status=order.status.replace("_", " ")))
         body = t("sms_body_order", business=business, number=order.number, status=status, detail=order.detail)
     elif kind == "ticket":
-        from ..tickets.models import Ticket
 
         ticket = session.scalar(select(Ticket).where(Ticket.reference == subject))
         call = session.get(Call, call_sid)

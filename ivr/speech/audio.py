@@ -89,3 +89,13 @@ def read_wav(data: bytes) -> PCM:
     if len(samples) == 0:
         raise AudioError("WAV file has no samples")
     return PCM(samples=np.ascontiguousarray(samples, dtype=np.int16), rate=int(rate))
+
+
+TELEPHONE_RATE = 8000  # Hz: Twilio's recordings, Media Streams and our clips
+
+
+def wav_header(data_bytes: int) -> bytes:
+    """A 44-byte header for 8 kHz mono mu-law WAV (format 7), as Twilio's recordings and our clips."""
+    return (b"RIFF" + struct.pack("<I", 36 + data_bytes) + b"WAVE"
+            + b"fmt " + struct.pack("<IHHIIHH", 16, 7, 1, TELEPHONE_RATE, TELEPHONE_RATE, 1, 8)
+            + b"data" + struct.pack("<I", data_bytes))

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from .audio import AudioError, read_wav
+from .vocabulary import correct_toward, grammar_for
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +162,6 @@ class SpeechEngine:
 
     def transcribe(self, audio: bytes, *, phrases: Sequence[str] | None = None) -> Transcript:
         """Transcribe WAV bytes. `phrases` biases recognition toward those words where the model allows."""
-        from .vocabulary import correct_toward, grammar_for
 
         pcm = read_wav(audio)
         start = time.perf_counter()

@@ -5,7 +5,7 @@ import struct
 
 import numpy as np
 
-from ..speech.audio import ULAW, AudioError, read_wav
+from ..speech.audio import ULAW, AudioError, read_wav, wav_header  # noqa: F401 - wav_header: the stream's format too
 from .protocol import FRAME_BYTES, SAMPLE_RATE, ULAW_SILENCE
 
 
@@ -59,10 +59,3 @@ def tone(hz: float = 1000.0, ms: int = 400, level: float = 0.3) -> bytes:
     """A beep in mu-law, e.g. before a message is recorded (as <Record playBeep>)."""
     t = np.arange(SAMPLE_RATE * ms // 1000) / SAMPLE_RATE
     return pcm16_to_ulaw((np.sin(2 * np.pi * hz * t) * 32767 * level).astype(np.int16))
-
-
-def wav_header(data_bytes: int) -> bytes:
-    """A 44-byte header for 8 kHz mono mu-law WAV (format 7), as Twilio's recordings and our clips."""
-    return (b"RIFF" + struct.pack("<I", 36 + data_bytes) + b"WAVE"
-            + b"fmt " + struct.pack("<IHHIIHH", 16, 7, 1, SAMPLE_RATE, SAMPLE_RATE, 1, 8)
-            + b"data" + struct.pack("<I", data_bytes))

@@ -36,6 +36,8 @@ from .player import Clip, Player
 from .recognizer import Heard, RecognizerError, StreamingRecognizer
 from .voicemail import MessageRecorder
 from ..services import services
+from ..kb.service import search_engine
+from ..speech.vocabulary import kb_phrases
 
 log = logging.getLogger(__name__)
 
@@ -510,8 +512,6 @@ class StreamCall:
             recognizer.close()
 
     def _kb_phrases(self) -> list[str]:
-        from ..kb.service import search_engine
-        from ..speech.vocabulary import kb_phrases
 
         session = services(self.app).sessionmaker()
         try:

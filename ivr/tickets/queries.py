@@ -17,6 +17,7 @@ from ..kb.models import QuestionAsked
 from ..users.models import User
 from .activity import TicketChange, TicketNote
 from .models import TICKET_STATUSES, Ticket
+from ..kb.models import Article
 
 SORTS = {"newest": Ticket.created_at.desc(), "oldest": Ticket.created_at.asc(),
          "updated": Ticket.updated_at.desc(), "status": Ticket.status.asc()}
@@ -333,7 +334,6 @@ def describe_event(kind: str, detail: dict[str, Any], titles: dict[str, str]) ->
 
 
 def call_log(session: Session, call_sid: str) -> list[tuple[datetime, str]]:
-    from ..kb.models import Article
 
     events = session.scalars(select(CallEvent).where(CallEvent.call_sid == call_sid).order_by(CallEvent.id)).all()
     titles = dict(session.execute(select(Article.id, Article.title)).all())

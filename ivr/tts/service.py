@@ -28,6 +28,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterable, Sequence
 from ..services import services
+from ..kb.models import Article
+from ..speech.audio import AudioError, read_wav
 
 log = logging.getLogger(__name__)
 
@@ -306,7 +308,6 @@ class TTSService:
 
     def _install(self, converted: Path, target: Path) -> None:
         """Check the renderer's phone-format file and move it into place (atomically)."""
-        from ..speech.audio import AudioError, read_wav
 
         try:
             pcm = read_wav(converted.read_bytes())
@@ -359,7 +360,6 @@ def texts_to_render(app) -> list[str]:
     other areas register in services(app).prerender (functions of the app returning texts)."""
     from sqlalchemy import select
 
-    from ..kb.models import Article
 
     catalogue = services(app).prompts
     texts = [p.text for p in catalogue.prompts.values() if not p.placeholders]

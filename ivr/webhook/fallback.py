@@ -17,6 +17,7 @@ from ..tickets.service import RecordingCallback, spool_callback
 from ..twilio.signature import twilio_only
 from ..twiml.speaker import SaySpeaker
 from ..services import services
+from ..calls.journal import PendingEvent, journal
 
 log = logging.getLogger(__name__)
 bp = Blueprint("voice_fallback", __name__, url_prefix="/voice/fallback")
@@ -49,7 +50,6 @@ def _speaker() -> SaySpeaker:
 def _note_in_spool(settings) -> None:
     """Note the call and the failure in the spool (a file, not the database): the call's log shows
     what happened, and reconciliation knows this call was offered a message."""
-    from ..calls.journal import PendingEvent, journal
 
     sid = request.form.get("CallSid", "")
     if not sid:

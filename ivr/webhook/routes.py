@@ -26,6 +26,8 @@ from .fallback import apology_twiml
 from .stream_offer import answer as media_stream_answer
 from .transcription import needs_twilio_transcript
 from ..services import services
+from ..calls.journal import journal_status
+from ..spool import TRANSIENT
 
 log = logging.getLogger(__name__)
 bp = Blueprint("voice", __name__, url_prefix=paths.VOICE)
@@ -127,8 +129,6 @@ def menu_input(ctx: CallContext, menu: str) -> Turn:
 @twilio_only
 def call_status() -> tuple[str, int]:
     """Twilio's call status callback: close the call in the log. Twilio ignores the body."""
-    from ..calls.journal import journal_status
-    from ..spool import TRANSIENT
 
     session = get_session()
     sid = request.form.get("CallSid", "")

@@ -13,7 +13,8 @@ from ..language import call_language
 from ..services import services
 from ..twilio import paths
 from ..twilio.signature import base_url_twilio_used
-
+from ..calls.log import ensure_call, log_event
+from ..db import get_session
 
 
 def stream_url(req: Request, public_base_url: str) -> str:
@@ -52,8 +53,6 @@ def answer(app: Flask, req: Request) -> VoiceResponse | None:
     """
     if not can_stream(app, req):
         return None
-    from ..calls.log import ensure_call, log_event
-    from ..db import get_session
 
     form = req.form
     sid, caller, to = form.get("CallSid", ""), form.get("From", ""), form.get("To", "")

@@ -9,6 +9,9 @@ from ..context import CallContext
 from ..actions import as_int, goto
 from ..menus import INVALID_LIMIT, MAIN_MENU_KEY, Choice, Menu, menu_turn, spoken_key
 from ...services import services
+from ...kb.service import search_engine
+from ...recordings.fetch import fetch_recording
+from ...speech.vocabulary import kb_phrases
 
 QUESTION_ATTEMPTS = 3
 # The choose menu's keys, declared once: the menu and the lines rendered ahead both use them.
@@ -67,9 +70,6 @@ def question_recorded(ctx: CallContext, attempt: int | str = 0) -> Turn:
     engine = speech_engine(ctx)
     if recording is None or not recording.sid or engine is None:
         return Turn(goto("question_missed", attempt=attempt))
-    from ...kb.service import search_engine
-    from ...recordings.fetch import fetch_recording
-    from ...speech.vocabulary import kb_phrases
 
     try:
         budget = ctx.settings.recording_fetch_seconds
@@ -95,7 +95,6 @@ def answer_question(ctx: CallContext, text: str, *, at_menu: int | None = None) 
     and matched none of its choices: then "nothing found" says what we can help with and goes
     back to the main menu, or asks about a message after repeated misses.
     """
-    from ...kb.service import search_engine
 
     decision = search_engine(ctx.app, ctx.session).decide(text)
     hits = [{"article_id": h.article_id, "title": h.title, "score": round(float(h.score), 4)}

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from ...hours import current_hours
+from ...hours.spoken import closed_phrase, spoken_date
 from ..context import CallContext
 
 
@@ -18,11 +20,6 @@ class DeskNow:
 
 
 def desk_now(ctx: CallContext) -> DeskNow:
-    try:
-        from ...hours import current_hours
-        from ...hours.spoken import closed_phrase
-    except ImportError:  # the hours area is not installed
-        return DeskNow(open=False)
     hours = current_hours(ctx.app)
     if hours is None:
         return DeskNow(open=False)
@@ -33,9 +30,5 @@ def desk_now(ctx: CallContext) -> DeskNow:
 
 
 def spoken_day(ctx: CallContext, day: date) -> str:
-    """'Monday, November 23rd' in the catalogue's words (the hours area's), else plain English."""
-    try:
-        from ...hours.spoken import spoken_date
-    except ImportError:  # the hours area is not installed
-        return f"{day:%A, %B} {day.day}"
+    """'Monday, November 23rd' in the catalogue's words (the hours area's)."""
     return spoken_date(ctx.t, day)

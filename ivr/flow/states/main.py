@@ -16,6 +16,7 @@ from ..actions import as_int, goto
 from ..menus import (INVALID_LIMIT, MESSAGE_KEY, NO_INPUT_LIMIT, PERSON_KEY, REPEAT_KEY, Choice, Menu, all_choices,
                      is_menu, match_speech, menu_builder, menu_turn, wants_main_menu)
 from .desk import desk_now, spoken_day
+from ...tickets.activity import TicketNote
 
 TOPICS_SHOWN = 7  # keys 1-7; 8, 9, 0 and star mean the same in every menu
 ARTICLES_PER_PAGE = 5  # keys 1-5, then 6 for more and 7 for the topics
@@ -91,7 +92,6 @@ def request_status(ctx: CallContext, ticket: int | str = 0) -> Turn:
 
 def note_for_caller(ctx: CallContext, ticket: Ticket) -> str:
     """The newest staff note marked for the caller (notes are internal unless staff mark them)."""
-    from ...tickets.activity import TicketNote
 
     note = ctx.session.scalars(select(TicketNote).where(TicketNote.ticket_id == ticket.id, TicketNote.for_caller.is_(True))
                                .order_by(TicketNote.id.desc()).limit(1)).first()

@@ -14,6 +14,7 @@ from ..context import CallContext
 from ..actions import as_int, goto
 from ..menus import MESSAGE_KEY, REPEAT_KEY, Choice, Menu, menu_turn
 from .desk import desk_now
+from ...tickets.callbacks import request_callback
 
 ANSWERED = {"completed", "answered"}
 
@@ -126,7 +127,6 @@ def callback_confirm_menu(ctx: CallContext, number: str = "") -> Menu:
 
 def callback_confirmed(ctx: CallContext, number: str = "") -> Turn:
     """Store the request as a callback ticket (once per call, however often Twilio retries)."""
-    from ...tickets.callbacks import request_callback
 
     number = number or ctx.caller
     if not re.fullmatch(r"\+[1-9]\d{6,14}", number):
