@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,28 @@ def db(app):
     session = app.extensions["ivr.sessionmaker"]()
     yield session
     session.close()
+
+
+@dataclass
+class Ran:
+    """What a command did, in the shape of subprocess.CompletedProcess."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def invoke_cli(app, *args: str, obj=None, **kwargs) -> Ran:
+    """Run `python -m ivr ARGS` in this process against `app` (real app, real database) with
+    Flask's test CLI runner. An unexpected exception is raised, not turned into exit status 1."""
+    from ivr.cli import cli
+
+    if obj is not None:
+        kwargs["obj"] = obj
+    result = app.test_cli_runner().invoke(cli, list(args), **kwargs)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return Ran(result.exit_code, result.stdout, result.stderr)
 
 
 def cli_env(instance_path, **settings) -> dict:
