@@ -112,6 +112,18 @@ def cli_env(instance_path, **settings) -> dict:
     return {k: v for k, v in env.items() if settings.get(k, "") is not None}
 
 
+def cli_app(instance_path, **settings):
+    """The app `python -m ivr` builds from the environment cli_env(instance_path, **settings),
+    after `python -m ivr db upgrade`: for running commands in this process with invoke_cli."""
+    from ivr import create_app
+    from ivr.cli.db import upgrade_database
+    from ivr.config import load_settings
+
+    loaded = load_settings(cli_env(instance_path, **settings))
+    upgrade_database(loaded)
+    return create_app(loaded)
+
+
 def ask(driver, question: str):
     """Start the call, press 1 (ask a question) and say `question`; returns the step it leads to."""
     driver.start()

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from ivr.kb.files import FRONT_MATTER_RE, add_sample_question, parse_article, read_knowledge_base
 from ivr.kb.models import QuestionAsked
 
-from .conftest import ROOT, cli_env
+from .conftest import ROOT, cli_app, cli_env, invoke_cli
 
 
 def test_add_sample_keeps_the_answer_and_is_idempotent(tmp_path):
@@ -71,8 +71,7 @@ def test_gaps_and_add_sample_round_trip_through_a_call(app, call, tmp_path):
 
 
 def test_add_sample_unknown_article_is_one_clear_line(tmp_path):
-    env = cli_env(tmp_path, IVR_KB_PATH=str(ROOT / "kb_data"))
-    proc = subprocess.run([sys.executable, "-m", "ivr", "kb", "add-sample", "no-such-article", "hello"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    app = cli_app(tmp_path, IVR_KB_PATH=str(ROOT / "kb_data"))
+    proc = invoke_cli(app, "kb", "add-sample", "no-such-article", "hello")
     assert proc.returncode == 1 and proc.stderr.startswith("error: no article 'no-such-article'")
     assert proc.stderr.count("\n") == 1
