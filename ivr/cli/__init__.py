@@ -63,7 +63,7 @@ class IvrGroup(FlaskGroup):
         return click.Group.get_command(self, ctx, name)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return click.Group.list_commands(self, ctx)
+        return list(self.commands)  # in COMMANDS order, as `--help` always listed them
 
     def invoke(self, ctx: click.Context):
         try:
@@ -88,20 +88,21 @@ def cli(ctx: click.Context) -> None:
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
-from .calls import calls  # noqa: E402 - each area's commands import CLIError from here
+# In the order of the table below: `doctor` lists its checks in the order their modules load.
+from .serve import serve, worker  # noqa: E402 - each area's commands import CLIError from here
 from .db import db  # noqa: E402
-from .doctor import doctor  # noqa: E402
-from .hours import hours  # noqa: E402
 from .kb import kb  # noqa: E402
 from .orders import orders  # noqa: E402
-from .prompts import prompts  # noqa: E402
-from .recordings import recordings  # noqa: E402
-from .report import report  # noqa: E402
-from .serve import serve, worker  # noqa: E402
+from .calls import calls  # noqa: E402
 from .simulate import simulate  # noqa: E402
 from .speech import models, transcribe  # noqa: E402
-from .tickets import tickets  # noqa: E402
+from .doctor import doctor  # noqa: E402
+from .prompts import prompts  # noqa: E402
 from .users import users  # noqa: E402
+from .tickets import tickets  # noqa: E402
+from .recordings import recordings  # noqa: E402
+from .report import report  # noqa: E402
+from .hours import hours  # noqa: E402
 
 # The command line: every area's commands, in one table.
 COMMANDS: list[click.Command] = [

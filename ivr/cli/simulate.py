@@ -117,18 +117,19 @@ def cmd_simulate_stream(url: str | None, caller_number: str, script: str | None,
     from ..simulate.media_stream import NotStreamed, StreamCaller
     from ..simulate.stream_call import Transcript, espeak_voice, run_stream_call, save_call
 
-    settings = load_settings()
     words: Transcript | None = None
     server = None
     if url:
+        settings = load_settings()
         base = url
     else:
         from werkzeug.serving import make_server
 
-        from .. import create_app
+        from .context import load_app
         from .serve import start_background
 
-        app = create_app(settings)
+        app = load_app()
+        settings = app.config["IVR_SETTINGS"]
         words = Transcript()
         app.extensions["ivr.stream.tap"] = words
         start_background(app, with_worker=settings.run_worker)

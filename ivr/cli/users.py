@@ -99,7 +99,7 @@ def cmd_enable(email: str) -> int:
 
 @users.command("set-role", help="make a user admin or agent")
 @click.argument("email")
-@click.argument("role", type=click.Choice(ROLES))
+@click.argument("role", type=click.Choice(ROLES), metavar="ROLE")
 def cmd_set_role(email: str, role: str) -> int:
     app = load_app()
     try:
