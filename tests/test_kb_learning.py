@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 
 import yaml
 from sqlalchemy import select
@@ -12,7 +10,7 @@ from sqlalchemy import select
 from ivr.kb.files import FRONT_MATTER_RE, add_sample_question, parse_article, read_knowledge_base
 from ivr.kb.models import QuestionAsked
 
-from .conftest import ROOT, cli_app, cli_env, invoke_cli
+from .conftest import ROOT, cli_app, invoke_cli
 
 
 def test_add_sample_keeps_the_answer_and_is_idempotent(tmp_path):
@@ -36,11 +34,10 @@ def test_gaps_and_add_sample_round_trip_through_a_call(app, call, tmp_path):
     kb = tmp_path / "kb"
     shutil.copytree(ROOT / "kb_data", kb)
     db_url = app.config["IVR_SETTINGS"].sqlalchemy_url
-    env = cli_env(app.config["IVR_SETTINGS"].instance_path, DATABASE_URL=db_url, IVR_KB_PATH=str(kb))
+    cli_process = cli_app(app.config["IVR_SETTINGS"].instance_path, DATABASE_URL=db_url, IVR_KB_PATH=str(kb))
 
     def cli(*args):
-        proc = subprocess.run([sys.executable, "-m", "ivr", *args], cwd=ROOT, env=env, capture_output=True,
-                              text=True, timeout=120)
+        proc = invoke_cli(cli_process, *args)
         assert proc.returncode == 0, proc.stderr
         return proc.stdout
 
