@@ -98,14 +98,16 @@ def test_tickets_export_takes_json_as_well_as_format_json(app, call):
     assert invoke_cli(app, "tickets", "export").stdout.startswith("id,reference")
 
 
-def _behind(settings_overrides, tmp_path, *, empty: bool) -> ScriptInfo:
-    """A runner's ScriptInfo whose factory is the real create_app on a database that is behind."""
+def _behind(settings_overrides, tmp_path, *, empty: bool) -> tuple[ScriptInfo, str]:
+    """A runner's ScriptInfo whose factory is the real create_app on a database that is behind,
+    and how the error names that state."""
     from ivr import create_app
     from ivr.config import load_settings
     from ivr.migrations import alembic_config, head_revision
     from alembic.script import ScriptDirectory
 
     settings = load_settings(**{**settings_overrides, "database_url": f"sqlite:///{tmp_path / 'behind.db'}"})
+    state = "empty"
     if not empty:
         from ivr.cli.db import upgrade_database
 
@@ -114,17 +116,15 @@ def _behind(settings_overrides, tmp_path, *, empty: bool) -> ScriptInfo:
             head_revision()).down_revision
         with sqlite3.connect(tmp_path / "behind.db") as conn:
             conn.execute("update alembic_version set version_num = ?", (older,))
-    return ScriptInfo(create_app=lambda: create_app(settings))
+        state = f"at {older}, code needs {head_revision()}"
+    return ScriptInfo(create_app=lambda: create_app(settings)), state
 
 
 @pytest.mark.parametrize("empty", [True, False], ids=["empty", "older"])
 def test_commands_other_than_upgrade_stop_on_a_behind_schema_with_one_line(settings_overrides, tmp_path, empty,
                                                                             bare_app):
     """bare_app (on another database) only hosts the test runner; `info` builds the app under test."""
-    from ivr.migrations import head_revision
-
-    info = _behind(settings_overrides, tmp_path, empty=empty)
-    state = "empty" if empty else f"at {int(head_revision()) - 1:04d}, code needs {head_revision()}"
+    info, state = _behind(settings_overrides, tmp_path, empty=empty)
     for args in (["tickets", "list", "--json"], ["kb", "load"], ["orders", "import", str(ROOT / "samples" / "orders.csv")],
                  ["doctor", "--json"], ["calls", "list"], ["users", "list"], ["simulate", "--script", "8"]):
         done = invoke_cli(bare_app, *args, obj=info)
