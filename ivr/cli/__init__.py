@@ -29,6 +29,13 @@ class CLIError(click.ClickException):
         click.echo(f"error: {self.format_message()}", err=True)
 
 
+class AreaGroup(click.Group):
+    """An area's group of commands (`kb load`, `kb gaps`, ...), listed in the order declared."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+
 # Commands run under these get no WARNING-level logging set-up: they configure their own.
 _SERVICE_COMMANDS = {"serve", "worker"}
 

@@ -7,11 +7,11 @@ import click
 from sqlalchemy import func, select
 
 from ..calls.models import Call, CallEvent
-from . import CLIError
+from . import AreaGroup, CLIError
 from .context import app_session, load_app
 
 
-@click.group(help="inspect the call log")
+@click.group(cls=AreaGroup, help="inspect the call log")
 def calls() -> None:
     pass
 

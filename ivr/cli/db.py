@@ -5,8 +5,10 @@ import json
 
 import click
 
+from . import AreaGroup
 
-@click.group(help="database schema: upgrade to the code's revision, or show it")
+
+@click.group(cls=AreaGroup, help="database schema: upgrade to the code's revision, or show it")
 def db() -> None:
     pass
 

@@ -11,11 +11,11 @@ from ..hours.kb import HoursError, publish_configured_hours
 from ..kb.files import KBFormatError, add_sample_question
 from ..kb.loader import load_knowledge_base
 from ..kb.models import QuestionAsked
-from . import CLIError
+from . import AreaGroup, CLIError
 from .context import app_session, load_app
 
 
-@click.group(help="knowledge base: load, find gaps, add caller phrasings, evaluate")
+@click.group(cls=AreaGroup, help="knowledge base: load, find gaps, add caller phrasings, evaluate")
 def kb() -> None:
     pass
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import click
 
 from ..orders.lookup import OrderImportError, count_orders, delete_orders, import_orders, list_orders
-from . import CLIError
+from . import AreaGroup, CLIError
 from .context import app_session, load_app
 
 
-@click.group(help="manage the orders callers can check")
+@click.group(cls=AreaGroup, help="manage the orders callers can check")
 def orders() -> None:
     pass
 

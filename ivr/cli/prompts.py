@@ -8,13 +8,13 @@ from pathlib import Path
 
 import click
 
-from . import CLIError
+from . import AreaGroup, CLIError
 
 MAX_PROMPT_WORDS = 25  # about ten seconds: one sentence or two a caller can hold in mind on the phone
 CODE_ROOT = Path(__file__).resolve().parent.parent
 
 
-@click.group(help="render prompt audio, check the catalogue")
+@click.group(cls=AreaGroup, help="render prompt audio, check the catalogue")
 def prompts() -> None:
     pass
 

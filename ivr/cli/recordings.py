@@ -6,8 +6,10 @@ import json
 
 import click
 
+from . import AreaGroup
 
-@click.group(help="voicemail recordings: reconcile with Twilio, recover captures")
+
+@click.group(cls=AreaGroup, help="voicemail recordings: reconcile with Twilio, recover captures")
 def recordings() -> None:
     pass
 

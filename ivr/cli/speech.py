@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from . import CLIError
+from . import AreaGroup, CLIError
 
 
-@click.group(help="speech models (Vosk)")
+@click.group(cls=AreaGroup, help="speech models (Vosk)")
 def models() -> None:
     pass
 

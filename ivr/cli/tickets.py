@@ -6,11 +6,11 @@ import json
 import click
 
 from ..tickets.queries import STATUS_LABELS, TicketError, TicketFilter, export, find_ticket, list_tickets, set_status, ticket_dict
-from . import CLIError
+from . import AreaGroup, CLIError
 from .context import app_session, load_app
 
 
-@click.group(help="voicemail tickets")
+@click.group(cls=AreaGroup, help="voicemail tickets")
 def tickets() -> None:
     pass
 

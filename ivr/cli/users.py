@@ -11,11 +11,11 @@ from sqlalchemy import select
 from ..users.models import ROLES, User
 from ..users.service import (UserError, create_user, issue_token, list_tokens, reset_password, revoke_token,
                              set_active, set_role, token_dict)
-from . import CLIError
+from . import AreaGroup, CLIError
 from .context import app_session, load_app
 
 
-@click.group(help="staff accounts")
+@click.group(cls=AreaGroup, help="staff accounts")
 def users() -> None:
     pass
 
