@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,28 @@ def db(app):
     session.close()
 
 
+@dataclass
+class Ran:
+    """What a command did, in the shape of subprocess.CompletedProcess."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def invoke_cli(app, *args: str, obj=None, **kwargs) -> Ran:
+    """Run `python -m ivr ARGS` in this process against `app` (real app, real database) with
+    Flask's test CLI runner. An unexpected exception is raised, not turned into exit status 1."""
+    from ivr.cli import cli
+
+    if obj is not None:
+        kwargs["obj"] = obj
+    result = app.test_cli_runner().invoke(cli, list(args), **kwargs)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return Ran(result.exit_code, result.stdout, result.stderr)
+
+
 def cli_env(instance_path, **settings) -> dict:
     """Environment for running `python -m ivr ...` as a subprocess: no .env, test credentials,
     TTS off, the given instance folder. A setting given as None is left out."""
@@ -88,6 +111,18 @@ def cli_env(instance_path, **settings) -> dict:
            "IVR_INSTANCE_PATH": str(instance_path), "HOME": str(instance_path)}
     env.update({k: str(v) for k, v in settings.items() if v is not None})
     return {k: v for k, v in env.items() if settings.get(k, "") is not None}
+
+
+def cli_app(instance_path, **settings):
+    """The app `python -m ivr` builds from the environment cli_env(instance_path, **settings),
+    after `python -m ivr db upgrade`: for running commands in this process with invoke_cli."""
+    from ivr import create_app
+    from ivr.cli.db import upgrade_database
+    from ivr.config import load_settings
+
+    loaded = load_settings(cli_env(instance_path, **settings))
+    upgrade_database(loaded)
+    return create_app(loaded)
 
 
 def ask(driver, question: str):

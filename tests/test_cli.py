@@ -1,4 +1,6 @@
-"""The operator's command line, run as a real subprocess against a real SQLite file."""
+"""The operator's command line: in this process with Flask's test CLI runner against a real app on
+a real SQLite file, and `python -m ivr` itself as a real subprocess (entry point, closed pipe,
+one-line errors)."""
 from __future__ import annotations
 
 import json
@@ -8,17 +10,17 @@ import subprocess
 import sys
 
 import pytest
+from flask.cli import ScriptInfo
 
-from .conftest import ROOT, cli_env
+from .conftest import ROOT, cli_env, invoke_cli, make_test_app
 
 
 @pytest.fixture
-def cli(tmp_path):
-    env = cli_env(tmp_path / "instance", DATABASE_URL=f"sqlite:///{tmp_path / 'cli.db'}")
+def cli(settings_overrides, tmp_path):
+    app = make_test_app({**settings_overrides, "database_url": f"sqlite:///{tmp_path / 'cli.db'}"})
 
-    def run(*args: str, check: bool = True, **extra_env: str) -> subprocess.CompletedProcess:
-        proc = subprocess.run([sys.executable, "-m", "ivr", *args], cwd=ROOT, env={**env, **extra_env},
-                              capture_output=True, text=True, timeout=120)
+    def run(*args: str, check: bool = True):
+        proc = invoke_cli(app, *args)
         if check and proc.returncode != 0:
             raise AssertionError(f"{args} exited {proc.returncode}: {proc.stderr}")
         return proc
@@ -82,3 +84,92 @@ def test_simulate_a_call_then_read_its_log(cli):
     assert f"call {sid}" in text and "ticket" in text
     missing = cli("calls", "show", "CAnope", check=False)
     assert missing.returncode == 1 and "no call with sid" in missing.stderr
+
+
+def test_tickets_export_takes_json_as_well_as_format_json(app, call):
+    from .test_dashboard import leave_voicemail
+
+    ticket = leave_voicemail(app, call, transcript="the parcel is late")
+    by_format = invoke_cli(app, "tickets", "export", "--format", "json")
+    by_flag = invoke_cli(app, "tickets", "export", "--json")
+    assert by_format.returncode == by_flag.returncode == 0
+    assert by_flag.stdout == by_format.stdout
+    assert [t["reference"] for t in json.loads(by_flag.stdout)] == [ticket.reference]
+    assert invoke_cli(app, "tickets", "export").stdout.startswith("id,reference")
+
+
+def _behind(settings_overrides, tmp_path, *, empty: bool) -> tuple[ScriptInfo, str]:
+    """A runner's ScriptInfo whose factory is the real create_app on a database that is behind,
+    and how the error names that state."""
+    from ivr import create_app
+    from ivr.config import load_settings
+    from ivr.migrations import alembic_config, head_revision
+    from alembic.script import ScriptDirectory
+
+    settings = load_settings(**{**settings_overrides, "database_url": f"sqlite:///{tmp_path / 'behind.db'}"})
+    state = "empty"
+    if not empty:
+        from ivr.cli.db import upgrade_database
+
+        upgrade_database(settings)
+        older = ScriptDirectory.from_config(alembic_config(settings.sqlalchemy_url)).get_revision(
+            head_revision()).down_revision
+        with sqlite3.connect(tmp_path / "behind.db") as conn:
+            conn.execute("update alembic_version set version_num = ?", (older,))
+        state = f"at {older}, code needs {head_revision()}"
+    return ScriptInfo(create_app=lambda: create_app(settings)), state
+
+
+@pytest.mark.parametrize("empty", [True, False], ids=["empty", "older"])
+def test_commands_other_than_upgrade_stop_on_a_behind_schema_with_one_line(settings_overrides, tmp_path, empty,
+                                                                            bare_app):
+    """bare_app (on another database) only hosts the test runner; `info` builds the app under test."""
+    info, state = _behind(settings_overrides, tmp_path, empty=empty)
+    for args in (["tickets", "list", "--json"], ["kb", "load"], ["orders", "import", str(ROOT / "samples" / "orders.csv")],
+                 ["doctor", "--json"], ["calls", "list"], ["users", "list"], ["simulate", "--script", "8"]):
+        done = invoke_cli(bare_app, *args, obj=info)
+        assert (done.returncode, done.stdout) == (1, ""), args
+        assert done.stderr == f"error: database schema is behind ({state}): run python -m ivr db upgrade\n", args
+    # Nothing was migrated behind the operator's back.
+    with sqlite3.connect(tmp_path / "behind.db") as conn:
+        tables = {r[0] for r in conn.execute("select name from sqlite_master where type = 'table'")}
+    assert ("kb_articles" in tables) is not empty
+
+
+def _python_m_ivr(env, *args, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ivr", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120, **kwargs)
+
+
+def test_python_m_ivr_on_a_fresh_database_says_upgrade_then_works(tmp_path):
+    env = cli_env(tmp_path / "instance", DATABASE_URL=f"sqlite:///{tmp_path / 'fresh.db'}")
+    refused = _python_m_ivr(env, "tickets", "list", "--json")
+    assert (refused.returncode, refused.stdout) == (1, "")
+    assert refused.stderr == "error: database schema is behind (empty): run python -m ivr db upgrade\n"
+    upgraded = _python_m_ivr(env, "db", "upgrade", "--json")
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert json.loads(upgraded.stdout)["before"] is None
+    listed = _python_m_ivr(env, "tickets", "list", "--json")
+    assert (listed.returncode, json.loads(listed.stdout), listed.stderr) == (0, [], "")
+    bad_setting = _python_m_ivr({**env, "IVR_TTS_RATE": "fast"}, "tickets", "list")
+    assert bad_setting.returncode == 1
+    assert bad_setting.stderr == "error: IVR_TTS_RATE must be a whole number, got 'fast'\n"
+    usage = _python_m_ivr(env, "tickets", "list", "--no-such-flag")
+    assert usage.returncode == 2 and "No such option" in usage.stderr
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path):
+    """`python -m ivr orders list --json | head -1`: the reader goes away; no traceback."""
+    env = cli_env(tmp_path / "instance", DATABASE_URL=f"sqlite:///{tmp_path / 'pipe.db'}")
+    many = tmp_path / "many.csv"
+    many.write_text("number,status,detail\n" + "".join(f"{100000 + i},shipped,parcel {i} left the warehouse\n"
+                                                      for i in range(3000)))
+    assert _python_m_ivr(env, "db", "upgrade").returncode == 0
+    assert _python_m_ivr(env, "orders", "import", str(many)).returncode == 0
+    proc = subprocess.Popen([sys.executable, "-m", "ivr", "orders", "list", "--json"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "[\n"
+    proc.stdout.close()  # far more than a pipe's buffer is still to come
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=120) == 1
+    assert stderr == ""

@@ -6,7 +6,6 @@ import io
 import json
 import re
 import subprocess
-import sys
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -18,7 +17,7 @@ from ivr.tickets.activity import TicketChange, TicketNote
 from ivr.tickets.models import Ticket
 from ivr.users.models import ApiToken, User
 
-from .conftest import ACCOUNT_SID, AUTH_TOKEN, PASSWORD, ROOT, cli_env
+from .conftest import ACCOUNT_SID, AUTH_TOKEN, PASSWORD, cli_app, invoke_cli
 from .fake_twilio_api import FakeServer
 from ivr.services import services
 
@@ -195,35 +194,36 @@ def test_webhook_notification_is_retried_until_delivered(settings_overrides, cal
             assert s.scalars(select(Job).where(Job.kind == "notify.webhook")).one().status == "done"
 
 
-def cli(tmp_path, db_url, *args):
-    env = cli_env(tmp_path / "instance", DATABASE_URL=db_url)
-    return subprocess.run([sys.executable, "-m", "ivr", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=120)
+def cli(tmp_path, db_url):
+    """Runs `python -m ivr ARGS` in this process on the app it builds from that environment."""
+    app = cli_app(tmp_path / "instance", DATABASE_URL=db_url)
+    return lambda *args: invoke_cli(app, *args)
 
 
 def test_users_and_tickets_commands(app, call, tmp_path):
     url = app.config["IVR_SETTINGS"].sqlalchemy_url
-    added = cli(tmp_path, url, "users", "add", "ops@example.com", "--role", "admin", "--generate")
+    run = cli(tmp_path, url)
+    added = run("users", "add", "ops@example.com", "--role", "admin", "--generate")
     assert added.returncode == 0 and "password: " in added.stdout
-    assert cli(tmp_path, url, "users", "add", "ops@example.com", "--generate").returncode == 1
-    assert json.loads(cli(tmp_path, url, "users", "list", "--json").stdout)[0]["email"] == "ops@example.com"
-    token = cli(tmp_path, url, "users", "token", "ops@example.com").stdout.strip()
+    assert run("users", "add", "ops@example.com", "--generate").returncode == 1
+    assert json.loads(run("users", "list", "--json").stdout)[0]["email"] == "ops@example.com"
+    token = run("users", "token", "ops@example.com").stdout.strip()
     assert token.startswith("ivr_")
     t = leave_voicemail(app, call, transcript="my order never came")
-    listed = json.loads(cli(tmp_path, url, "tickets", "list", "--json").stdout)
+    listed = json.loads(run("tickets", "list", "--json").stdout)
     assert [r["reference"] for r in listed] == [t.reference]
-    shown = cli(tmp_path, url, "tickets", "show", t.reference.lower())
+    shown = run("tickets", "show", t.reference.lower())
     assert "my order never came" in shown.stdout
-    assert "resolved" in cli(tmp_path, url, "tickets", "resolve", t.reference).stdout
-    exported = cli(tmp_path, url, "tickets", "export", "--format", "json").stdout
+    assert "resolved" in run("tickets", "resolve", t.reference).stdout
+    exported = run("tickets", "export", "--format", "json").stdout
     assert json.loads(exported)[0]["status"] == "resolved"
-    assert cli(tmp_path, url, "tickets", "export", "--format", "csv").stdout.startswith("id,reference")
-    missing = cli(tmp_path, url, "tickets", "show", "ZZ999")
+    assert run("tickets", "export", "--format", "csv").stdout.startswith("id,reference")
+    missing = run("tickets", "show", "ZZ999")
     assert missing.returncode == 1 and "no ticket" in missing.stderr
-    last_admin = cli(tmp_path, url, "users", "disable", "ops@example.com")
+    last_admin = run("users", "disable", "ops@example.com")
     assert last_admin.returncode == 1 and "last active admin" in last_admin.stderr
-    assert cli(tmp_path, url, "users", "add", "temp@example.com", "--generate").returncode == 0
-    assert cli(tmp_path, url, "users", "disable", "temp@example.com").returncode == 0
+    assert run("users", "add", "temp@example.com", "--generate").returncode == 0
+    assert run("users", "disable", "temp@example.com").returncode == 0
 
 
 def test_retention_purge_deletes_old_audio_and_keeps_tickets(app, call, tmp_path):
@@ -241,9 +241,7 @@ def test_retention_purge_deletes_old_audio_and_keeps_tickets(app, call, tmp_path
         assert store.exists(s.get(Ticket, old.id).recording_path)
     url = app.config["IVR_SETTINGS"].sqlalchemy_url
     env_path = app.config["IVR_SETTINGS"].instance_path
-    proc = subprocess.run([sys.executable, "-m", "ivr", "tickets", "purge", "--days", "30", "--json"], cwd=ROOT,
-                          env=cli_env(env_path, DATABASE_URL=url),
-                          capture_output=True, text=True, timeout=120)
+    proc = invoke_cli(cli_app(env_path, DATABASE_URL=url), "tickets", "purge", "--days", "30", "--json")
     assert proc.returncode == 0, proc.stderr
     assert [d["ticket"] for d in json.loads(proc.stdout)["deleted"]] == [old.reference]
     with session_scope(services(app).sessionmaker) as s:

@@ -5,8 +5,6 @@ import csv
 import io
 import json
 import statistics
-import subprocess
-import sys
 import time
 from datetime import timedelta
 
@@ -18,7 +16,7 @@ from ivr.tickets.models import Ticket
 from ivr.users.models import ApiToken, User
 from ivr.users.service import issue_token
 
-from .conftest import ROOT, cli_env
+from .conftest import cli_app, invoke_cli
 from .test_dashboard import PASSWORD, csrf_of, leave_voicemail, login
 from ivr.services import services
 
@@ -228,11 +226,10 @@ def test_pages_forbid_framing_and_inline_script(app, staff):
 
 def test_users_commands_enable_set_role_reset_password_and_tokens(app, tmp_path, staff):
     url = app.config["IVR_SETTINGS"].sqlalchemy_url
-    env = cli_env(tmp_path / "cli", DATABASE_URL=url)
+    cli_process = cli_app(tmp_path / "cli", DATABASE_URL=url)  # what python -m ivr builds there
 
-    def cli(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
-        done = subprocess.run([sys.executable, "-m", "ivr", *args], cwd=ROOT, env=env, capture_output=True,
-                              text=True, timeout=60)
+    def cli(*args: str, ok: bool = True):
+        done = invoke_cli(cli_process, *args)
         assert (done.returncode == 0) == ok, done.stderr
         return done
 

@@ -2,24 +2,32 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+
+import pytest
 
 from ivr.tickets.service import RecordingCallback, spool_callback
 
-from .conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT, cli_env
+from .conftest import ACCOUNT_SID, AUTH_TOKEN, invoke_cli, make_test_app
 from .fake_twilio_api import FakeServer, twilio_account
 
 
-def doctor(tmp_path, **env) -> dict[str, dict]:
-    proc = subprocess.run([sys.executable, "-m", "ivr", "doctor", "--json"], cwd=ROOT,
-                          env=cli_env(tmp_path / "instance", DATABASE_URL=f"sqlite:///{tmp_path / 'd.db'}", **env),
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    return {row["check"]: row for row in json.loads(proc.stdout)}
+@pytest.fixture
+def doctor(settings_overrides, tmp_path):
+    """`python -m ivr doctor --json` (in this process) on an app with these environment settings."""
+
+    def run(tmp_path, **env) -> dict[str, dict]:
+        typed = {k: v for k, v in settings_overrides.items() if k not in ("twilio_account_sid", "twilio_auth_token")}
+        app = make_test_app({**typed, "database_url": f"sqlite:///{tmp_path / 'd.db'}",
+                             "extra": {"TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+                                       **settings_overrides["extra"], **env}})
+        proc = invoke_cli(app, "doctor", "--json")
+        assert proc.returncode == 0, proc.stderr
+        return {row["check"]: row for row in json.loads(proc.stdout)}
+
+    return run
 
 
-def test_doctor_checks_credentials_public_url_and_spool(tmp_path):
+def test_doctor_checks_credentials_public_url_and_spool(tmp_path, doctor):
     account = json.dumps(twilio_account(ACCOUNT_SID, "Northwind", "active")).encode()
     with FakeServer(auth=(ACCOUNT_SID, AUTH_TOKEN)) as api:
         api.routes[f"/2010-04-01/Accounts/{ACCOUNT_SID}.json"] = lambda attempt: (200, account)

@@ -16,7 +16,7 @@ from ivr.hours.schedule import HoursError, load_hours, parse_hours
 from ivr.hours.spoken import closed_phrase, hours_answer, open_phrase
 from ivr.prompts import PromptCatalogue
 
-from .conftest import ROOT, cli_env
+from .conftest import ROOT, cli_app, cli_env, invoke_cli
 
 NY = ZoneInfo("America/New_York")
 T = PromptCatalogue.load(ROOT / "prompts").text
@@ -182,15 +182,16 @@ def test_hours_command_says_open_now_and_next_change(tmp_path):
 
 def test_kb_load_validates_hours_and_writes_the_hours_answer(tmp_path):
     path = tmp_path / "hours.yaml"
-    missing = _cli(tmp_path, "kb", "load", IVR_HOURS_PATH=path)
+    app = cli_app(tmp_path / "instance", IVR_HOURS_PATH=path)
+    missing = invoke_cli(app, "kb", "load")
     assert missing.returncode == 1 and f"{path}: file not found (IVR_HOURS_PATH)" in missing.stderr
     path.write_text(yaml.safe_dump({**HOURS, "weekly": {**HOURS["weekly"], "monday": "nine to five"}}))
-    bad = _cli(tmp_path, "kb", "load", IVR_HOURS_PATH=path)
+    bad = invoke_cli(app, "kb", "load")
     assert bad.returncode == 1
     assert bad.stderr.startswith("error: knowledge base not loaded (nothing changed)")
     assert f"{path}: weekly.monday: 'nine to five' is not a time range" in bad.stderr
     path.write_text(yaml.safe_dump({**HOURS, "kb_article": "opening-hours"}))
-    good = _cli(tmp_path, "kb", "load", IVR_HOURS_PATH=path)
+    good = invoke_cli(app, "kb", "load")
     assert good.returncode == 0, good.stderr
     from sqlalchemy import create_engine, text
 

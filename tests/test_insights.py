@@ -4,8 +4,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import subprocess
-import sys
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -17,7 +15,7 @@ from ivr.db import session_scope
 from ivr.insights.figures import Period, PeriodError
 from ivr.users.service import create_user
 
-from .conftest import ROOT, ask, cli_env
+from .conftest import ROOT, ask, cli_app, invoke_cli
 from .test_dashboard import PASSWORD, login
 from .test_postgres import pg_url  # noqa: F401  (fixture)
 from ivr.services import services
@@ -90,10 +88,9 @@ def test_figures_match_the_calls_placed(app, call, staff, tmp_path):
     assert client.get("/insights/nothing.csv").status_code == 404
     assert client.get("/insights/outcomes.csv?since=2026-13-01").status_code == 400
 
-    env = cli_env(tmp_path, DATABASE_URL=app.config["IVR_SETTINGS"].sqlalchemy_url)
+    cli = cli_app(tmp_path, DATABASE_URL=app.config["IVR_SETTINGS"].sqlalchemy_url)
     since = (datetime.now(timezone.utc).date() - timedelta(days=6)).isoformat()
-    done = subprocess.run([sys.executable, "-m", "ivr", "report", "--since", since, "--json"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
+    done = invoke_cli(cli, "report", "--since", since, "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert {k: report[k] for k in want} == want
@@ -101,11 +98,9 @@ def test_figures_match_the_calls_placed(app, call, staff, tmp_path):
     assert report["top_questions"] == sorted([{"question": ODD, "times": 1},
                                               {"question": "where is my order", "times": 1}],
                                              key=lambda r: r["question"])
-    text = subprocess.run([sys.executable, "-m", "ivr", "report", "--since", since], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60).stdout
+    text = invoke_cli(cli, "report", "--since", since).stdout
     assert "calls: 5  solved without a person: 2 (40%)" in text
-    bad = subprocess.run([sys.executable, "-m", "ivr", "report", "--since", "yesterday"], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=60)
+    bad = invoke_cli(cli, "report", "--since", "yesterday")
     assert bad.returncode == 1 and bad.stderr == "error: dates look like 2026-11-23\n"
 
 

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 
 import yaml
 from sqlalchemy import select
@@ -12,7 +10,7 @@ from sqlalchemy import select
 from ivr.kb.files import FRONT_MATTER_RE, add_sample_question, parse_article, read_knowledge_base
 from ivr.kb.models import QuestionAsked
 
-from .conftest import ROOT, cli_env
+from .conftest import ROOT, cli_app, invoke_cli
 from ivr.services import services
 
 
@@ -37,11 +35,10 @@ def test_gaps_and_add_sample_round_trip_through_a_call(app, call, tmp_path):
     kb = tmp_path / "kb"
     shutil.copytree(ROOT / "kb_data", kb)
     db_url = app.config["IVR_SETTINGS"].sqlalchemy_url
-    env = cli_env(app.config["IVR_SETTINGS"].instance_path, DATABASE_URL=db_url, IVR_KB_PATH=str(kb))
+    cli_process = cli_app(app.config["IVR_SETTINGS"].instance_path, DATABASE_URL=db_url, IVR_KB_PATH=str(kb))
 
     def cli(*args):
-        proc = subprocess.run([sys.executable, "-m", "ivr", *args], cwd=ROOT, env=env, capture_output=True,
-                              text=True, timeout=120)
+        proc = invoke_cli(cli_process, *args)
         assert proc.returncode == 0, proc.stderr
         return proc.stdout
 
@@ -72,8 +69,7 @@ def test_gaps_and_add_sample_round_trip_through_a_call(app, call, tmp_path):
 
 
 def test_add_sample_unknown_article_is_one_clear_line(tmp_path):
-    env = cli_env(tmp_path, IVR_KB_PATH=str(ROOT / "kb_data"))
-    proc = subprocess.run([sys.executable, "-m", "ivr", "kb", "add-sample", "no-such-article", "hello"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    app = cli_app(tmp_path, IVR_KB_PATH=str(ROOT / "kb_data"))
+    proc = invoke_cli(app, "kb", "add-sample", "no-such-article", "hello")
     assert proc.returncode == 1 and proc.stderr.startswith("error: no article 'no-such-article'")
     assert proc.stderr.count("\n") == 1

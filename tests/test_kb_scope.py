@@ -14,7 +14,7 @@ from ivr.kb.evaluate import evaluate, read_labelled_csv
 from ivr.kb.files import read_knowledge_base
 from ivr.kb.search import SearchEngine, off_topic_questions
 
-from .conftest import ROOT, ask, cli_env, question_asked
+from .conftest import ROOT, ask, cli_app, invoke_cli, question_asked
 from ivr.services import services
 
 EVAL = ROOT / "kb_data" / "eval_questions.csv"
@@ -128,13 +128,12 @@ def test_shipped_negatives_have_a_licence_and_are_not_the_benchmark_questions():
     assert not oos & {q.lower() for q in off_topic_questions()}
 
 
-def _run(env, *args):
-    return subprocess.run([sys.executable, "-m", "ivr", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=180)
+def _run(app, *args):
+    return invoke_cli(app, *args)
 
 
 def test_kb_eval_reports_out_of_scope_rows_and_kb_ask_explains(tmp_path):
-    env = cli_env(tmp_path)
+    env = cli_app(tmp_path)  # the app `python -m ivr` builds there, run in this process
     assert _run(env, "kb", "load").returncode == 0
     out = _run(env, "kb", "eval", str(EVAL), "--json")
     assert out.returncode == 0, out.stderr

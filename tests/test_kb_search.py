@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,7 +12,7 @@ from ivr.kb.evaluate import evaluate, read_labelled_csv
 from ivr.kb.files import read_knowledge_base
 from ivr.kb.search import SearchEngine, tokens
 
-from .conftest import ROOT, cli_env
+from .conftest import ROOT, cli_app, invoke_cli
 
 LABELLED = ROOT / "tests" / "fixtures" / "kb_questions.csv"
 
@@ -134,9 +132,8 @@ def test_eval_rejects_a_bad_file(tmp_path):
 
 
 def test_kb_eval_command(tmp_path):
-    env = cli_env(tmp_path)
-    run = lambda *a: subprocess.run([sys.executable, "-m", "ivr", *a], cwd=ROOT, env=env,  # noqa: E731
-                                    capture_output=True, text=True, timeout=120)
+    app = cli_app(tmp_path)
+    run = lambda *a: invoke_cli(app, *a)  # noqa: E731
     assert run("kb", "load").returncode == 0
     out = run("kb", "eval", str(LABELLED), "--json")
     assert out.returncode == 0, out.stderr

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
-import sys
 from dataclasses import replace
 
 import pytest
@@ -16,7 +14,7 @@ from ivr.orders.models import Order
 from ivr.orders.source import OrderSourceError, lookup_order
 from ivr.orders.verify import digits_from_speech, phones_match, postcodes_match
 
-from .conftest import ROOT, cli_env
+from .conftest import ROOT, cli_app, invoke_cli
 from .test_postgres import pg_url  # noqa: F401 - a throw-away PostgreSQL database
 from ivr.services import services
 
@@ -254,27 +252,27 @@ def test_sample_orders_are_loaded_only_into_an_empty_table(app, db):
     assert db.get(Order, "4512").detail == "A real order the shop keeps."
 
 
-def _cli(tmp_path, *args):
-    return subprocess.run([sys.executable, "-m", "ivr", *args], cwd=ROOT, capture_output=True, text=True,
-                          env=cli_env(tmp_path / "instance"), timeout=120)
+def _cli(app, *args):
+    return invoke_cli(app, *args)
 
 
 def test_orders_commands(tmp_path):
-    first = _cli(tmp_path, "orders", "import", "--if-empty", str(ROOT / "samples" / "orders.csv"), "--json")
+    app = cli_app(tmp_path / "instance")
+    first = _cli(app, "orders", "import", "--if-empty", str(ROOT / "samples" / "orders.csv"), "--json")
     assert first.returncode == 0, first.stderr
     assert json.loads(first.stdout)["added"] == 12
-    again = _cli(tmp_path, "orders", "import", "--if-empty", str(ROOT / "samples" / "orders.csv"))
+    again = _cli(app, "orders", "import", "--if-empty", str(ROOT / "samples" / "orders.csv"))
     assert again.returncode == 0 and again.stdout.startswith("not imported: the orders table already has 12")
-    listed = json.loads(_cli(tmp_path, "orders", "list", "--json").stdout)
+    listed = json.loads(_cli(app, "orders", "list", "--json").stdout)
     assert {o["number"] for o in listed} >= {"1001", "4512"}
     assert next(o for o in listed if o["number"] == "4512")["postcode"] == "04101"
-    shipped = json.loads(_cli(tmp_path, "orders", "list", "--status", "shipped", "--json").stdout)
+    shipped = json.loads(_cli(app, "orders", "list", "--status", "shipped", "--json").stdout)
     assert shipped and all(o["status"] == "shipped" for o in shipped)
-    gone = _cli(tmp_path, "orders", "delete", "4512", "1001")
+    gone = _cli(app, "orders", "delete", "4512", "1001")
     assert gone.returncode == 0 and gone.stdout.strip() == "deleted 2 order(s)"
-    missing = _cli(tmp_path, "orders", "delete", "4512")
+    missing = _cli(app, "orders", "delete", "4512")
     assert missing.returncode == 1 and missing.stderr.strip() == "error: no such order(s): 4512 (nothing deleted)"
-    assert len(json.loads(_cli(tmp_path, "orders", "list", "--json").stdout)) == 10
+    assert len(json.loads(_cli(app, "orders", "list", "--json").stdout)) == 10
 
 
 def test_orders_from_a_postgresql_shop_database_are_read_only_and_time_limited(app, db, pg_url):
@@ -314,11 +312,10 @@ def test_orders_from_a_postgresql_shop_database_are_read_only_and_time_limited(a
 def test_doctor_reports_hours_orders_and_texts(tmp_path):
     shop = tmp_path / "shop.db"
     sqlite3.connect(shop).close()  # no orders table: the query can't run
-    env = cli_env(tmp_path / "instance", IVR_ORDERS_SQL_URL=f"sqlite:///{shop}",
+    app = cli_app(tmp_path / "instance", IVR_ORDERS_SQL_URL=f"sqlite:///{shop}",
                   IVR_ORDERS_SQL_QUERY="select * from orders where number = :number",
                   TWILIO_API_BASE="http://127.0.0.1:9")
-    proc = subprocess.run([sys.executable, "-m", "ivr", "doctor", "--json"], cwd=ROOT, capture_output=True,
-                          text=True, env=env, timeout=120)
+    proc = invoke_cli(app, "doctor", "--json")
     assert proc.returncode == 0, proc.stderr
     found = {c["check"]: c for c in json.loads(proc.stdout)}
     assert found["opening hours"]["ok"] and found["opening hours"]["detail"].split(" now ")[0] in ("open", "closed")

@@ -27,7 +27,7 @@ from ivr.speech.audio import read_wav
 from ivr.stream.audio import tone, wav_header
 from ivr.tickets.models import Ticket
 
-from .conftest import ROOT, cli_env
+from .conftest import ROOT, cli_app, invoke_cli
 
 CALLER = "+15005550006"
 LEFT_AT = datetime(2026, 11, 23, 8, 15, 42)
@@ -258,14 +258,12 @@ def test_recover_command_and_doctor(bare_app, tmp_path):
     junk.write_bytes(b"junk")
     age(junk)
     settings = app.config["IVR_SETTINGS"]
-    env = cli_env(settings.instance_path, DATABASE_URL=settings.database_url, TWILIO_API_BASE="http://127.0.0.1:9")
-    out = subprocess.run([sys.executable, "-m", "ivr", "recordings", "recover", "--json"], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=120)
+    cli = cli_app(settings.instance_path, DATABASE_URL=settings.database_url, TWILIO_API_BASE="http://127.0.0.1:9")
+    out = invoke_cli(cli, "recordings", "recover", "--json")
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
     assert [c["recording_sid"] for c in report["created"]] == [path.stem]
     assert [q["name"] for q in report["quarantined"]] == [junk.name]
-    out = subprocess.run([sys.executable, "-m", "ivr", "doctor", "--json"], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=120)
+    out = invoke_cli(cli, "doctor", "--json")
     captured = {row["check"]: row for row in json.loads(out.stdout)}["captured"]
     assert not captured["ok"] and "1 idle" in captured["detail"] and "1 quarantined" in captured["detail"]

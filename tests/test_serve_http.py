@@ -24,7 +24,7 @@ def free_port() -> int:
 def server(tmp_path):
     port = free_port()
     env = cli_env(tmp_path / "instance", DATABASE_URL=f"sqlite:///{tmp_path / 'h.db'}")
-    for args in (["kb", "load"], ["orders", "import", str(ROOT / "samples" / "orders.csv")]):
+    for args in (["db", "upgrade"], ["kb", "load"], ["orders", "import", str(ROOT / "samples" / "orders.csv")]):
         subprocess.run([sys.executable, "-m", "ivr", *args], cwd=ROOT, env=env, check=True,
                        capture_output=True, timeout=120)
     proc = subprocess.Popen([sys.executable, "-m", "ivr", "serve", "--port", str(port)], cwd=ROOT, env=env,

@@ -13,7 +13,7 @@ from ivr.speech.audio import read_wav
 from ivr.tts.service import TTSService
 from ivr.tts.spoken import spell_out_digits, spoken_reference
 
-from .conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT, cli_env
+from .conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT, cli_app, cli_env, invoke_cli
 from ivr.services import services
 
 
@@ -281,12 +281,12 @@ def test_prompts_render_command(tmp_path):
     import json
 
     env = {"IVR_TTS_CACHE": str(tmp_path / "cache")}
-    subprocess.run([sys.executable, "-m", "ivr", "kb", "load"], cwd=ROOT, check=True, capture_output=True,
-                   env=cli_env(tmp_path))
-    first = prompts_cli(tmp_path, "render", "--json", **env)
+    app = cli_app(tmp_path, **env)
+    assert invoke_cli(app, "kb", "load").returncode == 0
+    first = invoke_cli(app, "prompts", "render", "--json")
     assert first.returncode == 0, first.stderr
     data = json.loads(first.stdout)
     assert data["rendered"] > 60 and data["failed"] == 0
-    second = json.loads(prompts_cli(tmp_path, "render", "--json", **env).stdout)
+    second = json.loads(invoke_cli(app, "prompts", "render", "--json").stdout)
     assert second["rendered"] == 0 and second["cached"] == data["rendered"] + data["cached"]
     assert len(list((tmp_path / "cache").rglob("*.wav"))) == data["rendered"]

@@ -22,7 +22,7 @@ from ivr.recordings.reconcile import reconcile
 from ivr.simulate.driver import CallDriver, HttpTransport
 from ivr.tickets.models import Ticket
 
-from .conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT, cli_env, make_test_app
+from .conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT, cli_app, cli_env, invoke_cli, make_test_app
 from .fake_twilio_api import FakeServer, recordings_list, twilio_recording
 from ivr.services import services
 
@@ -155,9 +155,8 @@ def test_reconciliation_never_follows_a_next_page_off_the_api_base(settings_over
 def test_reconcile_command_reports_twilio_failure_in_one_line(tmp_path):
     with FakeServer() as api:
         api.routes[f"/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings.json"] = lambda n: (500, b"oops")
-        env = cli_env(tmp_path / "instance", TWILIO_API_BASE=api.url)
-        out = subprocess.run([sys.executable, "-m", "ivr", "recordings", "reconcile"], cwd=ROOT, env=env,
-                             capture_output=True, text=True, timeout=120)
+        app = cli_app(tmp_path / "instance", TWILIO_API_BASE=api.url)
+        out = invoke_cli(app, "recordings", "reconcile")
     assert out.returncode == 1
     assert out.stderr.strip() == "error: Twilio's recordings list answered HTTP 500"
 

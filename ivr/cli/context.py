@@ -4,25 +4,37 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Iterator
 
+import click
 from flask import Flask
+from flask.cli import ScriptInfo
 from sqlalchemy.orm import Session
 
 from ..db import session_scope
 from ..services import services
 
 
-def make_app(*, upgrade: bool = True) -> Flask:
-    """The app for a command. Operator commands bring the schema to head first (under the
-    migration lock, so this is safe beside running services); the WSGI entry point does not."""
-    from .. import create_app
+def load_app() -> Flask:
+    """The app for this command (built once, by the group's factory or a test's runner). The
+    schema is not touched: a database that is behind or empty stops the command with the one
+    line "run python -m ivr db upgrade" (create_app's check_schema raises SchemaBehind)."""
+    return click.get_current_context().ensure_object(ScriptInfo).load_app()
+
+
+def load_migrated_app() -> tuple[Flask, str | None, str | None]:
+    """For `db upgrade`, `serve` and `worker`: bring the schema to head under the migration lock
+    (safe beside running services), then the app. Returns (app, revision before, after)."""
     from ..config import load_settings
+    from ..migrations import SchemaBehind, current_revision
+    from .db import upgrade_database
 
-    settings = load_settings()
-    if upgrade:
-        from .db import upgrade_database
-
-        upgrade_database(settings)
-    return create_app(settings)
+    info = click.get_current_context().ensure_object(ScriptInfo)
+    try:
+        app = info.load_app()
+    except SchemaBehind:
+        before, after = upgrade_database(load_settings())
+        return info.load_app(), before, after
+    revision = current_revision(services(app).engine)  # the app checked: at head already
+    return app, revision, revision
 
 
 @contextmanager

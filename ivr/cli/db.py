@@ -1,19 +1,16 @@
 """`db upgrade` / `db current`: the schema, migrated once under a lock however many processes start."""
 from __future__ import annotations
 
-import argparse
 import json
 
+import click
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("db", help="database schema: upgrade to the code's revision, or show it")
-    dsub = p.add_subparsers(dest="db_command", metavar="ACTION", required=True)
-    up = dsub.add_parser("upgrade", help="create or migrate the schema to head (safe to run from many processes at once)")
-    up.add_argument("--json", action="store_true", help="print the result as JSON")
-    up.set_defaults(func=cmd_upgrade)
-    cur = dsub.add_parser("current", help="show the database's revision and the code's")
-    cur.add_argument("--json", action="store_true", help="print the result as JSON")
-    cur.set_defaults(func=cmd_current)
+from . import AreaGroup
+
+
+@click.group(cls=AreaGroup, help="database schema: upgrade to the code's revision, or show it")
+def db() -> None:
+    pass
 
 
 def upgrade_database(settings) -> tuple[str | None, str | None]:
@@ -29,12 +26,14 @@ def upgrade_database(settings) -> tuple[str | None, str | None]:
         engine.dispose()
 
 
-def cmd_upgrade(args: argparse.Namespace) -> int:
-    from ..config import load_settings
+@db.command("upgrade", help="create or migrate the schema to head (safe to run from many processes at once)")
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+def cmd_upgrade(as_json: bool) -> int:
     from ..migrations import head_revision
+    from .context import load_migrated_app
 
-    before, after = upgrade_database(load_settings())
-    if args.json:
+    _, before, after = load_migrated_app()
+    if as_json:
         print(json.dumps({"before": before, "after": after, "head": head_revision()}))
     elif before == after:
         print(f"database schema already at {after}")
@@ -43,7 +42,9 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_current(args: argparse.Namespace) -> int:
+@db.command("current", help="show the database's revision and the code's")
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+def cmd_current(as_json: bool) -> int:
     from ..config import load_settings
     from ..db import make_engine
     from ..migrations import current_revision, head_revision
@@ -54,7 +55,7 @@ def cmd_current(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     head = head_revision()
-    if args.json:
+    if as_json:
         print(json.dumps({"current": current, "head": head, "up_to_date": current == head}))
     else:
         print(f"database at {current or 'nothing'}, code at {head}" + ("" if current == head else " (run python -m ivr db upgrade)"))

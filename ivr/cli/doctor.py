@@ -1,12 +1,13 @@
 """`doctor`: what is live on this box — database, speech engine, voice, knowledge base."""
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 from typing import Callable
 from ..language import line_language
 from ..services import services
+
+import click
 
 CHECKS: list[Callable] = []
 
@@ -14,12 +15,6 @@ CHECKS: list[Callable] = []
 def check(func: Callable) -> Callable:
     CHECKS.append(func)
     return func
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("doctor", help="report which engines are live and what is missing")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_doctor)
 
 
 @check
@@ -158,12 +153,14 @@ def captured_messages(app) -> tuple[str, bool, str]:
     return "captured", quarantined == 0, detail
 
 
-def cmd_doctor(args: argparse.Namespace) -> int:
-    from .context import make_app
+@click.command("doctor", help="report which engines are live and what is missing")
+@click.option("--json", "as_json", is_flag=True)
+def doctor(as_json: bool) -> int:
+    from .context import load_app
 
-    app = make_app()
+    app = load_app()
     results = [c(app) for c in CHECKS]
-    if args.json:
+    if as_json:
         print(json.dumps([{"check": n, "ok": ok, "detail": d} for n, ok, d in results], indent=2))
     else:
         for name, ok, detail in results:

@@ -1,22 +1,19 @@
 """`hours [--json] [--at TIME]`: is the desk open now, and when does that change?"""
 from __future__ import annotations
 
-import argparse
 import json
 from datetime import datetime, timezone
+
+import click
 
 from . import CLIError
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("hours", help="whether the desk is open now and when that next changes (kb_data/hours.yaml)")
-    p.add_argument("--json", action="store_true", help="print the answer as JSON")
-    p.add_argument("--at", metavar="TIME", help="ask about another moment: local time such as '2026-12-24 14:00' "
-                                                "(in the hours' timezone) or ISO 8601 with an offset")
-    p.set_defaults(func=cmd_hours)
-
-
-def cmd_hours(args: argparse.Namespace) -> int:
+@click.command("hours", help="whether the desk is open now and when that next changes (kb_data/hours.yaml)")
+@click.option("--json", "as_json", is_flag=True, help="print the answer as JSON")
+@click.option("--at", metavar="TIME", help="ask about another moment: local time such as '2026-12-24 14:00' "
+                                           "(in the hours' timezone) or ISO 8601 with an offset")
+def hours(as_json: bool, at: str | None) -> int:
     from ..config import load_settings
     from ..hours.schedule import HoursError, load_hours
     from ..hours.spoken import closed_phrase, open_phrase
@@ -24,29 +21,29 @@ def cmd_hours(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     try:
-        hours = load_hours(settings.hours_path)
+        schedule = load_hours(settings.hours_path)
         catalogue = PromptCatalogue.load(settings.prompts_path)
     except HoursError as exc:
         raise CLIError(" | ".join(exc.problems)) from None
     except PromptError as exc:
         raise CLIError(str(exc)) from None
     now = datetime.now(timezone.utc)
-    if args.at:
+    if at:
         try:
-            at = datetime.fromisoformat(args.at.strip())
+            moment = datetime.fromisoformat(at.strip())
         except ValueError:
-            raise CLIError(f"--at {args.at!r} is not a time such as '2026-12-24 14:00'") from None
-        now = at if at.tzinfo is not None else at.replace(tzinfo=hours.tz)
-    status = hours.status(now)
-    status["says"] = closed_phrase(catalogue.text, hours, now) or open_phrase(catalogue.text, hours, now)
+            raise CLIError(f"--at {at!r} is not a time such as '2026-12-24 14:00'") from None
+        now = moment if moment.tzinfo is not None else moment.replace(tzinfo=schedule.tz)
+    status = schedule.status(now)
+    status["says"] = closed_phrase(catalogue.text, schedule, now) or open_phrase(catalogue.text, schedule, now)
     status["path"] = str(settings.hours_path)
-    if args.json:
+    if as_json:
         print(json.dumps(status, indent=2))
         return 0
-    local = now.astimezone(hours.tz)
+    local = now.astimezone(schedule.tz)
     state = "open" if status["open"] else "closed"
     why = f" ({status['holiday']})" if status["holiday"] and not status["open"] else ""
-    print(f"{state} now{why}: {local:%A %Y-%m-%d %H:%M} {hours.tz.key}")
+    print(f"{state} now{why}: {local:%A %Y-%m-%d %H:%M} {schedule.tz.key}")
     if status["next_change"]:
         at = datetime.fromisoformat(status["next_change"])
         print(f"{status['next_change_kind']} {at:%A %Y-%m-%d %H:%M} (in {_until(at - local)})")

@@ -1,62 +1,35 @@
 """`kb load|gaps|add-sample|eval|ask`: keep the knowledge base right, and learn from callers."""
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
+import click
 from sqlalchemy import func, or_, select
 
 from ..hours.kb import HoursError, publish_configured_hours
 from ..kb.files import KBFormatError, add_sample_question
 from ..kb.loader import load_knowledge_base
 from ..kb.models import QuestionAsked
-from . import CLIError
-from .context import app_session, make_app
+from . import AreaGroup, CLIError
+from .context import app_session, load_app
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("kb", help="knowledge base: load, find gaps, add caller phrasings, evaluate")
-    ksub = p.add_subparsers(dest="kb_command", required=True, metavar="ACTION")
-
-    load = ksub.add_parser("load", help="validate kb_data/ and load it (all or nothing)")
-    load.add_argument("--path", type=Path, help="knowledge-base folder (default: IVR_KB_PATH or kb_data/)")
-    load.add_argument("--json", action="store_true")
-    load.set_defaults(func=cmd_load)
-
-    gaps = ksub.add_parser("gaps", help="questions that found nothing or were rejected, most frequent first")
-    gaps.add_argument("--limit", type=int, default=30)
-    gaps.add_argument("--json", action="store_true")
-    gaps.set_defaults(func=cmd_gaps)
-
-    add = ksub.add_parser("add-sample", help="add a caller's phrasing to an article (written to kb_data/)")
-    add.add_argument("article_id")
-    add.add_argument("question")
-    add.add_argument("--path", type=Path)
-    add.add_argument("--no-reload", action="store_true", help="only edit the file; don't reload the database")
-    add.set_defaults(func=cmd_add_sample)
-
-    ev = ksub.add_parser("eval", help="accuracy of the loaded knowledge base on a labelled CSV (text,article_id; "
-                                      "an empty article_id means the question should be declined)")
-    ev.add_argument("file", type=Path)
-    ev.add_argument("--misses", action="store_true", help="also list the rows that went wrong")
-    ev.add_argument("--json", action="store_true")
-    ev.set_defaults(func=cmd_eval)
-
-    ask = ksub.add_parser("ask", help="what a caller asking this would get (answer, choice or decline), and why")
-    ask.add_argument("question")
-    ask.add_argument("--limit", type=int, default=3, help="candidates to show (default 3)")
-    ask.add_argument("--json", action="store_true")
-    ask.set_defaults(func=cmd_ask)
+@click.group(cls=AreaGroup, help="knowledge base: load, find gaps, add caller phrasings, evaluate")
+def kb() -> None:
+    pass
 
 
 def _kb_path(app, override: Path | None) -> Path:
     return override or app.config["IVR_SETTINGS"].kb_path
 
 
-def cmd_load(args: argparse.Namespace) -> int:
-    app = make_app()
-    path = _kb_path(app, args.path)
+@kb.command("load", help="validate kb_data/ and load it (all or nothing)")
+@click.option("--path", type=click.Path(path_type=Path), help="knowledge-base folder (default: IVR_KB_PATH or kb_data/)")
+@click.option("--json", "as_json", is_flag=True)
+def cmd_load(path: Path | None, as_json: bool) -> int:
+    app = load_app()
+    path = _kb_path(app, path)
     try:
         with app_session(app) as session:
             kb = load_knowledge_base(session, path)
@@ -65,7 +38,7 @@ def cmd_load(args: argparse.Namespace) -> int:
         raise CLIError(f"knowledge base not loaded (nothing changed): {len(exc.problems)} problem(s): "
                        + " | ".join(exc.problems)) from None
     summary = {"topics": len(kb.topics), "articles": len(kb.articles), "path": str(path)}
-    if args.json:
+    if as_json:
         print(json.dumps(summary))
     else:
         print(f"loaded {summary['articles']} article(s) in {summary['topics']} topic(s) from {path}")
@@ -85,11 +58,14 @@ def gap_rows(session, limit: int) -> list[dict]:
             for q, n, last, art in rows]
 
 
-def cmd_gaps(args: argparse.Namespace) -> int:
-    app = make_app()
+@kb.command("gaps", help="questions that found nothing or were rejected, most frequent first")
+@click.option("--limit", type=int, default=30)
+@click.option("--json", "as_json", is_flag=True)
+def cmd_gaps(limit: int, as_json: bool) -> int:
+    app = load_app()
     with app_session(app) as session:
-        rows = gap_rows(session, args.limit)
-    if args.json:
+        rows = gap_rows(session, limit)
+    if as_json:
         print(json.dumps(rows, indent=2))
         return 0
     if not rows:
@@ -100,15 +76,20 @@ def cmd_gaps(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_add_sample(args: argparse.Namespace) -> int:
-    app = make_app()
-    path = _kb_path(app, args.path)
+@kb.command("add-sample", help="add a caller's phrasing to an article (written to kb_data/)")
+@click.argument("article_id")
+@click.argument("question")
+@click.option("--path", type=click.Path(path_type=Path))
+@click.option("--no-reload", is_flag=True, help="only edit the file; don't reload the database")
+def cmd_add_sample(article_id: str, question: str, path: Path | None, no_reload: bool) -> int:
+    app = load_app()
+    path = _kb_path(app, path)
     try:
-        written = add_sample_question(path, args.article_id, args.question)
+        written = add_sample_question(path, article_id, question)
     except (ValueError, KBFormatError) as exc:
         raise CLIError(str(exc)) from None
     print(f"added to {written}")
-    if not args.no_reload:
+    if not no_reload:
         try:
             with app_session(app) as session:
                 load_knowledge_base(session, path)
@@ -119,29 +100,34 @@ def cmd_add_sample(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
+@kb.command("eval", help="accuracy of the loaded knowledge base on a labelled CSV (text,article_id; "
+                        "an empty article_id means the question should be declined)")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--misses", "show_misses", is_flag=True, help="also list the rows that went wrong")
+@click.option("--json", "as_json", is_flag=True)
+def cmd_eval(file: Path, show_misses: bool, as_json: bool) -> int:
     from ..kb.evaluate import evaluate, read_labelled_csv
     from ..kb.service import search_engine
 
-    app = make_app()
+    app = load_app()
     try:
-        rows = read_labelled_csv(args.file)
+        rows = read_labelled_csv(file)
     except (OSError, ValueError) as exc:
         raise CLIError(str(exc)) from None
     with app_session(app) as session:
         engine = search_engine(app, session)
     unknown = sorted({aid for _, aid in rows if aid} - {a.id for a in engine.articles})
     if unknown:
-        raise CLIError(f"{args.file}: article id(s) not in the loaded knowledge base: {', '.join(unknown[:5])}")
+        raise CLIError(f"{file}: article id(s) not in the loaded knowledge base: {', '.join(unknown[:5])}")
     misses: list[dict] = []
-    report = evaluate(engine, rows, misses if args.misses else None)
+    report = evaluate(engine, rows, misses if show_misses else None)
     data = report.as_dict()
-    if args.json:
-        print(json.dumps({**data, "misses": misses} if args.misses else data, indent=2))
+    if as_json:
+        print(json.dumps({**data, "misses": misses} if show_misses else data, indent=2))
         return 0
     for key, value in data.items():
         print(f"{key}={value:.4f}" if isinstance(value, float) else f"{key}={value}")
-    if args.misses:
+    if show_misses:
         print(f"misses ({len(misses)}):")
         for m in misses:
             want = m["expected"] or "(decline)"
@@ -159,18 +145,22 @@ SIGNALS = {
 }
 
 
-def cmd_ask(args: argparse.Namespace) -> int:
+@kb.command("ask", help="what a caller asking this would get (answer, choice or decline), and why")
+@click.argument("question")
+@click.option("--limit", type=int, default=3, help="candidates to show (default 3)")
+@click.option("--json", "as_json", is_flag=True)
+def cmd_ask(question: str, limit: int, as_json: bool) -> int:
     from ..kb.service import search_engine
 
-    question = " ".join(args.question.split())
+    question = " ".join(question.split())
     if not question:
         raise CLIError("the question is empty")
-    app = make_app()
+    app = load_app()
     with app_session(app) as session:
         engine = search_engine(app, session)
     if not engine.articles:
         raise CLIError("no knowledge base is loaded (run: python -m ivr kb load)")
-    decision = engine.decide(question, limit=max(args.limit, 2))
+    decision = engine.decide(question, limit=max(limit, 2))
     heard = engine.heard_as(question)
     t = engine.thresholds
     outcome = {"answer": "answer", "choose": "choice", "none": "decline"}[decision.kind]
@@ -183,12 +173,12 @@ def cmd_ask(args: argparse.Namespace) -> int:
         "in_scope": decision.in_scope,
         "offered": [h.article_id for h in decision.hits[: {"answer": 1, "choose": 2}.get(decision.kind, 0)]],
         "candidates": [{"article_id": h.article_id, "title": h.title, "score": h.score}
-                       for h in decision.hits[: args.limit]],
+                       for h in decision.hits[: limit]],
         "thresholds": {"in_scope": t.in_scope, "answer": t.answer, "lead_ratio": t.lead_ratio,
                        "choose_floor": t.choose_floor},
         "semantic": engine.embedder is not None,
     }
-    if args.json:
+    if as_json:
         print(json.dumps(data, indent=2))
         return 0
     print(f"question: {question}")

@@ -1,37 +1,20 @@
 """`orders import|list|delete`: the orders callers can check (the local table; see ivr/orders/source.py)."""
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
+import click
+
 from ..orders.lookup import OrderImportError, count_orders, delete_orders, import_orders, list_orders
-from . import CLIError
-from .context import app_session, make_app
+from . import AreaGroup, CLIError
+from .context import app_session, load_app
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("orders", help="manage the orders callers can check")
-    osub = p.add_subparsers(dest="orders_command", required=True, metavar="ACTION")
-    imp = osub.add_parser("import", help="insert or update orders from a CSV (number,status,detail[,phone,postcode])")
-    imp.add_argument("file", type=Path)
-    imp.add_argument("--if-empty", action="store_true",
-                     help="import only into an empty table (sample data: never over real orders)")
-    imp.add_argument("--json", action="store_true", help="print the counts as JSON")
-    imp.set_defaults(func=cmd_import)
-
-    ls = osub.add_parser("list", help="list orders")
-    ls.add_argument("--status", help="only orders with this status, e.g. shipped")
-    ls.add_argument("--limit", type=int, default=0, help="at most this many")
-    ls.add_argument("--json", action="store_true")
-    ls.set_defaults(func=cmd_list)
-
-    rm = osub.add_parser("delete", help="delete orders by number (or --all)")
-    rm.add_argument("numbers", nargs="*", metavar="NUMBER")
-    rm.add_argument("--all", action="store_true", help="delete every order in the table")
-    rm.add_argument("--json", action="store_true")
-    rm.set_defaults(func=cmd_delete)
+@click.group(cls=AreaGroup, help="manage the orders callers can check")
+def orders() -> None:
+    pass
 
 
 def _note_sql_source(app) -> None:
@@ -39,16 +22,20 @@ def _note_sql_source(app) -> None:
         print("note: callers' look-ups use IVR_ORDERS_SQL_URL; this is the local orders table", file=sys.stderr)
 
 
-def cmd_import(args: argparse.Namespace) -> int:
-    app = make_app()
+@orders.command("import", help="insert or update orders from a CSV (number,status,detail[,phone,postcode])")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--if-empty", is_flag=True, help="import only into an empty table (sample data: never over real orders)")
+@click.option("--json", "as_json", is_flag=True, help="print the counts as JSON")
+def cmd_import(file: Path, if_empty: bool, as_json: bool) -> int:
+    app = load_app()
     try:
         with app_session(app) as session:
             existing = count_orders(session)
-            added, updated = import_orders(session, args.file, only_if_empty=args.if_empty)
+            added, updated = import_orders(session, file, only_if_empty=if_empty)
     except OrderImportError as exc:
         raise CLIError(str(exc)) from None
-    skipped = args.if_empty and existing > 0
-    if args.json:
+    skipped = if_empty and existing > 0
+    if as_json:
         print(json.dumps({"added": added, "updated": updated, "skipped": skipped, "existing": existing}))
     elif skipped:
         print(f"not imported: the orders table already has {existing} order(s) (--if-empty)")
@@ -57,14 +44,18 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_list(args: argparse.Namespace) -> int:
-    app = make_app()
+@orders.command("list", help="list orders")
+@click.option("--status", help="only orders with this status, e.g. shipped")
+@click.option("--limit", type=int, default=0, help="at most this many")
+@click.option("--json", "as_json", is_flag=True)
+def cmd_list(status: str | None, limit: int, as_json: bool) -> int:
+    app = load_app()
     _note_sql_source(app)
     with app_session(app) as session:
         rows = [{"number": o.number, "status": o.status, "detail": o.detail, "phone": o.phone,
                  "postcode": o.postcode, "updated_at": o.updated_at.isoformat() if o.updated_at else None}
-                for o in list_orders(session, status=args.status, limit=args.limit or None)]
-    if args.json:
+                for o in list_orders(session, status=status, limit=limit or None)]
+    if as_json:
         print(json.dumps(rows, indent=2))
         return 0
     if not rows:
@@ -75,21 +66,25 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_delete(args: argparse.Namespace) -> int:
-    if bool(args.numbers) == bool(args.all):
+@orders.command("delete", help="delete orders by number (or --all)")
+@click.argument("numbers", nargs=-1, metavar="NUMBER")
+@click.option("--all", "delete_all", is_flag=True, help="delete every order in the table")
+@click.option("--json", "as_json", is_flag=True)
+def cmd_delete(numbers: tuple[str, ...], delete_all: bool, as_json: bool) -> int:
+    if bool(numbers) == bool(delete_all):
         raise CLIError("give order numbers to delete, or --all (not both)")
-    app = make_app()
+    app = load_app()
     with app_session(app) as session:
-        if args.all:
+        if delete_all:
             numbers = [o.number for o in list_orders(session)]
         else:
-            numbers = list(dict.fromkeys(args.numbers))
+            numbers = list(dict.fromkeys(numbers))
         missing = delete_orders(session, numbers)
-        if missing and not args.all:
+        if missing and not delete_all:
             session.rollback()
             raise CLIError(f"no such order(s): {', '.join(missing)} (nothing deleted)")
     deleted = len(numbers) - len(missing)
-    if args.json:
+    if as_json:
         print(json.dumps({"deleted": deleted}))
     else:
         print(f"deleted {deleted} order(s)")

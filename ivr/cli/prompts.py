@@ -1,28 +1,23 @@
 """`prompts render` (all audio ahead of calls) and `prompts check` (catalogue vs code)."""
 from __future__ import annotations
 
-import argparse
 import ast
 import json
 import sys
 from pathlib import Path
 
-from . import CLIError
+import click
+
+from . import AreaGroup, CLIError
 from ..services import services
 
 MAX_PROMPT_WORDS = 25  # about ten seconds: one sentence or two a caller can hold in mind on the phone
 CODE_ROOT = Path(__file__).resolve().parent.parent
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("prompts", help="render prompt audio, check the catalogue")
-    psub = p.add_subparsers(dest="prompts_command", required=True, metavar="ACTION")
-    r = psub.add_parser("render", help="render every prompt and knowledge-base answer not yet rendered")
-    r.add_argument("--json", action="store_true")
-    r.set_defaults(func=cmd_render)
-    c = psub.add_parser("check", help="ids used in code but missing, unused ids, prompts too long")
-    c.add_argument("--json", action="store_true")
-    c.set_defaults(func=cmd_check)
+@click.group(cls=AreaGroup, help="render prompt audio, check the catalogue")
+def prompts() -> None:
+    pass
 
 
 def ids_used_in_code(root: Path = CODE_ROOT) -> tuple[set[str], set[str]]:
@@ -61,7 +56,9 @@ def check_catalogue(catalogue) -> dict[str, list[str]]:
     }
 
 
-def cmd_check(args: argparse.Namespace) -> int:
+@prompts.command("check", help="ids used in code but missing, unused ids, prompts too long")
+@click.option("--json", "as_json", is_flag=True)
+def cmd_check(as_json: bool) -> int:
     from ..config import load_settings
     from ..prompts import PromptCatalogue, PromptError
 
@@ -70,7 +67,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     except PromptError as exc:
         raise CLIError(str(exc)) from None
     report = check_catalogue(catalogue)
-    if args.json:
+    if as_json:
         print(json.dumps(report, indent=2))
     else:
         print(f"{len(catalogue.prompts)} prompts in {catalogue.path}")
@@ -84,11 +81,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if any(report.values()) else 0
 
 
-def cmd_render(args: argparse.Namespace) -> int:
+@prompts.command("render", help="render every prompt and knowledge-base answer not yet rendered")
+@click.option("--json", "as_json", is_flag=True)
+def cmd_render(as_json: bool) -> int:
     from ..tts.service import texts_to_render
-    from .context import make_app
+    from .context import load_app
 
-    app = make_app()
+    app = load_app()
     service = services(app).tts
     texts = list(dict.fromkeys(texts_to_render(app)))
     total = {"rendered": 0, "cached": 0, "failed": 0, "seconds": 0.0, "audio_seconds": 0.0}
@@ -102,9 +101,9 @@ def cmd_render(args: argparse.Namespace) -> int:
         total["seconds"] += result.seconds
         total["audio_seconds"] += result.audio_seconds
         failures += [f"{t[:50]!r}: {e}" for t, e in result.failed]
-        if not args.json:
+        if not as_json:
             print(f"\r{min(start + batch, len(texts))}/{len(texts)} texts", end="", file=sys.stderr, flush=True)
-    if args.json:
+    if as_json:
         print(json.dumps({**total, "seconds": round(total["seconds"], 2),
                           "audio_seconds": round(total["audio_seconds"], 1), "errors": failures[:20]}))
     else:

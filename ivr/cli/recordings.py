@@ -2,35 +2,34 @@
 `recordings recover`: ticket any Media Streams voicemail whose recorder died with its process."""
 from __future__ import annotations
 
-import argparse
 import json
 
+import click
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("recordings", help="voicemail recordings: reconcile with Twilio, recover captures")
-    rsub = p.add_subparsers(dest="recordings_command", metavar="ACTION", required=True)
-    rec = rsub.add_parser("reconcile", help="list our calls' recordings at Twilio and make tickets for any we missed")
-    rec.add_argument("--hours", type=int, default=None, help="how far back to look (default IVR_RECONCILE_LOOKBACK_HOURS)")
-    rec.add_argument("--json", action="store_true", help="print the result as JSON")
-    rec.set_defaults(func=cmd_reconcile)
-    rcv = rsub.add_parser("recover", help="ticket messages captured from a stream whose recorder died (crash, kill)")
-    rcv.add_argument("--json", action="store_true", help="print the result as JSON")
-    rcv.set_defaults(func=cmd_recover)
+from . import AreaGroup
 
 
-def cmd_reconcile(args: argparse.Namespace) -> int:
+@click.group(cls=AreaGroup, help="voicemail recordings: reconcile with Twilio, recover captures")
+def recordings() -> None:
+    pass
+
+
+@recordings.command("reconcile", help="list our calls' recordings at Twilio and make tickets for any we missed")
+@click.option("--hours", type=int, default=None, help="how far back to look (default IVR_RECONCILE_LOOKBACK_HOURS)")
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+def cmd_reconcile(hours: int | None, as_json: bool) -> int:
     from ..recordings.reconcile import ReconcileError, reconcile
     from . import CLIError
-    from .context import make_app
+    from .context import load_app
 
-    if args.hours is not None and not 1 <= args.hours <= 24 * 90:
+    if hours is not None and not 1 <= hours <= 24 * 90:
         raise CLIError("--hours must be between 1 and 2160")
-    app = make_app()
+    app = load_app()
     try:
-        report = reconcile(app, lookback_hours=args.hours)
+        report = reconcile(app, lookback_hours=hours)
     except ReconcileError as exc:
         raise CLIError(str(exc)) from None
-    if args.json:
+    if as_json:
         print(json.dumps(report.as_dict()))
         return 0
     print(f"{report.listed} recording(s) at Twilio, {report.ours} from our calls, "
@@ -40,13 +39,15 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_recover(args: argparse.Namespace) -> int:
+@recordings.command("recover", help="ticket messages captured from a stream whose recorder died (crash, kill)")
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+def cmd_recover(as_json: bool) -> int:
     """What the worker does every few seconds, by hand: safe beside a running service."""
     from ..recordings.orphans import ORPHAN_AFTER_SECONDS, recover_captures
-    from .context import make_app
+    from .context import load_app
 
-    report = recover_captures(make_app())
-    if args.json:
+    report = recover_captures(load_app())
+    if as_json:
         print(json.dumps(report.as_dict()))
         return 0
     print(f"{len(report.created)} ticket(s) made, {len(report.live)} still being recorded "

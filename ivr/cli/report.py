@@ -1,37 +1,34 @@
 """`report --since DAY [--until DAY] [--json]`: the insights page's figures on the command line."""
 from __future__ import annotations
 
-import argparse
 import json
 
+import click
+
 from . import CLIError
-from .context import app_session, make_app
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report", help="how the desk is doing: calls, containment, tickets, questions, ratings")
-    p.add_argument("--since", help="first day, e.g. 2026-11-01 (default: 30 days ago)")
-    p.add_argument("--until", help="last day, inclusive (default: today)")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_report)
+from .context import app_session, load_app
 
 
 def _pct(rate: float | None) -> str:
     return f"{rate * 100:.0f}%" if rate is not None else "-"
 
 
-def cmd_report(args: argparse.Namespace) -> int:
+@click.command("report", help="how the desk is doing: calls, containment, tickets, questions, ratings")
+@click.option("--since", help="first day, e.g. 2026-11-01 (default: 30 days ago)")
+@click.option("--until", help="last day, inclusive (default: today)")
+@click.option("--json", "as_json", is_flag=True)
+def report(since: str | None, until: str | None, as_json: bool) -> int:
     from ..insights.clock import business_tz, format_duration
     from ..insights.figures import Period, PeriodError, compute
 
-    app = make_app()
+    app = load_app()
     try:
-        period = Period.parse(args.since, args.until, business_tz(app))
+        period = Period.parse(since, until, business_tz(app))
     except PeriodError as exc:
         raise CLIError(str(exc)) from None
     with app_session(app) as session:
         fig = compute(session, period)
-    if args.json:
+    if as_json:
         print(json.dumps(fig.as_dict(), indent=2))
         return 0
     aht = format_duration(fig.average_handling_seconds) if fig.average_handling_seconds is not None else "-"

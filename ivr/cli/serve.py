@@ -8,34 +8,17 @@ under the migration lock.
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import signal
 import sys
 
+import click
+
 from ..config import PROJECT_ROOT
 from ..services import services
 
 log = logging.getLogger(__name__)
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("serve", help="run the web service with an in-process job worker")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    p.add_argument("--threads", type=int, default=None, help="request threads per process (default 8; 16 with --production)")
-    p.add_argument("--production", action="store_true",
-                   help="run gunicorn (gthread) with several processes; see README 'Production'")
-    p.add_argument("--workers", type=int, default=2, help="processes with --production (default 2)")
-    p.add_argument("--gunicorn-config", default=None, metavar="PATH",
-                   help="gunicorn settings file for --production (default: gunicorn.conf.py in the project)")
-    p.add_argument("--no-worker", action="store_true", help="don't run jobs here (use `python -m ivr worker`)")
-    p.set_defaults(func=cmd_serve)
-
-    w = sub.add_parser("worker", help="run background jobs (transcription, notifications) without the web service")
-    w.add_argument("--once", action="store_true", help="run the spool and the jobs due now, then exit")
-    w.set_defaults(func=cmd_worker)
 
 
 def start_background(app, with_worker: bool) -> None:
@@ -66,51 +49,63 @@ def configure_logging(settings) -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
-def gunicorn_argv(args: argparse.Namespace) -> list[str]:
-    return [sys.executable, "-m", "gunicorn", "-c", str(args.gunicorn_config or PROJECT_ROOT / "gunicorn.conf.py"),
-            "--bind", f"{args.host}:{args.port}", "--workers", str(args.workers),
-            "--threads", str(args.threads or 16), "--chdir", str(PROJECT_ROOT), "wsgi:app"]
+def gunicorn_argv(host: str, port: int, workers: int, threads: int | None, gunicorn_config: str | None) -> list[str]:
+    return [sys.executable, "-m", "gunicorn", "-c", str(gunicorn_config or PROJECT_ROOT / "gunicorn.conf.py"),
+            "--bind", f"{host}:{port}", "--workers", str(workers),
+            "--threads", str(threads or 16), "--chdir", str(PROJECT_ROOT), "wsgi:app"]
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    from .context import make_app
+@click.command("serve", help="run the web service with an in-process job worker")
+@click.option("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+@click.option("--port", type=int, default=8000, help="port (default 8000)")
+@click.option("--threads", type=int, default=None, help="request threads per process (default 8; 16 with --production)")
+@click.option("--production", is_flag=True, help="run gunicorn (gthread) with several processes; see README 'Production'")
+@click.option("--workers", type=int, default=2, help="processes with --production (default 2)")
+@click.option("--gunicorn-config", default=None, metavar="PATH",
+              help="gunicorn settings file for --production (default: gunicorn.conf.py in the project)")
+@click.option("--no-worker", is_flag=True, help="don't run jobs here (use `python -m ivr worker`)")
+def serve(host: str, port: int, threads: int | None, production: bool, workers: int, gunicorn_config: str | None,
+          no_worker: bool) -> int:
+    from .context import load_migrated_app
 
-    app = make_app()  # upgrades the schema (under the lock) and checks the settings
+    app, _, _ = load_migrated_app()  # upgrades the schema (under the lock) and checks the settings
     settings = app.config["IVR_SETTINGS"]
     configure_logging(settings)
-    if args.production:
+    if production:
         services(app).engine.dispose()  # the processes open their own connections
-        argv = gunicorn_argv(args)
+        argv = gunicorn_argv(host, port, workers, threads, gunicorn_config)
         log.info("starting gunicorn: %s", " ".join(argv[1:]))
         env = dict(os.environ)
-        if args.no_worker:
+        if no_worker:
             env["IVR_RUN_WORKER"] = "false"
         os.execve(sys.executable, argv, env)  # the settings are re-read from the same environment
-    from waitress import serve
+    from waitress import serve as waitress_serve
 
-    start_background(app, with_worker=settings.run_worker and not args.no_worker)
-    log.info("serving on http://%s:%d (Twilio webhook: %s/voice)", args.host, args.port,
-             settings.public_base_url or f"http://{args.host}:{args.port}")
-    serve(app, host=args.host, port=args.port, threads=args.threads or 8, ident="ivr")
+    start_background(app, with_worker=settings.run_worker and not no_worker)
+    log.info("serving on http://%s:%d (Twilio webhook: %s/voice)", host, port,
+             settings.public_base_url or f"http://{host}:{port}")
+    waitress_serve(app, host=host, port=port, threads=threads or 8, ident="ivr")
     return 0
 
 
-def cmd_worker(args: argparse.Namespace) -> int:
+@click.command("worker", help="run background jobs (transcription, notifications) without the web service")
+@click.option("--once", is_flag=True, help="run the spool and the jobs due now, then exit")
+def worker(once: bool) -> int:
     from .. import spool
     from ..jobs.queue import Worker
     from ..registry import RECOVER_CAPTURES
-    from .context import make_app
+    from .context import load_migrated_app
 
-    app = make_app()
+    app, _, _ = load_migrated_app()
     configure_logging(app.config["IVR_SETTINGS"])
     result = spool.replay(app)
-    worker = Worker(app)
-    if args.once:
-        recovered = worker.run_periodic(RECOVER_CAPTURES.name)
-        count = worker.run_until_idle()
+    jobs = Worker(app)
+    if once:
+        recovered = jobs.run_periodic(RECOVER_CAPTURES.name)
+        count = jobs.run_until_idle()
         print(f"applied {result.applied} spooled entr(ies), recovered {len(recovered.created)} captured "
               f"message(s), ran {count} job(s)")
         return 0
-    signal.signal(signal.SIGTERM, lambda *_: worker.stop())
-    worker.run_forever()
+    signal.signal(signal.SIGTERM, lambda *_: jobs.stop())
+    jobs.run_forever()
     return 0

@@ -5,9 +5,10 @@ While recording, type a number of seconds (or press enter) to leave a message.
 """
 from __future__ import annotations
 
-import argparse
 import re
 from typing import Callable, Iterator
+
+import click
 
 from ..simulate.driver import CallDriver, CallError, FlaskTransport, HttpTransport, Step
 from ..simulate.twiml_check import TwimlError
@@ -15,19 +16,6 @@ from . import CLIError
 from ..services import services
 
 KEYS_RE = re.compile(r"^[0-9*#]+$")
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("simulate", help="place a pretend call in this terminal")
-    p.add_argument("--url", help="base URL of a running service (default: run the app in this process)")
-    p.add_argument("--from", dest="caller", default="+15005550006", help="caller's number")
-    p.add_argument("--script", help="caller turns separated by ';' instead of typing, e.g. '1;how do I return something;1'")
-    p.add_argument("--vosk", action="store_true",
-                   help="in-process only: keep the Vosk question path (questions must then be recorded)")
-    p.add_argument("--stream", action="store_true",
-                   help="call over Twilio Media Streams: sentences are spoken with espeak-ng, keys sent as dtmf")
-    p.add_argument("--save", metavar="CALL.WAV", help="with --stream: keep the call's audio (both sides) here")
-    p.set_defaults(func=cmd_simulate)
 
 
 def _turns(script: str | None) -> Iterator[str]:
@@ -73,39 +61,45 @@ def run_call(driver: CallDriver, turns: Iterator[str], out: Callable[[str], None
             step = driver.say(turn)
 
 
-def cmd_simulate(args: argparse.Namespace) -> int:
-    if args.stream:
-        return cmd_simulate_stream(args)
-    if args.save:
+@click.command("simulate", help="place a pretend call in this terminal")
+@click.option("--url", help="base URL of a running service (default: run the app in this process)")
+@click.option("--from", "caller", default="+15005550006", help="caller's number")
+@click.option("--script", help="caller turns separated by ';' instead of typing, e.g. '1;how do I return something;1'")
+@click.option("--vosk", is_flag=True,
+              help="in-process only: keep the Vosk question path (questions must then be recorded)")
+@click.option("--stream", is_flag=True,
+              help="call over Twilio Media Streams: sentences are spoken with espeak-ng, keys sent as dtmf")
+@click.option("--save", metavar="CALL.WAV", help="with --stream: keep the call's audio (both sides) here")
+def simulate(url: str | None, caller: str, script: str | None, vosk: bool, stream: bool, save: str | None) -> int:
+    if stream:
+        return cmd_simulate_stream(url, caller, script, save)
+    if save:
         raise CLIError("--save needs --stream (over TwiML, Twilio holds the audio)")
-    if args.url:
+    if url:
         app = None
         from ..config import load_settings
 
         settings = load_settings()
-        transport, base = HttpTransport(), args.url
+        transport, base = HttpTransport(), url
     else:
         from dataclasses import replace
 
-        from .. import create_app
-        from ..config import load_settings
+        from .context import load_app
 
-        settings = load_settings()
-        if not args.vosk:
+        app = load_app()
+        settings = app.config["IVR_SETTINGS"]
+        if not vosk:
             # Typed text stands for what Twilio's recogniser heard; there is no audio to transcribe.
             settings = replace(settings, speech="twilio")
-        from .db import upgrade_database
-
-        upgrade_database(settings)
-        app = create_app(settings)
+            app.config["IVR_SETTINGS"] = settings
         transport, base = FlaskTransport(app.test_client()), settings.public_base_url or "http://localhost"
     driver = CallDriver(transport, base, settings.twilio_auth_token, account_sid=settings.twilio_account_sid,
-                        caller=args.caller, api_base=settings.twilio_api_base)
+                        caller=caller, api_base=settings.twilio_api_base)
     if app is not None:
         driver.clip_words = clip_words(app)
-    print(f"calling {base}/voice as {args.caller} (call {driver.call_sid})")
+    print(f"calling {base}/voice as {caller} (call {driver.call_sid})")
     try:
-        run_call(driver, _turns(args.script))
+        run_call(driver, _turns(script))
     except (CallError, TwimlError) as exc:
         raise CLIError(f"the service answered something Twilio would reject: {exc}") from None
     except OSError as exc:
@@ -114,7 +108,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_simulate_stream(args: argparse.Namespace) -> int:
+def cmd_simulate_stream(url: str | None, caller_number: str, script: str | None, save: str | None) -> int:
     """The call over a Media Stream, to this process's app on a real socket or to --url."""
     import threading
     from pathlib import Path
@@ -123,28 +117,29 @@ def cmd_simulate_stream(args: argparse.Namespace) -> int:
     from ..simulate.media_stream import NotStreamed, StreamCaller
     from ..simulate.stream_call import Transcript, espeak_voice, run_stream_call, save_call
 
-    settings = load_settings()
     words: Transcript | None = None
     server = None
-    if args.url:
-        base = args.url
+    if url:
+        settings = load_settings()
+        base = url
     else:
         from werkzeug.serving import make_server
 
-        from .. import create_app
+        from .context import load_app
         from .serve import start_background
 
-        app = create_app(settings)
+        app = load_app()
+        settings = app.config["IVR_SETTINGS"]
         words = Transcript()
         services(app).stream_tap = words
         start_background(app, with_worker=settings.run_worker)
         server = make_server("127.0.0.1", 0, app, threaded=True)
         threading.Thread(target=server.serve_forever, name="simulate-server", daemon=True).start()
         base = f"http://127.0.0.1:{server.server_port}"
-    caller = StreamCaller(base, settings.twilio_auth_token, settings.twilio_account_sid, caller=args.caller)
-    print(f"calling {base}/voice as {args.caller} over a media stream (call {caller.call_sid})")
+    caller = StreamCaller(base, settings.twilio_auth_token, settings.twilio_account_sid, caller=caller_number)
+    print(f"calling {base}/voice as {caller_number} over a media stream (call {caller.call_sid})")
     try:
-        run_stream_call(caller, _turns(args.script), voice=espeak_voice(settings.say_language), words=words)
+        run_stream_call(caller, _turns(script), voice=espeak_voice(settings.say_language), words=words)
     except NotStreamed:
         raise CLIError("the service answered with TwiML, not a media stream: is a Vosk model installed for "
                        f"{settings.say_language} (python -m ivr models download) and IVR_STREAM on?") from None
@@ -154,9 +149,9 @@ def cmd_simulate_stream(args: argparse.Namespace) -> int:
         caller.close()
         if server is not None:
             server.shutdown()
-    if args.save:
-        seconds = save_call(caller, Path(args.save))
-        print(f"saved {seconds:.1f} s of the call to {args.save}")
+    if save:
+        seconds = save_call(caller, Path(save))
+        print(f"saved {seconds:.1f} s of the call to {save}")
     print(f"see the log: python -m ivr calls show {caller.call_sid}")
     return 0
 

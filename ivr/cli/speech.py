@@ -1,32 +1,17 @@
 """`models download|list` and `transcribe FILE.wav`: speech models and offline transcription."""
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
-from . import CLIError
+import click
+
+from . import AreaGroup, CLIError
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    m = sub.add_parser("models", help="speech models (Vosk)")
-    msub = m.add_subparsers(dest="models_command", required=True, metavar="ACTION")
-    dl = msub.add_parser("download", help="download an official Vosk model (checked and unpacked safely)")
-    dl.add_argument("language", nargs="?", default="en", help="language code (default en)")
-    dl.add_argument("--name", help="any official model name, e.g. vosk-model-en-us-0.22")
-    dl.add_argument("--list-url", default=None, help="model list URL (default: the Vosk site's)")
-    dl.add_argument("--base-url", default=None, help="fetch archives from this mirror instead")
-    dl.set_defaults(func=cmd_download)
-    ls = msub.add_parser("list", help="installed models by language")
-    ls.add_argument("--json", action="store_true")
-    ls.set_defaults(func=cmd_list)
-
-    t = sub.add_parser("transcribe", help="transcribe a WAV file with Vosk")
-    t.add_argument("file", type=Path)
-    t.add_argument("--model", type=Path, help="model folder (default: the configured one)")
-    t.add_argument("--language", default="en")
-    t.add_argument("--json", action="store_true", help="with confidences and timing")
-    t.set_defaults(func=cmd_transcribe)
+@click.group(cls=AreaGroup, help="speech models (Vosk)")
+def models() -> None:
+    pass
 
 
 def _settings():
@@ -35,24 +20,31 @@ def _settings():
     return load_settings()
 
 
-def cmd_download(args: argparse.Namespace) -> int:
+@models.command("download", help="download an official Vosk model (checked and unpacked safely)")
+@click.argument("language", default="en", required=False)
+@click.option("--name", help="any official model name, e.g. vosk-model-en-us-0.22")
+@click.option("--list-url", default=None, help="model list URL (default: the Vosk site's)")
+@click.option("--base-url", default=None, help="fetch archives from this mirror instead")
+def cmd_download(language: str, name: str | None, list_url: str | None, base_url: str | None) -> int:
     from ..speech.models import MODEL_LIST_URL, DownloadError, download_model
 
     settings = _settings()
     try:
-        path = download_model(Path(settings.instance_path) / "models", language=args.language, name=args.name,
-                              list_url=args.list_url or MODEL_LIST_URL, base_url=args.base_url)
+        path = download_model(Path(settings.instance_path) / "models", language=language, name=name,
+                              list_url=list_url or MODEL_LIST_URL, base_url=base_url)
     except DownloadError as exc:
         raise CLIError(str(exc)) from None
     print(f"model installed in {path}")
     return 0
 
 
-def cmd_list(args: argparse.Namespace) -> int:
+@models.command("list", help="installed models by language")
+@click.option("--json", "as_json", is_flag=True)
+def cmd_list(as_json: bool) -> int:
     from ..speech.engine import model_paths
 
     found = {k: str(v) for k, v in model_paths(_settings()).items()}
-    if args.json:
+    if as_json:
         print(json.dumps(found, indent=2))
     elif not found:
         print("no speech models installed (python -m ivr models download en)")
@@ -61,25 +53,29 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_transcribe(args: argparse.Namespace) -> int:
+@click.command("transcribe", help="transcribe a WAV file with Vosk")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--model", type=click.Path(path_type=Path), help="model folder (default: the configured one)")
+@click.option("--language", default="en")
+@click.option("--json", "as_json", is_flag=True, help="with confidences and timing")
+def transcribe(file: Path, model: Path | None, language: str, as_json: bool) -> int:
     from ..speech.audio import AudioError
     from ..speech.engine import ModelError, SpeechEngine, model_path_for
 
     try:
-        audio = args.file.read_bytes()
+        audio = file.read_bytes()
     except OSError as exc:
-        raise CLIError(f"{args.file}: cannot read ({exc.strerror})") from None
-    model = args.model
+        raise CLIError(f"{file}: cannot read ({exc.strerror})") from None
     if model is None:
-        model = model_path_for(_settings(), args.language)
+        model = model_path_for(_settings(), language)
         if model is None:
-            raise CLIError(f"no speech model for {args.language!r}: pass --model or run `python -m ivr models download {args.language}`")
+            raise CLIError(f"no speech model for {language!r}: pass --model or run `python -m ivr models download {language}`")
     try:
         engine = SpeechEngine(model)
         transcript = engine.transcribe(audio)
     except (ModelError, AudioError) as exc:
-        raise CLIError(f"{args.file if isinstance(exc, AudioError) else model}: {exc}") from None
-    if args.json:
+        raise CLIError(f"{file if isinstance(exc, AudioError) else model}: {exc}") from None
+    if as_json:
         print(json.dumps({**transcript.as_dict(), "model": str(model),
                           "model_load_seconds": round(engine.load_seconds, 3)}, ensure_ascii=False, indent=2))
     else:

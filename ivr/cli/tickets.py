@@ -1,53 +1,35 @@
 """`tickets list|show|resolve|export|purge` for scripts and operators."""
 from __future__ import annotations
 
-import argparse
 import json
 
+import click
+
 from ..tickets.queries import STATUS_LABELS, TicketError, TicketFilter, export, find_ticket, list_tickets, set_status, ticket_dict
-from . import CLIError
-from .context import app_session, make_app
+from . import AreaGroup, CLIError
+from .context import app_session, load_app
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("tickets", help="voicemail tickets")
-    tsub = p.add_subparsers(dest="tickets_command", required=True, metavar="ACTION")
-    ls = tsub.add_parser("list", help="tickets, newest first")
-    for s in (ls,):
-        s.add_argument("--status")
-        s.add_argument("--q", help="words in the transcript, number or reference")
-        s.add_argument("--limit", type=int, default=50)
-        s.add_argument("--json", action="store_true")
-    ls.set_defaults(func=cmd_list)
-    show = tsub.add_parser("show", help="one ticket with notes, history and the call before it")
-    show.add_argument("ticket", help="id or reference")
-    show.add_argument("--json", action="store_true")
-    show.set_defaults(func=cmd_show)
-    res = tsub.add_parser("resolve", help="mark a ticket resolved")
-    res.add_argument("ticket")
-    res.set_defaults(func=cmd_resolve)
-    ex = tsub.add_parser("export", help="all tickets (or filtered) as CSV or JSON on stdout")
-    ex.add_argument("--format", choices=["csv", "json"], default="csv")
-    ex.add_argument("--status")
-    ex.add_argument("--since", help="YYYY-MM-DD")
-    ex.set_defaults(func=cmd_export)
-    pu = tsub.add_parser("purge", help="delete recordings older than the retention period (tickets stay)")
-    pu.add_argument("--days", type=int, help="default: IVR_RECORDING_RETENTION_DAYS")
-    pu.add_argument("--dry-run", action="store_true")
-    pu.add_argument("--json", action="store_true")
-    pu.set_defaults(func=cmd_purge)
+@click.group(cls=AreaGroup, help="voicemail tickets")
+def tickets() -> None:
+    pass
 
 
-def cmd_list(args: argparse.Namespace) -> int:
-    app = make_app()
+@tickets.command("list", help="tickets, newest first")
+@click.option("--status")
+@click.option("--q", help="words in the transcript, number or reference")
+@click.option("--limit", type=int, default=50)
+@click.option("--json", "as_json", is_flag=True)
+def cmd_list(status: str | None, q: str | None, limit: int, as_json: bool) -> int:
+    app = load_app()
     try:
-        flt = TicketFilter.from_args({"status": args.status, "q": args.q, "per_page": args.limit})
+        flt = TicketFilter.from_args({"status": status, "q": q, "per_page": limit})
     except TicketError as exc:
         raise CLIError(str(exc)) from None
     with app_session(app) as session:
         page = list_tickets(session, flt)
         rows = [ticket_dict(t) for t in page.tickets]
-    if args.json:
+    if as_json:
         print(json.dumps(rows, indent=2))
         return 0
     if not rows:
@@ -65,11 +47,15 @@ def _find(session, ident: str):
     return ticket
 
 
-def cmd_show(args: argparse.Namespace) -> int:
-    app = make_app()
+@tickets.command("show", help="one ticket with notes, history and the call before it")
+@click.argument("ticket")
+@click.option("--json", "as_json", is_flag=True)
+def cmd_show(ticket: str, as_json: bool) -> int:
+    """TICKET: id or reference."""
+    app = load_app()
     with app_session(app) as session:
-        data = ticket_dict(_find(session, args.ticket), session, full=True)
-    if args.json:
+        data = ticket_dict(_find(session, ticket), session, full=True)
+    if as_json:
         print(json.dumps(data, indent=2))
         return 0
     print(f"ticket {data['reference']} ({STATUS_LABELS[data['status']]}) from {data['caller'] or 'unknown'} at {data['created_at'][:16]}")
@@ -81,42 +67,55 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_resolve(args: argparse.Namespace) -> int:
-    app = make_app()
+@tickets.command("resolve", help="mark a ticket resolved")
+@click.argument("ticket_id", metavar="TICKET")
+def cmd_resolve(ticket_id: str) -> int:
+    app = load_app()
     with app_session(app) as session:
-        ticket = _find(session, args.ticket)
+        ticket = _find(session, ticket_id)
         changed = set_status(session, ticket, "resolved", None)
         ref = ticket.reference
     print(f"ticket {ref} resolved" if changed else f"ticket {ref} was already resolved")
     return 0
 
 
-def cmd_export(args: argparse.Namespace) -> int:
-    app = make_app()
+@tickets.command("export", help="all tickets (or filtered) as CSV or JSON on stdout")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv")
+@click.option("--json", "as_json", is_flag=True, help="the same as --format json")
+@click.option("--status")
+@click.option("--since", help="YYYY-MM-DD")
+def cmd_export(fmt: str, as_json: bool, status: str | None, since: str | None) -> int:
+    if as_json:
+        fmt = "json"
+    app = load_app()
     try:
-        flt = TicketFilter.from_args({"status": args.status, "since": args.since})
+        flt = TicketFilter.from_args({"status": status, "since": since})
     except TicketError as exc:
         raise CLIError(str(exc)) from None
     from ..tickets.models import Ticket
 
     with app_session(app) as session:
         rows = session.scalars(flt.query().order_by(Ticket.created_at.desc())).all()
-        print(export(rows, args.format), end="")
+        print(export(rows, fmt), end="")
     return 0
 
 
-def cmd_purge(args: argparse.Namespace) -> int:
+@tickets.command("purge", help="delete recordings older than the retention period (tickets stay)")
+@click.option("--days", type=int, help="default: IVR_RECORDING_RETENTION_DAYS")
+@click.option("--dry-run", is_flag=True)
+@click.option("--json", "as_json", is_flag=True)
+def cmd_purge(days: int | None, dry_run: bool, as_json: bool) -> int:
     from ..recordings.retention import purge_recordings
 
-    app = make_app()
-    days = args.days or app.config["IVR_SETTINGS"].recording_retention_days
+    app = load_app()
+    days = days or app.config["IVR_SETTINGS"].recording_retention_days
     if days < 1:
         raise CLIError("no retention period: pass --days N or set IVR_RECORDING_RETENTION_DAYS")
-    deleted = purge_recordings(app, days, dry_run=args.dry_run)
-    if args.json:
-        print(json.dumps({"days": days, "dry_run": args.dry_run, "deleted": deleted}, indent=2))
+    deleted = purge_recordings(app, days, dry_run=dry_run)
+    if as_json:
+        print(json.dumps({"days": days, "dry_run": dry_run, "deleted": deleted}, indent=2))
         return 0
-    verb = "would delete" if args.dry_run else "deleted"
+    verb = "would delete" if dry_run else "deleted"
     for d in deleted:
         print(f"{verb} the recording of ticket {d['ticket']} ({d['created_at'][:10]}, {d['bytes']} bytes)")
     print(f"{verb} {len(deleted)} recording(s) older than {days} days; tickets and transcripts kept")
