@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from ...kb.models import Article, QuestionAsked, Topic
-from ..actions import Listen, Record, Say, Step, Turn
+from ..actions import Listen, Record, Say, Step, Turn, Vocabulary
 from ..context import CallContext
 from ..flow import as_int, goto, state
 from ..menus import INVALID_LIMIT, MAIN_MENU_KEY, Choice, Menu, menu, menu_turn, spoken_key
@@ -23,6 +23,15 @@ def speech_engine(ctx: CallContext):
     return get_engine(ctx.settings, ctx.settings.say_language.split("-")[0])
 
 
+def question_vocabulary(ctx: CallContext) -> Vocabulary:
+    """The words callers are likely to use in a question: the knowledge base's, computed here once
+    for whichever recogniser hears the question (a transport's own, or ours on a recording)."""
+    from ...kb.service import search_engine
+    from ...speech.vocabulary import kb_phrases
+
+    return Vocabulary(tuple(kb_phrases(search_engine(ctx.app, ctx.session).articles)))
+
+
 @state("ask")
 def ask(ctx: CallContext, attempt: int | str = 0, again: int | str = 0) -> Turn:
     attempt = as_int(attempt)
@@ -31,7 +40,8 @@ def ask(ctx: CallContext, attempt: int | str = 0, again: int | str = 0) -> Turn:
     if speech_engine(ctx) is not None:
         # Record the question ourselves: a short silence ends it, no beep, silence trimmed.
         return Turn(prompt, Record(purpose="question", on_done=Step("question_recorded", {"attempt": attempt}),
-                                   on_empty=missed, max_seconds=20, silence_s=2, beep=False, finish_on_key="#*"))
+                                   on_empty=missed, max_seconds=20, silence_s=2, beep=False, finish_on_key="#*",
+                                   vocabulary=question_vocabulary(ctx)))
     return Turn(Listen(prompts=(prompt,), on_input=Step("question", {"attempt": attempt}), on_silence=missed,
                        keys=True, speech=True, num_digits=1, timeout_s=6))
 
@@ -74,15 +84,12 @@ def question_recorded(ctx: CallContext, attempt: int | str = 0) -> Turn:
     engine = speech_engine(ctx)
     if recording is None or not recording.sid or engine is None:
         return Turn(goto("question_missed", attempt=attempt))
-    from ...kb.service import search_engine
     from ...recordings.fetch import fetch_recording
-    from ...speech.vocabulary import kb_phrases
 
     try:
         budget = ctx.settings.recording_fetch_seconds
         audio = fetch_recording(ctx.settings, recording.sid, timeout_seconds=budget)
-        phrases = kb_phrases(search_engine(ctx.app, ctx.session).articles)
-        transcript = engine.transcribe(audio, phrases=phrases)
+        transcript = engine.transcribe(audio, phrases=list(question_vocabulary(ctx).phrases))
     except Exception as exc:  # noqa: BLE001 - the caller hears "sorry" and tries again, never silence
         ctx.app.logger.warning("question recording %s not transcribed: %s", recording.sid, exc)
         ctx.log("speech_failed", recording_sid=recording.sid, error=f"{type(exc).__name__}: {exc}")
