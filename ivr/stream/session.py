@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable
+from typing import Callable
 
 from flask import Flask
 
 from ..speech.engine import SpeechEngine
-from ..voice.actions import WAITING, Hangup, Input, Listen, Say, Step, Turn
+from ..voice.actions import WAITING, Hangup, Input, Listen, Record, Say, Step, Transfer, Turn
 from . import protocol
 from .audio import frames
 from .clips import ClipSource
@@ -39,6 +39,17 @@ class SocketGone(Exception):
     """The socket closed (caller hung up, Twilio stopped the stream, or the network dropped)."""
 
 
+def spoken(turn: Turn) -> tuple[list[Say], Listen | Record | Transfer | Hangup]:
+    """What a turn says (its Says, then a Listen's prompts) and the action it then waits on."""
+    last = turn.last
+    says = [a for a in turn if isinstance(a, Say) and a.text]
+    if isinstance(last, Listen):
+        says += [p for p in last.prompts if p.text]
+    if not isinstance(last, WAITING):
+        raise RuntimeError(f"turn ends without a waiting action: {turn!r}")
+    return says, last
+
+
 class StreamCall:
     def __init__(self, app: Flask, send: Callable[[str], None], receive: Callable[[float], str | None],
                  start: protocol.Start, engine: SpeechEngine, base_url: str):
@@ -48,6 +59,7 @@ class StreamCall:
         self.caller, self.to = start.custom_parameters.get("From", ""), start.custom_parameters.get("To", "")
         self.base_url = base_url
         self.flow = FlowRunner(app, self.call_sid, self.caller, self.to)
+        self.note = self.flow.note  # an event in the call's log
         self.player = Player(send, self.stream_sid)
         self.clips = ClipSource(app.extensions["ivr.tts"])
         self.metrics = Metrics()
@@ -101,30 +113,21 @@ class StreamCall:
             self._act(wait.on_mark(event.name, now))
 
     def _act(self, outcome: Outcome) -> None:
-        if isinstance(outcome, Next):
-            self._next(outcome.step, outcome.input)
-        elif isinstance(outcome, Leave):
+        """Do what the wait decided: run the flow with the caller's input and play its turn, or leave."""
+        if isinstance(outcome, Leave):
             self._leave(outcome.turn, outcome.reason)
-
-    # ================================================================== running the flow
-    def _next(self, step: Step, given: Input) -> None:
-        self.wait = None
-        started = time.monotonic()
-        turn = self.flow.run(step, given)
-        ran = time.monotonic()
-        self._play_turn(turn)
-        log.debug("call %s: %s ran in %.0f ms, its audio queued in %.0f ms", self.call_sid, step.state,
-                  (ran - started) * 1000, (time.monotonic() - ran) * 1000)
+        elif isinstance(outcome, Next):
+            self.wait, started = None, time.monotonic()
+            turn = self.flow.run(outcome.step, outcome.input)
+            ran = time.monotonic()
+            self._play_turn(turn)
+            log.debug("call %s: %s ran in %.0f ms, its audio queued in %.0f ms", self.call_sid, outcome.step.state,
+                      (ran - started) * 1000, (time.monotonic() - ran) * 1000)
 
     # ================================================================== playing a turn
     def _play_turn(self, turn: Turn) -> None:
         self.turns += 1
-        last = turn.last
-        says = [a for a in turn if isinstance(a, Say) and a.text]
-        if isinstance(last, Listen):
-            says += [p for p in last.prompts if p.text]
-        if not isinstance(last, WAITING):
-            raise RuntimeError(f"turn ends without a waiting action: {turn!r}")
+        says, last = spoken(turn)
         self.turn = turn
         payloads = self.clips.payloads([(s.text, s.private) for s in says])
         wait = wait_for(last, self, self.utterances)
@@ -149,27 +152,20 @@ class StreamCall:
             tap(self.call_sid, name, text)
         return name
 
-    def note(self, kind: str, **detail: Any) -> None:
-        self.flow.note(kind, **detail)
-
-    @property
-    def player_busy(self) -> bool:
-        return self.player.busy
-
     def barge_in(self, by: str) -> bool:
         """The caller spoke or pressed a key over our audio: cut it off if it may be."""
         if not (self.player.busy and self.player.interruptible()):
             return False
         self.player.clear()
         self.metrics.barge_ins += 1
-        self.flow.note("barge_in", by=by)
+        self.note("barge_in", by=by)
         return True
 
     # ================================================================== leaving the stream
     def _leave(self, turn: Turn, reason: str) -> None:
         """Continue the call with TwiML (REST update of the live call), then close the socket."""
         twiml = render_turn(self.app, turn, self.base_url)
-        self.flow.note(HANDOFF_EVENT, reason=reason, twiml=twiml)
+        self.note(HANDOFF_EVENT, reason=reason, twiml=twiml)
         try:
             update_call(self.settings, self.call_sid, twiml)
         except HandoffError as exc:
@@ -182,7 +178,7 @@ class StreamCall:
         wait, self.wait = self.wait, None
         self._salvage(wait)
         try:
-            self.flow.note("stream_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+            self.note("stream_failed", error=f"{type(exc).__name__}: {exc}"[:300])
         except Exception:  # noqa: BLE001
             log.exception("could not log the stream failure for %s", self.call_sid)
         if wait is not None and wait.phase is Phase.WAITING:
@@ -190,18 +186,14 @@ class StreamCall:
         elif self.turn is not None and (wait is None or wait.action is self.turn.last):
             turn = self.turn  # the turn being played, from its start
         else:
-            turn = self._safe_turn(Step("menu", {"name": "main"})) or Turn(Hangup())
+            try:
+                turn = self.flow.run(Step("menu", {"name": "main"}), Input())
+            except Exception:  # noqa: BLE001
+                turn = Turn(Hangup())
         try:
             self._leave(turn, "stream_failed")
         except Exception:  # noqa: BLE001
             log.exception("could not hand call %s to TwiML", self.call_sid)
-        self.wait = None
-
-    def _safe_turn(self, step: Step) -> Turn | None:
-        try:
-            return self.flow.run(step, Input())
-        except Exception:  # noqa: BLE001
-            return None
 
     def _socket_gone(self) -> None:
         """The caller hung up or the socket dropped. A message being recorded is kept and becomes a ticket."""

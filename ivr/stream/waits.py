@@ -22,6 +22,7 @@ from typing import Protocol, Union
 from ..recordings.store import CAPTURE_EVENT
 from ..voice.actions import Hangup, Input, Listen, Record, Recording, Step, Transfer, Turn, Vocabulary
 from .audio import frames, tone, ulaw_to_pcm16
+from .player import Player
 from .protocol import FRAME_MS
 from .recognizer import Heard
 from .utterance import UtteranceAssembler
@@ -56,9 +57,7 @@ class Line(Protocol):
 
     settings: object
     call_sid: str
-
-    @property
-    def player_busy(self) -> bool: ...
+    player: Player
 
     def barge_in(self, by: str) -> bool: ...  # True when our audio was cut off
 
@@ -103,7 +102,7 @@ class Wait:
 
     def tick(self, now: float) -> Outcome:
         if (self.phase is not Phase.WAITING and self.end_mark is not None and now > self.end_expected_at
-                and not self.line.player_busy):
+                and not self.line.player.busy):
             log.warning("call %s: mark %s never came back; carrying on", self.line.call_sid, self.end_mark)
             return self._prompts_heard(now)
         return self.on_tick(now)
