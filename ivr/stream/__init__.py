@@ -1,9 +1,11 @@
 """Real-time calls over Twilio Media Streams: the second transport of the call flow.
 
 `protocol` is Twilio's wire format; `recognizer`, `endpoint`, `player`, `clips` and
-`voicemail` are the audio pipeline; `session` runs the shared call flow over them; `handoff`
-leaves the stream for TwiML; `routes` is the WebSocket endpoint; `twiml` is the
-`<Connect><Stream>` answer the TwiML transport gives when a call can stream.
+`voicemail` are the audio pipeline; `utterance` assembles what the caller says from them;
+`waits` holds one wait per kind of waiting action (a choice, a spoken question, a message, a
+hand-off); `session` plays each turn, feeds its wait and runs the shared call flow (`flowrun`)
+with what the wait yields; `handoff` leaves the stream for TwiML; `routes` is the WebSocket
+endpoint; `twiml` is the `<Connect><Stream>` answer the TwiML transport gives when a call can stream.
 """
 from __future__ import annotations
 
