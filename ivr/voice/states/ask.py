@@ -24,8 +24,9 @@ def speech_engine(ctx: CallContext):
 
 
 def question_vocabulary(ctx: CallContext) -> Vocabulary:
-    """The words callers are likely to use in a question: the knowledge base's, computed here once
-    for whichever recogniser hears the question (a transport's own, or ours on a recording)."""
+    """The words callers are likely to use in a question: the knowledge base's. `ask` puts them in
+    its Record for a transport's own recogniser; `question_recorded` uses them for a recording it
+    transcribes itself (a Step's parameters can't carry them there)."""
     from ...kb.service import search_engine
     from ...speech.vocabulary import kb_phrases
 
