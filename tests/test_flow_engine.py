@@ -48,3 +48,23 @@ def test_twiml_keeps_uninterruptible_words_outside_the_gather():
     assert xml.index("Legal notice.") < xml.index("<Gather") < xml.index("Press 1.")
     assert 'action="/voice/input/main?attempt=0"' in xml
     assert step_url(Step("order_lookup", {"attempt": 1})) == "/voice/state/order_lookup?attempt=1"
+
+
+def test_the_flow_carries_the_recognition_vocabulary_in_its_actions(app, db, monkeypatch):
+    """A transport's own recogniser is told what to expect by the action, never by reading the KB."""
+    from ivr.kb.service import search_engine
+    from ivr.speech.vocabulary import kb_phrases
+    from ivr.voice.menus import MAIN_MENU_WORDS
+    from ivr.voice.states import ask
+
+    ctx = context(app, db)
+    menu = start_call(ctx).last
+    assert menu.vocabulary.closed and set(menu.hints) < set(menu.vocabulary.phrases)
+    assert set(MAIN_MENU_WORDS) <= set(menu.vocabulary.phrases)
+    order = run_state(context(app, db, input=Input(digits="3")), Step("menu_input", {"menu": "main"})).last
+    assert order.vocabulary.closed and "seven" in order.vocabulary.phrases
+    # With our own recogniser, a question is recorded and carries the knowledge base's words, free-form.
+    monkeypatch.setattr(ask, "speech_engine", lambda ctx: object())
+    record = run_state(context(app, db), Step("ask")).last
+    assert isinstance(record, Record) and record.purpose == "question" and not record.vocabulary.closed
+    assert record.vocabulary.phrases == tuple(kb_phrases(search_engine(app, db).articles)) != ()

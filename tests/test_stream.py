@@ -450,6 +450,37 @@ def test_recognisers_are_pooled_warm_and_a_broken_one_is_not_reused(ko_model, sp
     engine.release(taken, 8000)  # the real one it held is still good
 
 
+def test_utterances_are_assembled_from_frames_as_they_arrive(ko_model, speech):
+    """The assembler (VAD + streaming Vosk) says when speech starts, hands over the words when it
+    ends, and gives its recogniser back to the engine's pool."""
+    from ivr.speech.engine import SpeechEngine
+    from ivr.stream.audio import ulaw_to_pcm16
+    from ivr.stream.endpoint import EndpointSettings
+    from ivr.stream.recognizer import Heard
+    from ivr.stream.utterance import Metrics, UtteranceAssembler
+    from ivr.voice.actions import Vocabulary
+
+    engine = SpeechEngine(ko_model)
+    engine.warm_up(ulaw_to_pcm16(speech[QUESTION]), 8000, recognizers=1)
+    assembler = UtteranceAssembler(engine, EndpointSettings(end_silence_ms=600), Metrics())
+    assembler.reset(Vocabulary())  # free-form: the warm recogniser in the pool serves it
+    silence = b"\xff" * 8000  # a second of mu-law silence
+    audio = silence + speech[QUESTION] + 2 * silence
+    got, pooled_while_speaking = [], []
+    for i in range(0, len(audio), 160):  # 20 ms frames, as Twilio sends them
+        result = assembler.feed(ulaw_to_pcm16(audio[i:i + 160]), i / 8000)
+        if result is not None:
+            got.append((i / 8000, result))
+            pooled_while_speaking.append(engine.pooled(8000))
+    starts = [at for at, r in got if r == "started"]
+    heard = [(at, r) for at, r in got if isinstance(r, Heard) and r.text]
+    assert starts and 0.9 <= starts[0] < 1.5 and pooled_while_speaking[0] == 0  # taken from the pool
+    assert heard and any("\uac00" <= ch <= "\ud7a3" for ch in " ".join(r.text for _, r in heard))
+    spoken_until = (len(silence) + len(speech[QUESTION])) / 8000
+    assert heard[-1][0] <= spoken_until + 1.0  # the end of speech is decided within its trailing silence
+    assert engine.pooled(8000) == 1 and not assembler.in_speech  # the recogniser went back to the pool
+
+
 def test_start_up_warms_the_speech_model_before_the_service_says_ready(settings_overrides, ko_model, tts_cache):
     app = make_test_app({**settings_overrides, "say_language": "ko-KR",
                          "extra": {"VOSK_MODEL_PATH": f"ko={ko_model}", "IVR_TTS": "off",

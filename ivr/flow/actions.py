@@ -27,14 +27,16 @@ Transport obligations, per action:
   clip of it must not be cached beyond the day.
 * `Listen`: speak `prompts` (interruptible ones may be barged into), then wait `timeout_s` seconds
   after the last prompt ended for keys (when `keys`) and/or speech (when `speech`). Keys end at
-  `num_digits` digits or at `finish_on_key`. `hints` are words worth biasing recognition towards.
+  `num_digits` digits or at `finish_on_key`. `hints` are words worth biasing recognition towards
+  (TwiML's `<Gather hints>`); `vocabulary` is what a transport's own recogniser expects (below).
   Any input -> `on_input` with `Input(digits=..., speech=..., confidence=...)`; none -> `on_silence`.
 * `Record`: after any preceding `Say`, record up to `max_seconds`, ending after `silence_s` of
   silence or a key in `finish_on_key`. `purpose="message"` is a voicemail: it must become a ticket
   exactly once (the TwiML transport asks for Twilio's recording status callback too), marked
   `missed_transfer` when the Record says so, whichever callback makes it.
   `purpose="question"` is a spoken question: a transport that recognises speech itself (Media
-  Streams) may deliver the transcript as `Input.speech` instead of a recording. Something recorded
+  Streams) may deliver the transcript as `Input.speech` instead of a recording, recognising it with
+  the Record's `vocabulary`. Something recorded
   -> `on_done` with `Input(recording=Recording(...))` (and `digits` = the key that ended it);
   nothing recorded -> `on_empty`.
 * `Transfer`: connect the caller to `destinations` (E.164 numbers or `sip:` URIs, taken from
@@ -43,6 +45,10 @@ Transport obligations, per action:
   `Input(dial_status=...)` using Twilio's DialCallStatus words (completed, answered, busy,
   no-answer, failed, canceled). The Media Streams transport hands the call to TwiML for this.
 * `Hangup`: end the call.
+
+The recognition vocabulary (`Vocabulary`, on `Listen` and `Record`) is computed once, by the flow
+(a menu's words, the knowledge base's words for a question); a transport that recognises speech
+itself uses only what the action carries and never reads the knowledge base or the menus again.
 """
 from __future__ import annotations
 
@@ -74,6 +80,19 @@ class Say:
 
 
 @dataclass(frozen=True)
+class Vocabulary:
+    """What a recogniser should expect of an answer.
+
+    `closed`: the answer is one of `phrases` (a menu's words): a recogniser may restrict itself to
+    them. Otherwise the answer is free-form and `phrases` are words worth biasing it towards.
+    Empty: nothing known, recognise freely.
+    """
+
+    phrases: tuple[str, ...] = ()
+    closed: bool = False
+
+
+@dataclass(frozen=True)
 class Listen:
     """Speak `prompts`, then wait for keys and/or speech."""
 
@@ -86,6 +105,7 @@ class Listen:
     finish_on_key: str | None = None
     timeout_s: int = 6
     hints: tuple[str, ...] = ()
+    vocabulary: Vocabulary = Vocabulary()
 
 
 @dataclass(frozen=True)
@@ -101,6 +121,8 @@ class Record:
     finish_on_key: str = "#"
     # A message left because nobody answered a transfer: whoever makes the ticket marks it so.
     missed_transfer: bool = False
+    # A spoken question's words worth biasing recognition towards (the knowledge base's).
+    vocabulary: Vocabulary = Vocabulary()
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .actions import Listen, Say, Step, Turn
+from .actions import Listen, Say, Step, Turn, Vocabulary
 from .context import CallContext
 from ..services import services
 
@@ -184,6 +184,12 @@ def menu_says(ctx: CallContext, name: str, built: Menu) -> list[str]:
     return [line for line in lines if line]
 
 
+def choice_vocabulary(hints: tuple[str, ...]) -> Vocabulary:
+    """What a recogniser may restrict an answer to: the words offered, and those for the main menu
+    (said anywhere). Nothing offered: recognise freely."""
+    return Vocabulary((*hints, *MAIN_MENU_WORDS), closed=True) if hints else Vocabulary()
+
+
 def menu_turn(ctx: CallContext, name: str, params: dict[str, Any], *, attempt: int = 0,
               preface: list[str | Say] | None = None) -> Turn:
     """Read a menu and listen for its answer (a key or words interrupt it); silence -> no_input."""
@@ -196,5 +202,5 @@ def menu_turn(ctx: CallContext, name: str, params: dict[str, Any], *, attempt: i
         prompts=tuple(says),
         on_input=input_step(name, params, attempt),
         on_silence=built.on_silence or Step("no_input", {"menu": name, "attempt": attempt, **params}),
-        keys=True, speech=True, num_digits=1, timeout_s=6, hints=hints,
+        keys=True, speech=True, num_digits=1, timeout_s=6, hints=hints, vocabulary=choice_vocabulary(hints),
     ))

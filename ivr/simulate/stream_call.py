@@ -3,7 +3,7 @@
 The app runs in this process on a real socket (Werkzeug, port 0) unless `--url` names a
 running service (gunicorn or `flask run`). Typed sentences are spoken into the stream with
 espeak-ng, keys become `dtmf` events, and what the caller hears is printed as words: the
-stream reports each clip's sentence to an in-process listener (`ivr.stream.tap`); against a
+stream reports each clip's sentence to an in-process listener (`services(app).stream_tap`); against a
 remote service only the clip lengths can be shown. `--save call.wav` keeps both sides.
 """
 from __future__ import annotations

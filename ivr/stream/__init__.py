@@ -1,9 +1,12 @@
 """Real-time calls over Twilio Media Streams: the second transport of the call flow.
 
 `protocol` is Twilio's wire format; `recognizer`, `endpoint`, `player`, `clips` and
-`voicemail` are the audio pipeline; `session` runs the shared call flow over them; `handoff`
-leaves the stream for TwiML; `routes` is the WebSocket endpoint. The `<Connect><Stream>`
-answer that moves a call here is the webhook transport's (ivr/webhook/stream_offer.py).
+`voicemail` are the audio pipeline; `utterance` assembles what the caller says from them;
+`waits` holds one wait per kind of waiting action (a choice, a spoken question, a message, a
+hand-off); `session` plays each turn, feeds its wait and runs the shared call flow (`flowrun`)
+with what the wait yields; `handoff` leaves the stream for TwiML; `routes` is the WebSocket
+endpoint. The `<Connect><Stream>` answer that moves a call here is the webhook transport's
+(ivr/webhook/stream_offer.py).
 """
 from __future__ import annotations
 

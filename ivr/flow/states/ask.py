@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from ...kb.models import Article, QuestionAsked, Topic
-from ..actions import Listen, Record, Say, Step, Turn
+from ..actions import Listen, Record, Say, Step, Turn, Vocabulary
 from ..context import CallContext
 from ..actions import as_int, goto
 from ..menus import INVALID_LIMIT, MAIN_MENU_KEY, Choice, Menu, menu_turn, spoken_key
@@ -23,6 +23,13 @@ def speech_engine(ctx: CallContext):
     return services(ctx.app).speech.engine(ctx.language)
 
 
+def question_vocabulary(ctx: CallContext) -> Vocabulary:
+    """The words callers are likely to use in a question: the knowledge base's. `ask` puts them in
+    its Record for a transport's own recogniser; `question_recorded` uses them for a recording it
+    transcribes itself (a Step's parameters can't carry them there)."""
+    return Vocabulary(tuple(kb_phrases(search_engine(ctx.app, ctx.session).articles)))
+
+
 def ask(ctx: CallContext, attempt: int | str = 0, again: int | str = 0) -> Turn:
     attempt = as_int(attempt)
     prompt = Say(ctx.t("ask_again" if as_int(again) else "ask_question"))
@@ -30,7 +37,8 @@ def ask(ctx: CallContext, attempt: int | str = 0, again: int | str = 0) -> Turn:
     if speech_engine(ctx) is not None:
         # Record the question ourselves: a short silence ends it, no beep, silence trimmed.
         return Turn(prompt, Record(purpose="question", on_done=Step("question_recorded", {"attempt": attempt}),
-                                   on_empty=missed, max_seconds=20, silence_s=2, beep=False, finish_on_key="#*"))
+                                   on_empty=missed, max_seconds=20, silence_s=2, beep=False, finish_on_key="#*",
+                                   vocabulary=question_vocabulary(ctx)))
     return Turn(Listen(prompts=(prompt,), on_input=Step("question", {"attempt": attempt}), on_silence=missed,
                        keys=True, speech=True, num_digits=1, timeout_s=6))
 
@@ -74,8 +82,7 @@ def question_recorded(ctx: CallContext, attempt: int | str = 0) -> Turn:
     try:
         budget = ctx.settings.recording_fetch_seconds
         audio = fetch_recording(ctx.settings, recording.sid, timeout_seconds=budget)
-        phrases = kb_phrases(search_engine(ctx.app, ctx.session).articles)
-        transcript = engine.transcribe(audio, phrases=phrases)
+        transcript = engine.transcribe(audio, phrases=list(question_vocabulary(ctx).phrases))
     except Exception as exc:  # noqa: BLE001 - the caller hears "sorry" and tries again, never silence
         ctx.app.logger.warning("question recording %s not transcribed: %s", recording.sid, exc)
         ctx.log("speech_failed", recording_sid=recording.sid, error=f"{type(exc).__name__}: {exc}")

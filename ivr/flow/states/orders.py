@@ -17,16 +17,16 @@ from ...tts.spoken import spell_out_digits
 from ..actions import Listen, Say, Step, Turn
 from ..context import CallContext
 from ..actions import as_int, goto
-from ..menus import NO_INPUT_LIMIT, Choice, Menu, menu_turn, wants_main_menu
+from ..menus import NO_INPUT_LIMIT, Choice, Menu, choice_vocabulary, menu_turn, wants_main_menu
 
 
 def _listen_for_digits(ctx: CallContext, prompts: list[str], on_input: Step, on_silence: Step,
                        *, hints: tuple[str, ...] = ()) -> Turn:
     """Keys up to # or words; long enough to say or key a 10-digit number."""
+    hints = hints or ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "oh", "double")
     return Turn(Listen(prompts=tuple(Say(p) for p in prompts if p), on_input=on_input, on_silence=on_silence,
                        keys=True, speech=True, num_digits=None, finish_on_key="#", timeout_s=8,
-                       hints=hints or ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
-                                       "nine", "oh", "double")))
+                       hints=hints, vocabulary=choice_vocabulary(hints)))
 
 
 def _failures(ctx: CallContext) -> int:
