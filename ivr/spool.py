@@ -36,6 +36,7 @@ from typing import Any, Callable, Iterator
 from sqlalchemy.exc import InterfaceError, OperationalError, TimeoutError as PoolTimeout
 
 from .services import services
+from .clock import naive_utc, system_clock
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +144,7 @@ def append(instance_path: Path | str, kind: str, payload: dict[str, Any], *,
     if not kind or len(kind) > MAX_KIND_LENGTH:
         raise Rejected(f"spool kind must be 1-{MAX_KIND_LENGTH} characters")
     entry = Entry(id=uuid.uuid4().hex, kind=kind, payload=dict(payload),
-                  at=at or datetime.now(timezone.utc).replace(tzinfo=None))
+                  at=at or naive_utc(system_clock()))
     line = entry.to_line()
     if len(line.encode("utf-8")) > MAX_ENTRY_BYTES:
         raise Rejected(f"spool entry of {len(line)} bytes is over the {MAX_ENTRY_BYTES}-byte limit")
@@ -175,7 +176,7 @@ def quarantined(instance_path: Path | str) -> list[dict[str, Any]]:
 
 
 def _quarantine_line(line: str, reason: str) -> str:
-    return json.dumps({"reason": reason[:500], "quarantined_at": datetime.now(timezone.utc).isoformat(),
+    return json.dumps({"reason": reason[:500], "quarantined_at": system_clock().isoformat(),
                        "entry": line.rstrip("\n")[:MAX_ENTRY_BYTES]}, ensure_ascii=False) + "\n"
 
 

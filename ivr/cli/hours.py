@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime
 
 import click
 
@@ -27,7 +27,7 @@ def hours(as_json: bool, at: str | None) -> int:
         raise CLIError(" | ".join(exc.problems)) from None
     except PromptError as exc:
         raise CLIError(str(exc)) from None
-    now = datetime.now(timezone.utc)
+    now = system_clock()
     if at:
         try:
             moment = datetime.fromisoformat(at.strip())
@@ -61,6 +61,7 @@ def _until(delta) -> str:
 
 
 from .doctor import check  # noqa: E402 - `doctor` reports the hours too
+from ..clock import system_clock
 
 
 @check
@@ -74,7 +75,7 @@ def opening_hours(app) -> tuple[str, bool, str]:
         hours = load_hours(settings.hours_path)
     except HoursError as exc:
         return "opening hours", False, " | ".join(exc.problems)
-    now = datetime.now(timezone.utc)
+    now = system_clock()
     change = hours.next_change(now)
     state = "open" if hours.is_open(now) else "closed"
     until = f"; {change.kind} {change.at:%a %Y-%m-%d %H:%M}" if change else ""

@@ -25,6 +25,7 @@ from ..users.models import ROLES, User
 from ..users.service import (UserError, change_password, create_user, issue_token, list_tokens, reset_password,
                              revoke_token, set_active, set_role)
 from .security import valid_id
+from ..clock import system_clock
 
 bp = Blueprint("dashboard", __name__, template_folder="templates", static_folder="static",
                static_url_path="/dashboard-static")
@@ -271,7 +272,7 @@ def tickets_csv():
         abort(Response(str(exc), 400))
     rows = session.scalars(flt.query().order_by(Ticket.created_at.desc())).all()
     return Response(export(rows, "csv", session), mimetype="text/csv",
-                    headers={"Content-Disposition": f"attachment; filename=tickets-{datetime.now():%Y%m%d}.csv"})
+                    headers={"Content-Disposition": f"attachment; filename=tickets-{system_clock():%Y%m%d}.csv"})
 
 
 def _ticket_or_404(ticket_id: int) -> Ticket:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -22,6 +22,7 @@ from ..kb.service import search_engine
 from ..tickets.models import Ticket
 from ..users import throttle
 from ..tickets.service import new_reference
+from ..clock import system_clock
 
 bp = Blueprint("help", __name__, url_prefix="/help", template_folder="templates")
 
@@ -100,7 +101,7 @@ def message():
         return _page(400, form=form, form_error="The form was open too long. Please send it again.")
     except BadSignature:
         return _page(400, form=form, form_error="The form was damaged. Please send it again.")
-    age = (datetime.now(timezone.utc) - issued).total_seconds()
+    age = (system_clock() - issued).total_seconds()
     if age < _settings().web_message_min_seconds:
         return _page(400, form=form, form_error="That was very quick. Please check your message and send it again.")
     problems = []

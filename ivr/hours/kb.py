@@ -19,6 +19,7 @@ from .schedule import HoursError, OpeningHours
 from .spoken import hours_answer
 from ..services import services
 from .schedule import load_hours
+from ..clock import system_clock
 
 
 def publish_hours_article(session: Session, hours: OpeningHours, catalogue: PromptCatalogue,
@@ -46,7 +47,6 @@ def publish_configured_hours(app, session: Session, now: datetime | None = None)
 
     Returns the article id written, or None. Raises HoursError naming the file and the problems.
     """
-    from datetime import timezone
 
 
     settings = app.config["IVR_SETTINGS"]
@@ -56,4 +56,4 @@ def publish_configured_hours(app, session: Session, now: datetime | None = None)
             raise HoursError([f"{path}: file not found (IVR_HOURS_PATH)"])
         return None
     hours = load_hours(path)
-    return publish_hours_article(session, hours, services(app).prompts, now or datetime.now(timezone.utc))
+    return publish_hours_article(session, hours, services(app).prompts, now or system_clock())

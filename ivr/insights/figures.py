@@ -24,6 +24,7 @@ from ..tickets.activity import TicketChange
 from ..tickets.models import TICKET_KINDS, Ticket
 from .clock import to_local
 from ..tickets.queries import neutralise
+from ..clock import system_clock
 
 MAX_DAYS = 366
 ESCALATION_EVENTS = {"operator_requested", "message_prompt", "transfer", "transfer_started", "callback_requested",
@@ -43,7 +44,7 @@ class Period:
     @classmethod
     def parse(cls, since: str | None, until: str | None, tz: ZoneInfo, default_days: int = 30,
               today: date | None = None) -> "Period":
-        today = today or datetime.now(tz).date()
+        today = today or system_clock().astimezone(tz).date()
         try:
             end = date.fromisoformat(until) if until else today
             start = date.fromisoformat(since) if since else end - timedelta(days=default_days - 1)

@@ -24,12 +24,13 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Iterable, Sequence
 from ..services import services
 from ..kb.models import Article
 from ..speech.audio import AudioError, read_wav
+from ..clock import system_clock
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +209,7 @@ class TTSService:
         return hmac.new(self._key_secret, blob.encode(), hashlib.sha256).hexdigest()[:32]
 
     def _private_dir(self, day: datetime | None = None) -> Path:
-        day = day or datetime.now(timezone.utc)
+        day = day or system_clock()
         return self.cache_dir / PRIVATE_DIR / day.strftime("%Y-%m-%d")
 
     def _target(self, key: str, private: bool) -> Path:
@@ -221,7 +222,7 @@ class TTSService:
         shared = self.cache_dir / key[:2] / f"{key}.wav"
         if shared.is_file():
             return shared
-        now = datetime.now(timezone.utc)
+        now = system_clock()
         for day in (now, now - PRIVATE_GRACE):
             private = self._private_dir(day) / f"{key}.wav"
             if private.is_file():
@@ -235,7 +236,7 @@ class TTSService:
 
     def purge_private(self, now: datetime | None = None) -> int:
         """Delete private clips whose day is over; returns how many files went."""
-        now = now or datetime.now(timezone.utc)
+        now = now or system_clock()
         keep = {self._private_dir(now).name, self._private_dir(now - PRIVATE_GRACE).name}
         root = self.cache_dir / PRIVATE_DIR
         removed = 0
