@@ -18,6 +18,7 @@ import click
 from flask.cli import FlaskGroup
 
 from ..config import ConfigError
+from .. import create_app
 
 
 class CLIError(click.ClickException):
@@ -58,7 +59,6 @@ class IvrGroup(FlaskGroup):
     (settings read their own), no FLASK_* environment defaults for options."""
 
     def __init__(self, **extra) -> None:
-        from .. import create_app
 
         extra.setdefault("context_settings", {"auto_envvar_prefix": None, "help_option_names": ["-h", "--help"]})
         super().__init__(add_default_commands=False, create_app=create_app, add_version_option=False,

@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session
 
 from ..db import session_scope
 from ..services import services
+from ..config import load_settings
+from ..migrations import SchemaBehind, current_revision
 
 
 def load_app() -> Flask:
@@ -23,9 +25,8 @@ def load_app() -> Flask:
 def load_migrated_app() -> tuple[Flask, str | None, str | None]:
     """For `db upgrade`, `serve` and `worker`: bring the schema to head under the migration lock
     (safe beside running services), then the app. Returns (app, revision before, after)."""
-    from ..config import load_settings
-    from ..migrations import SchemaBehind, current_revision
-    from .db import upgrade_database
+
+    from .db import upgrade_database  # the db commands build on this module
 
     info = click.get_current_context().ensure_object(ScriptInfo)
     try:

@@ -6,6 +6,12 @@ import json
 import click
 
 from . import AreaGroup
+from ..db import make_engine
+from ..migrations import upgrade
+from ..migrations import head_revision
+from .context import load_migrated_app
+from ..config import load_settings
+from ..migrations import current_revision
 
 
 @click.group(cls=AreaGroup, help="database schema: upgrade to the code's revision, or show it")
@@ -14,8 +20,6 @@ def db() -> None:
 
 
 def upgrade_database(settings) -> tuple[str | None, str | None]:
-    from ..db import make_engine
-    from ..migrations import upgrade
 
     if settings.sqlalchemy_url.startswith("sqlite"):
         settings.instance_path.mkdir(parents=True, exist_ok=True)
@@ -29,8 +33,6 @@ def upgrade_database(settings) -> tuple[str | None, str | None]:
 @db.command("upgrade", help="create or migrate the schema to head (safe to run from many processes at once)")
 @click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
 def cmd_upgrade(as_json: bool) -> int:
-    from ..migrations import head_revision
-    from .context import load_migrated_app
 
     _, before, after = load_migrated_app()
     if as_json:
@@ -45,9 +47,6 @@ def cmd_upgrade(as_json: bool) -> int:
 @db.command("current", help="show the database's revision and the code's")
 @click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
 def cmd_current(as_json: bool) -> int:
-    from ..config import load_settings
-    from ..db import make_engine
-    from ..migrations import current_revision, head_revision
 
     engine = make_engine(load_settings().sqlalchemy_url)
     try:

@@ -8,6 +8,13 @@ from ..language import line_language
 from ..services import services
 
 import click
+from ..kb.models import KBRevision
+from ..twilio.client import TwilioUnreachable, api_timeout, http_status, twilio_client
+from ..jobs.models import Job
+from .. import spool as spool_module
+from ..recordings.orphans import ORPHAN_AFTER_SECONDS, quarantine_dir, quarantined_captures
+from ..recordings.store import captured_dir
+from .context import load_app
 
 CHECKS: list[Callable] = []
 
@@ -48,7 +55,6 @@ def voice(app) -> tuple[str, bool, str]:
 
 @check
 def knowledge_base(app) -> tuple[str, bool, str]:
-    from ..kb.models import KBRevision
 
     session = services(app).sessionmaker()
     try:
@@ -65,7 +71,6 @@ def twilio_credentials(app) -> tuple[str, bool, str]:
     """Ask Twilio's API who we are: proves the account SID and auth token (which also sign webhooks)."""
     from twilio.base.exceptions import TwilioException
 
-    from ..twilio.client import TwilioUnreachable, api_timeout, http_status, twilio_client
 
     settings = app.config["IVR_SETTINGS"]
     client = twilio_client(settings)
@@ -99,7 +104,6 @@ def public_url(app) -> tuple[str, bool, str]:
 def failed_jobs(app) -> tuple[str, bool, str]:
     from sqlalchemy import func, select
 
-    from ..jobs.models import Job
 
     session = services(app).sessionmaker()
     try:
@@ -114,7 +118,6 @@ def failed_jobs(app) -> tuple[str, bool, str]:
 @check
 def spool(app) -> tuple[str, bool, str]:
     """Writes waiting for the database (voicemail, call logs) and entries set aside as malformed."""
-    from .. import spool as spool_module
 
     instance = app.config["IVR_SETTINGS"].instance_path
 
@@ -134,8 +137,6 @@ def captured_messages(app) -> tuple[str, bool, str]:
     recovery after a crash) and captures set aside as unusable. Only looks; never recovers."""
     import time
 
-    from ..recordings.orphans import ORPHAN_AFTER_SECONDS, quarantine_dir, quarantined_captures
-    from ..recordings.store import captured_dir
 
     settings = app.config["IVR_SETTINGS"]
     folder = captured_dir(settings)
@@ -156,7 +157,6 @@ def captured_messages(app) -> tuple[str, bool, str]:
 @click.command("doctor", help="report which engines are live and what is missing")
 @click.option("--json", "as_json", is_flag=True)
 def doctor(as_json: bool) -> int:
-    from .context import load_app
 
     app = load_app()
     results = [c(app) for c in CHECKS]

@@ -7,6 +7,10 @@ from datetime import datetime
 import click
 
 from . import CLIError
+from ..config import load_settings
+from ..hours.schedule import HoursError, load_hours
+from ..hours.spoken import closed_phrase, open_phrase
+from ..prompts import PromptCatalogue, PromptError
 
 
 @click.command("hours", help="whether the desk is open now and when that next changes (kb_data/hours.yaml)")
@@ -14,10 +18,6 @@ from . import CLIError
 @click.option("--at", metavar="TIME", help="ask about another moment: local time such as '2026-12-24 14:00' "
                                            "(in the hours' timezone) or ISO 8601 with an offset")
 def hours(as_json: bool, at: str | None) -> int:
-    from ..config import load_settings
-    from ..hours.schedule import HoursError, load_hours
-    from ..hours.spoken import closed_phrase, open_phrase
-    from ..prompts import PromptCatalogue, PromptError
 
     settings = load_settings()
     try:
@@ -66,7 +66,6 @@ from ..clock import system_clock
 
 @check
 def opening_hours(app) -> tuple[str, bool, str]:
-    from ..hours.schedule import HoursError, load_hours
 
     settings = app.config["IVR_SETTINGS"]
     if not settings.hours_path.exists() and settings.hours_file is None:

@@ -13,6 +13,8 @@ from ..kb.loader import load_knowledge_base
 from ..kb.models import QuestionAsked
 from . import AreaGroup, CLIError
 from .context import app_session, load_app
+from ..kb.evaluate import evaluate, read_labelled_csv
+from ..kb.service import search_engine
 
 
 @click.group(cls=AreaGroup, help="knowledge base: load, find gaps, add caller phrasings, evaluate")
@@ -106,8 +108,6 @@ def cmd_add_sample(article_id: str, question: str, path: Path | None, no_reload:
 @click.option("--misses", "show_misses", is_flag=True, help="also list the rows that went wrong")
 @click.option("--json", "as_json", is_flag=True)
 def cmd_eval(file: Path, show_misses: bool, as_json: bool) -> int:
-    from ..kb.evaluate import evaluate, read_labelled_csv
-    from ..kb.service import search_engine
 
     app = load_app()
     try:
@@ -150,7 +150,6 @@ SIGNALS = {
 @click.option("--limit", type=int, default=3, help="candidates to show (default 3)")
 @click.option("--json", "as_json", is_flag=True)
 def cmd_ask(question: str, limit: int, as_json: bool) -> int:
-    from ..kb.service import search_engine
 
     question = " ".join(question.split())
     if not question:

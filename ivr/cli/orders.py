@@ -10,6 +10,7 @@ import click
 from ..orders.lookup import OrderImportError, count_orders, delete_orders, import_orders, list_orders
 from . import AreaGroup, CLIError
 from .context import app_session, load_app
+from ..orders.source import OrderSourceError, lookup_order
 
 
 @click.group(cls=AreaGroup, help="manage the orders callers can check")
@@ -96,7 +97,6 @@ from .doctor import check  # noqa: E402 - `doctor` reports where orders and text
 
 @check
 def orders_source(app) -> tuple[str, bool, str]:
-    from ..orders.source import OrderSourceError, lookup_order
 
     settings = app.config["IVR_SETTINGS"]
     with app_session(app) as session:

@@ -10,6 +10,10 @@ import click
 
 from . import AreaGroup, CLIError
 from ..services import services
+from ..config import load_settings
+from ..prompts import PromptCatalogue, PromptError
+from ..tts.service import texts_to_render
+from .context import load_app
 
 MAX_PROMPT_WORDS = 25  # about ten seconds: one sentence or two a caller can hold in mind on the phone
 CODE_ROOT = Path(__file__).resolve().parent.parent
@@ -59,8 +63,6 @@ def check_catalogue(catalogue) -> dict[str, list[str]]:
 @prompts.command("check", help="ids used in code but missing, unused ids, prompts too long")
 @click.option("--json", "as_json", is_flag=True)
 def cmd_check(as_json: bool) -> int:
-    from ..config import load_settings
-    from ..prompts import PromptCatalogue, PromptError
 
     try:
         catalogue = PromptCatalogue.load(load_settings().prompts_path)
@@ -84,8 +86,6 @@ def cmd_check(as_json: bool) -> int:
 @prompts.command("render", help="render every prompt and knowledge-base answer not yet rendered")
 @click.option("--json", "as_json", is_flag=True)
 def cmd_render(as_json: bool) -> int:
-    from ..tts.service import texts_to_render
-    from .context import load_app
 
     app = load_app()
     service = services(app).tts

@@ -7,6 +7,10 @@ import json
 import click
 
 from . import AreaGroup
+from ..recordings.reconcile import ReconcileError, reconcile
+from . import CLIError
+from .context import load_app
+from ..recordings.orphans import ORPHAN_AFTER_SECONDS, recover_captures
 
 
 @click.group(cls=AreaGroup, help="voicemail recordings: reconcile with Twilio, recover captures")
@@ -18,9 +22,6 @@ def recordings() -> None:
 @click.option("--hours", type=int, default=None, help="how far back to look (default IVR_RECONCILE_LOOKBACK_HOURS)")
 @click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
 def cmd_reconcile(hours: int | None, as_json: bool) -> int:
-    from ..recordings.reconcile import ReconcileError, reconcile
-    from . import CLIError
-    from .context import load_app
 
     if hours is not None and not 1 <= hours <= 24 * 90:
         raise CLIError("--hours must be between 1 and 2160")
@@ -43,8 +44,6 @@ def cmd_reconcile(hours: int | None, as_json: bool) -> int:
 @click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
 def cmd_recover(as_json: bool) -> int:
     """What the worker does every few seconds, by hand: safe beside a running service."""
-    from ..recordings.orphans import ORPHAN_AFTER_SECONDS, recover_captures
-    from .context import load_app
 
     report = recover_captures(load_app())
     if as_json:

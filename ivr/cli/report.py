@@ -7,6 +7,8 @@ import click
 
 from . import CLIError
 from .context import app_session, load_app
+from ..insights.clock import business_tz, format_duration
+from ..insights.figures import Period, PeriodError, compute
 
 
 def _pct(rate: float | None) -> str:
@@ -18,8 +20,6 @@ def _pct(rate: float | None) -> str:
 @click.option("--until", help="last day, inclusive (default: today)")
 @click.option("--json", "as_json", is_flag=True)
 def report(since: str | None, until: str | None, as_json: bool) -> int:
-    from ..insights.clock import business_tz, format_duration
-    from ..insights.figures import Period, PeriodError, compute
 
     app = load_app()
     try:

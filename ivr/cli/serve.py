@@ -17,6 +17,10 @@ import click
 
 from ..config import PROJECT_ROOT
 from ..services import services
+from .. import spool
+from ..jobs.queue import Worker
+from .context import load_migrated_app
+from ..registry import RECOVER_CAPTURES
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +30,6 @@ def start_background(app, with_worker: bool) -> None:
     (index, model, prompt audio) in the background; /healthz says "starting" until that is done."""
     from threadpoolctl import threadpool_limits
 
-    from .. import spool
-    from ..jobs.queue import Worker
 
     # Requests are the parallelism here: one BLAS thread each, not a pool per matrix product
     # spinning against the other requests' (see IVR_BLAS_THREADS).
@@ -66,7 +68,6 @@ def gunicorn_argv(host: str, port: int, workers: int, threads: int | None, gunic
 @click.option("--no-worker", is_flag=True, help="don't run jobs here (use `python -m ivr worker`)")
 def serve(host: str, port: int, threads: int | None, production: bool, workers: int, gunicorn_config: str | None,
           no_worker: bool) -> int:
-    from .context import load_migrated_app
 
     app, _, _ = load_migrated_app()  # upgrades the schema (under the lock) and checks the settings
     settings = app.config["IVR_SETTINGS"]
@@ -91,10 +92,6 @@ def serve(host: str, port: int, threads: int | None, production: bool, workers: 
 @click.command("worker", help="run background jobs (transcription, notifications) without the web service")
 @click.option("--once", is_flag=True, help="run the spool and the jobs due now, then exit")
 def worker(once: bool) -> int:
-    from .. import spool
-    from ..jobs.queue import Worker
-    from ..registry import RECOVER_CAPTURES
-    from .context import load_migrated_app
 
     app, _, _ = load_migrated_app()
     configure_logging(app.config["IVR_SETTINGS"])

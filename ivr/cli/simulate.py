@@ -14,6 +14,11 @@ from ..simulate.driver import CallDriver, CallError, FlaskTransport, HttpTranspo
 from ..simulate.twiml_check import TwimlError
 from . import CLIError
 from ..services import services
+from ..config import load_settings
+from .context import load_app
+from ..simulate.media_stream import NotStreamed, StreamCaller
+from ..simulate.stream_call import Transcript, espeak_voice, run_stream_call, save_call
+from .serve import start_background
 
 KEYS_RE = re.compile(r"^[0-9*#]+$")
 
@@ -77,14 +82,12 @@ def simulate(url: str | None, caller: str, script: str | None, vosk: bool, strea
         raise CLIError("--save needs --stream (over TwiML, Twilio holds the audio)")
     if url:
         app = None
-        from ..config import load_settings
 
         settings = load_settings()
         transport, base = HttpTransport(), url
     else:
         from dataclasses import replace
 
-        from .context import load_app
 
         app = load_app()
         settings = app.config["IVR_SETTINGS"]
@@ -113,9 +116,6 @@ def cmd_simulate_stream(url: str | None, caller_number: str, script: str | None,
     import threading
     from pathlib import Path
 
-    from ..config import load_settings
-    from ..simulate.media_stream import NotStreamed, StreamCaller
-    from ..simulate.stream_call import Transcript, espeak_voice, run_stream_call, save_call
 
     words: Transcript | None = None
     server = None
@@ -125,8 +125,6 @@ def cmd_simulate_stream(url: str | None, caller_number: str, script: str | None,
     else:
         from werkzeug.serving import make_server
 
-        from .context import load_app
-        from .serve import start_background
 
         app = load_app()
         settings = app.config["IVR_SETTINGS"]

@@ -7,6 +7,11 @@ from pathlib import Path
 import click
 
 from . import AreaGroup, CLIError
+from ..config import load_settings
+from ..speech.models import MODEL_LIST_URL, DownloadError, download_model
+from ..speech.engine import model_paths
+from ..speech.audio import AudioError
+from ..speech.engine import ModelError, SpeechEngine, model_path_for
 
 
 @click.group(cls=AreaGroup, help="speech models (Vosk)")
@@ -15,7 +20,6 @@ def models() -> None:
 
 
 def _settings():
-    from ..config import load_settings
 
     return load_settings()
 
@@ -26,7 +30,6 @@ def _settings():
 @click.option("--list-url", default=None, help="model list URL (default: the Vosk site's)")
 @click.option("--base-url", default=None, help="fetch archives from this mirror instead")
 def cmd_download(language: str, name: str | None, list_url: str | None, base_url: str | None) -> int:
-    from ..speech.models import MODEL_LIST_URL, DownloadError, download_model
 
     settings = _settings()
     try:
@@ -41,7 +44,6 @@ def cmd_download(language: str, name: str | None, list_url: str | None, base_url
 @models.command("list", help="installed models by language")
 @click.option("--json", "as_json", is_flag=True)
 def cmd_list(as_json: bool) -> int:
-    from ..speech.engine import model_paths
 
     found = {k: str(v) for k, v in model_paths(_settings()).items()}
     if as_json:
@@ -59,8 +61,6 @@ def cmd_list(as_json: bool) -> int:
 @click.option("--language", default="en")
 @click.option("--json", "as_json", is_flag=True, help="with confidences and timing")
 def transcribe(file: Path, model: Path | None, language: str, as_json: bool) -> int:
-    from ..speech.audio import AudioError
-    from ..speech.engine import ModelError, SpeechEngine, model_path_for
 
     try:
         audio = file.read_bytes()

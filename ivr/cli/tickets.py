@@ -8,6 +8,8 @@ import click
 from ..tickets.queries import STATUS_LABELS, TicketError, TicketFilter, export, find_ticket, list_tickets, set_status, ticket_dict
 from . import AreaGroup, CLIError
 from .context import app_session, load_app
+from ..tickets.models import Ticket
+from ..recordings.retention import purge_recordings
 
 
 @click.group(cls=AreaGroup, help="voicemail tickets")
@@ -92,7 +94,6 @@ def cmd_export(fmt: str, as_json: bool, status: str | None, since: str | None) -
         flt = TicketFilter.from_args({"status": status, "since": since})
     except TicketError as exc:
         raise CLIError(str(exc)) from None
-    from ..tickets.models import Ticket
 
     with app_session(app) as session:
         rows = session.scalars(flt.query().order_by(Ticket.created_at.desc())).all()
@@ -105,7 +106,6 @@ def cmd_export(fmt: str, as_json: bool, status: str | None, since: str | None) -
 @click.option("--dry-run", is_flag=True)
 @click.option("--json", "as_json", is_flag=True)
 def cmd_purge(days: int | None, dry_run: bool, as_json: bool) -> int:
-    from ..recordings.retention import purge_recordings
 
     app = load_app()
     days = days or app.config["IVR_SETTINGS"].recording_retention_days

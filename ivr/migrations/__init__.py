@@ -22,6 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
 from ..config import ConfigError
+from ..models import create_all
 
 HERE = Path(__file__).resolve().parent
 
@@ -75,7 +76,6 @@ def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
 
 
 def _upgrade_on(conn: Connection, url: str) -> tuple[str | None, str | None]:
-    from ..models import create_all
 
     cfg = alembic_config(url)
     cfg.attributes["connection"] = conn
