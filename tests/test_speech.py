@@ -13,6 +13,7 @@ import zipfile
 from datetime import timedelta
 from pathlib import Path
 
+import flask
 import pytest
 from sqlalchemy import select
 
@@ -416,3 +417,57 @@ def test_voicemail_from_a_simulated_call_shows_in_the_dashboard_with_its_transcr
     page = client.get(f"/tickets/{ticket_id}").get_data(as_text=True)
     assert transcript in page and f"/tickets/{ticket_id}/audio" in page
     assert client.get(f"/tickets/{ticket_id}/audio").data == ko_speech["ulaw"]
+
+
+def test_twilio_speech_forced_makes_no_vosk_recogniser_on_any_path(settings_overrides, ko_model, monkeypatch):
+    """IVR_SPEECH=twilio with a model installed: Twilio's recogniser serves every path, and no Vosk
+    model is loaded nor recogniser made — not at warm-up, not for a question, a stream offer, a
+    message's transcription, or doctor."""
+    from ivr.flow.context import CallContext
+    from ivr.jobs.queue import Worker
+    from ivr.speech import engine as speech_engine
+    from ivr.webhook.stream_offer import can_stream
+
+    from .conftest import invoke_cli, make_test_app
+
+    made: list[object] = []
+    real_init = speech_engine.SpeechEngine.__init__
+
+    def counting_init(self, *args, **kwargs):
+        made.append(args)
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(speech_engine.SpeechEngine, "__init__", counting_init)
+    monkeypatch.setattr(speech_engine, "_engines", {})
+    with FakeServer(auth=(ACCOUNT_SID, AUTH_TOKEN)) as api:
+        app = make_test_app({**settings_overrides, "twilio_api_base": api.url,
+                             "extra": {"VOSK_MODEL_PATH": f"en={ko_model}", "IVR_SPEECH": "twilio", "IVR_TTS": "off"}})
+        api.routes[rec_path()] = lambda n: (200, b"RIFF....WAVE")
+        app.fake_api = api
+        svc = services(app)
+        assert "speech model" not in svc.readiness.tasks
+        svc.readiness.start(app)
+        assert svc.readiness.wait(120)
+
+        driver = _driver(app)
+        driver.start()
+        step = driver.press("1")  # ask a question: Twilio listens (<Gather input="... speech">), no <Record>
+        assert step.waiting == "gather" and "speech" in step.gather["input"]
+        driver = _driver(app)  # another call leaves a message, then its jobs run
+        driver.start()
+        driver.press("8")
+        step = driver.record(seconds=3, recording_sid=SID)
+        Worker(app).run_until_idle()
+        with svc.sessionmaker() as session:
+            assert session.scalars(select(Ticket)).one().recording_sid == SID
+
+        with app.test_request_context("/voice", method="POST", data={"CallSid": "CA" + "0" * 32},
+                                      environ_overrides={"werkzeug.socket": object()}):
+            assert not can_stream(app, flask.request)  # a WebSocket server, a model: still no stream
+        with app.app_context():
+            ctx = CallContext(app=app, session=svc.sessionmaker(), call_sid="CA" + "0" * 32)
+            assert svc.speech.engine(ctx.language) is None
+            ctx.session.close()
+        doctor = invoke_cli(app, "doctor", "--json")
+        assert "IVR_SPEECH=twilio" in doctor.stdout
+    assert made == [] and speech_engine._engines == {}
