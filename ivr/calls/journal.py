@@ -56,7 +56,6 @@ def journal(instance_path: Path, call_sid: str, caller: str, to: str, events: li
 
 
 def replay_events(app: Flask, payload: dict[str, Any], at: datetime) -> None:
-
     call_sid = payload.get("call_sid")
     raw_events = payload.get("events")
     if not isinstance(call_sid, str) or not call_sid or len(call_sid) > 64 or not isinstance(raw_events, list):
@@ -90,12 +89,10 @@ STATUS_KIND = "call_status"
 
 
 def journal_status(instance_path: Path, call_sid: str, status: str, duration: str | None) -> None:
-
     spool.append(instance_path, STATUS_KIND, {"call_sid": call_sid, "status": status, "duration": duration})
 
 
 def replay_status(app: Flask, payload: dict[str, Any], at: datetime) -> None:
-
     call_sid, status = payload.get("call_sid"), payload.get("status")
     if not isinstance(call_sid, str) or not call_sid or len(call_sid) > 64 or not isinstance(status, str):
         raise Rejected("call status entry without a call sid and a status")

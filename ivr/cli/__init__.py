@@ -59,7 +59,6 @@ class IvrGroup(FlaskGroup):
     (settings read their own), no FLASK_* environment defaults for options."""
 
     def __init__(self, **extra) -> None:
-
         extra.setdefault("context_settings", {"auto_envvar_prefix": None, "help_option_names": ["-h", "--help"]})
         super().__init__(add_default_commands=False, create_app=create_app, add_version_option=False,
                          load_dotenv=False, set_debug_flag=False, **extra)

@@ -20,7 +20,6 @@ def db() -> None:
 
 
 def upgrade_database(settings) -> tuple[str | None, str | None]:
-
     if settings.sqlalchemy_url.startswith("sqlite"):
         settings.instance_path.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.sqlalchemy_url)
@@ -33,7 +32,6 @@ def upgrade_database(settings) -> tuple[str | None, str | None]:
 @db.command("upgrade", help="create or migrate the schema to head (safe to run from many processes at once)")
 @click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
 def cmd_upgrade(as_json: bool) -> int:
-
     _, before, after = load_migrated_app()
     if as_json:
         print(json.dumps({"before": before, "after": after, "head": head_revision()}))
@@ -47,7 +45,6 @@ def cmd_upgrade(as_json: bool) -> int:
 @db.command("current", help="show the database's revision and the code's")
 @click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
 def cmd_current(as_json: bool) -> int:
-
     engine = make_engine(load_settings().sqlalchemy_url)
     try:
         current = current_revision(engine)

@@ -55,7 +55,6 @@ def voice(app) -> tuple[str, bool, str]:
 
 @check
 def knowledge_base(app) -> tuple[str, bool, str]:
-
     session = services(app).sessionmaker()
     try:
         state = session.get(KBRevision, 1)
@@ -157,7 +156,6 @@ def captured_messages(app) -> tuple[str, bool, str]:
 @click.command("doctor", help="report which engines are live and what is missing")
 @click.option("--json", "as_json", is_flag=True)
 def doctor(as_json: bool) -> int:
-
     app = load_app()
     results = [c(app) for c in CHECKS]
     if as_json:

@@ -18,7 +18,6 @@ from ..prompts import PromptCatalogue, PromptError
 @click.option("--at", metavar="TIME", help="ask about another moment: local time such as '2026-12-24 14:00' "
                                            "(in the hours' timezone) or ISO 8601 with an offset")
 def hours(as_json: bool, at: str | None) -> int:
-
     settings = load_settings()
     try:
         schedule = load_hours(settings.hours_path)
@@ -66,7 +65,6 @@ from ..clock import system_clock
 
 @check
 def opening_hours(app) -> tuple[str, bool, str]:
-
     settings = app.config["IVR_SETTINGS"]
     if not settings.hours_path.exists() and settings.hours_file is None:
         return "opening hours", False, f"no {settings.hours_path}: callers are never put through to a person"

@@ -108,7 +108,6 @@ def cmd_add_sample(article_id: str, question: str, path: Path | None, no_reload:
 @click.option("--misses", "show_misses", is_flag=True, help="also list the rows that went wrong")
 @click.option("--json", "as_json", is_flag=True)
 def cmd_eval(file: Path, show_misses: bool, as_json: bool) -> int:
-
     app = load_app()
     try:
         rows = read_labelled_csv(file)
@@ -150,7 +149,6 @@ SIGNALS = {
 @click.option("--limit", type=int, default=3, help="candidates to show (default 3)")
 @click.option("--json", "as_json", is_flag=True)
 def cmd_ask(question: str, limit: int, as_json: bool) -> int:
-
     question = " ".join(question.split())
     if not question:
         raise CLIError("the question is empty")

@@ -97,7 +97,6 @@ from .doctor import check  # noqa: E402 - `doctor` reports where orders and text
 
 @check
 def orders_source(app) -> tuple[str, bool, str]:
-
     settings = app.config["IVR_SETTINGS"]
     with app_session(app) as session:
         if not settings.orders_sql_url:

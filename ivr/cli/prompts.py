@@ -63,7 +63,6 @@ def check_catalogue(catalogue) -> dict[str, list[str]]:
 @prompts.command("check", help="ids used in code but missing, unused ids, prompts too long")
 @click.option("--json", "as_json", is_flag=True)
 def cmd_check(as_json: bool) -> int:
-
     try:
         catalogue = PromptCatalogue.load(load_settings().prompts_path)
     except PromptError as exc:
@@ -86,7 +85,6 @@ def cmd_check(as_json: bool) -> int:
 @prompts.command("render", help="render every prompt and knowledge-base answer not yet rendered")
 @click.option("--json", "as_json", is_flag=True)
 def cmd_render(as_json: bool) -> int:
-
     app = load_app()
     service = services(app).tts
     texts = list(dict.fromkeys(texts_to_render(app)))

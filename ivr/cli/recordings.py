@@ -22,7 +22,6 @@ def recordings() -> None:
 @click.option("--hours", type=int, default=None, help="how far back to look (default IVR_RECONCILE_LOOKBACK_HOURS)")
 @click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
 def cmd_reconcile(hours: int | None, as_json: bool) -> int:
-
     if hours is not None and not 1 <= hours <= 24 * 90:
         raise CLIError("--hours must be between 1 and 2160")
     app = load_app()

@@ -20,7 +20,6 @@ def _pct(rate: float | None) -> str:
 @click.option("--until", help="last day, inclusive (default: today)")
 @click.option("--json", "as_json", is_flag=True)
 def report(since: str | None, until: str | None, as_json: bool) -> int:
-
     app = load_app()
     try:
         period = Period.parse(since, until, business_tz(app))

@@ -92,7 +92,6 @@ def serve(host: str, port: int, threads: int | None, production: bool, workers: 
 @click.command("worker", help="run background jobs (transcription, notifications) without the web service")
 @click.option("--once", is_flag=True, help="run the spool and the jobs due now, then exit")
 def worker(once: bool) -> int:
-
     app, _, _ = load_migrated_app()
     configure_logging(app.config["IVR_SETTINGS"])
     result = spool.replay(app)

@@ -20,7 +20,6 @@ def models() -> None:
 
 
 def _settings():
-
     return load_settings()
 
 
@@ -30,7 +29,6 @@ def _settings():
 @click.option("--list-url", default=None, help="model list URL (default: the Vosk site's)")
 @click.option("--base-url", default=None, help="fetch archives from this mirror instead")
 def cmd_download(language: str, name: str | None, list_url: str | None, base_url: str | None) -> int:
-
     settings = _settings()
     try:
         path = download_model(Path(settings.instance_path) / "models", language=language, name=name,
@@ -44,7 +42,6 @@ def cmd_download(language: str, name: str | None, list_url: str | None, base_url
 @models.command("list", help="installed models by language")
 @click.option("--json", "as_json", is_flag=True)
 def cmd_list(as_json: bool) -> int:
-
     found = {k: str(v) for k, v in model_paths(_settings()).items()}
     if as_json:
         print(json.dumps(found, indent=2))
@@ -61,7 +58,6 @@ def cmd_list(as_json: bool) -> int:
 @click.option("--language", default="en")
 @click.option("--json", "as_json", is_flag=True, help="with confidences and timing")
 def transcribe(file: Path, model: Path | None, language: str, as_json: bool) -> int:
-
     try:
         audio = file.read_bytes()
     except OSError as exc:

@@ -106,7 +106,6 @@ def cmd_export(fmt: str, as_json: bool, status: str | None, since: str | None) -
 @click.option("--dry-run", is_flag=True)
 @click.option("--json", "as_json", is_flag=True)
 def cmd_purge(days: int | None, dry_run: bool, as_json: bool) -> int:
-
     app = load_app()
     days = days or app.config["IVR_SETTINGS"].recording_retention_days
     if days < 1:

@@ -48,7 +48,6 @@ def publish_configured_hours(app, session: Session, now: datetime | None = None)
     Returns the article id written, or None. Raises HoursError naming the file and the problems.
     """
 
-
     settings = app.config["IVR_SETTINGS"]
     path = settings.hours_path
     if not path.exists():

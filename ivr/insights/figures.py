@@ -201,7 +201,6 @@ def compute(session: Session, period: Period, top: int = 10) -> Figures:
 # --------------------------------------------------------------------------- CSV downloads
 
 def _csv(header: list[str], rows: list[tuple]) -> str:
-
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(header)

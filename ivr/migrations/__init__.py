@@ -76,7 +76,6 @@ def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
 
 
 def _upgrade_on(conn: Connection, url: str) -> tuple[str | None, str | None]:
-
     cfg = alembic_config(url)
     cfg.attributes["connection"] = conn
     before = MigrationContext.configure(conn).get_current_revision()

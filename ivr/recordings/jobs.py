@@ -55,7 +55,6 @@ def fetch_voicemail(app: Flask, payload: dict) -> None:
 
 
 def transcribe_voicemail(app: Flask, payload: dict) -> None:
-
     settings = app.config["IVR_SETTINGS"]
     sessions = services(app).sessionmaker
     with session_scope(sessions) as session:

@@ -100,7 +100,6 @@ class DatabaseStore:
         self.sessions = sessions
 
     def save(self, ticket_id: int, recording_sid: str, data: bytes) -> str:
-
         rel = recording_key(ticket_id, recording_sid)
         with session_scope(self.sessions) as session:
             blob = session.get(RecordingBlob, rel)
@@ -118,18 +117,15 @@ class DatabaseStore:
             return session.scalar(select(column).where(RecordingBlob.key == check_key(rel)))
 
     def exists(self, rel: str) -> bool:
-
         return self._get(rel, RecordingBlob.size) is not None
 
     def read(self, rel: str) -> bytes:
-
         data = self._get(rel, RecordingBlob.data)
         if data is None:
             raise FileNotFoundError(f"no stored recording {rel}")
         return bytes(data)
 
     def size(self, rel: str) -> int:
-
         return int(self._get(rel, RecordingBlob.size) or 0)
 
     def delete(self, rel: str) -> bool:

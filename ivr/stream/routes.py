@@ -54,7 +54,6 @@ def call_is_live(call_sid: str) -> bool:
 
 @sock.route(STREAM_PATH, bp=bp)
 def media_stream(ws) -> None:
-
     app = current_app._get_current_object()
     settings = app.config["IVR_SETTINGS"]
     base_url = base_url_twilio_used(request, settings.public_base_url)

@@ -334,7 +334,6 @@ def describe_event(kind: str, detail: dict[str, Any], titles: dict[str, str]) ->
 
 
 def call_log(session: Session, call_sid: str) -> list[tuple[datetime, str]]:
-
     events = session.scalars(select(CallEvent).where(CallEvent.call_sid == call_sid).order_by(CallEvent.id)).all()
     titles = dict(session.execute(select(Article.id, Article.title)).all())
     return [(e.at, describe_event(e.kind, e.detail, titles)) for e in events]
