@@ -1,6 +1,6 @@
 """What the opening hours cost a webhook: 'open now?' plus 'when does that change?' and its words.
 
-Every call's greeting asks (ivr/voice/states/desk.py). Compared, in the same run, with a
+Every call's greeting asks (ivr/flow/states/desk.py). Compared, in the same run, with a
 primary-key lookup in SQLite (an order look-up), the kind of work every webhook already does.
 Prints `name=value` lines.
 """
