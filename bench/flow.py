@@ -18,11 +18,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from ivr.services import services
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("IVR_ENV_FILE", os.devnull)
 ROOT = Path(__file__).resolve().parent.parent
+from ivr.services import services  # noqa: E402 - after the project folder is on the path
 
 
 def pct(values: list[float], q: float) -> float:

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ivr.kb.asr_noise import perturb  # noqa: E402
-from kb_banking77 import build_articles, read_rows, split  # noqa: E402
+from kb_common import build_articles, read_rows, split  # noqa: E402
 
 
 def main() -> int:

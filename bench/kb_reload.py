@@ -20,7 +20,7 @@ from ivr.kb.article import ArticleText  # noqa: E402
 from ivr.kb.embedding import get_embedder  # noqa: E402
 from ivr.kb.search import SearchEngine  # noqa: E402
 
-from kb_banking77 import read_rows  # noqa: E402
+from kb_common import read_rows  # noqa: E402
 
 
 def main() -> int:

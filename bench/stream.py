@@ -31,10 +31,10 @@ import time
 import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from ivr.services import services
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from ivr.services import services  # noqa: E402 - after the project folder is on the path
 
 ACCOUNT_SID = "AC" + "1" * 32
 AUTH_TOKEN = "2" * 32

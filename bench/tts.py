@@ -17,10 +17,10 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from ivr.services import services
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("IVR_ENV_FILE", os.devnull)
+from ivr.services import services  # noqa: E402 - after the project folder is on the path
 
 
 def main() -> int:
