@@ -54,8 +54,8 @@ def test_the_flow_carries_the_recognition_vocabulary_in_its_actions(app, db, mon
     """A transport's own recogniser is told what to expect by the action, never by reading the KB."""
     from ivr.kb.service import search_engine
     from ivr.speech.vocabulary import kb_phrases
-    from ivr.voice.menus import MAIN_MENU_WORDS
-    from ivr.voice.states import ask
+    from ivr.flow.menus import MAIN_MENU_WORDS
+    from ivr.flow.states import ask
 
     ctx = context(app, db)
     menu = start_call(ctx).last

@@ -458,7 +458,7 @@ def test_utterances_are_assembled_from_frames_as_they_arrive(ko_model, speech):
     from ivr.stream.endpoint import EndpointSettings
     from ivr.stream.recognizer import Heard
     from ivr.stream.utterance import Metrics, UtteranceAssembler
-    from ivr.voice.actions import Vocabulary
+    from ivr.flow.actions import Vocabulary
 
     engine = SpeechEngine(ko_model)
     engine.warm_up(ulaw_to_pcm16(speech[QUESTION]), 8000, recognizers=1)
