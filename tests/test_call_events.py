@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import ast
 import re
-from pathlib import Path
 
 from ivr.calls.events import Event
 from ivr.tickets.queries import describe_event

@@ -164,3 +164,27 @@ def test_the_connect_action_without_a_hand_off_goes_to_the_main_menu(app, call):
     with services(app).sessionmaker() as session:
         kinds = session.scalars(select(CallEvent.kind).where(CallEvent.call_sid == driver.call_sid)).all()
     assert Event.STREAM_LOST in kinds
+
+
+def test_the_upgrade_carries_a_live_calls_failed_checks_over(tmp_path):
+    from alembic import command
+    from sqlalchemy import text
+
+    from ivr.db import make_engine
+    from ivr.migrations import alembic_config
+
+    url = f"sqlite:///{tmp_path / 'u.db'}"
+    command.upgrade(alembic_config(url), "0006")
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO calls (sid, from_number, to_number, started_at, status)"
+                          " VALUES ('CA1', '', '', '2026-12-01 10:00:00', 'in-progress')"))
+        for kind in ("order_check_failed", "order_check_failed", "menu"):
+            conn.execute(text("INSERT INTO call_events (call_sid, at, kind, detail)"
+                              " VALUES ('CA1', '2026-12-01 10:00:01', :kind, '{}')"), {"kind": kind})
+    engine.dispose()
+    command.upgrade(alembic_config(url), "head")
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT order_failures FROM calls WHERE sid = 'CA1'")).scalar() == 2
+    engine.dispose()
