@@ -8,7 +8,7 @@ from .db import Base
 from .calls.models import Call, CallEvent  # noqa: F401
 from .jobs.models import Job  # noqa: F401
 from .kb.models import Article, KBRevision, QuestionAsked, Topic  # noqa: F401
-from .orders.models import Order  # noqa: F401
+from .orders.models import Order, VerifiedOrder  # noqa: F401
 from .recordings.models import RecordingBlob  # noqa: F401
 from .tickets.models import Ticket  # noqa: F401
 from .tickets.activity import TicketChange, TicketNote  # noqa: F401

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..db import session_scope, utcnow
+from .events import Event
 from .log import ensure_call
 from .models import CallEvent
 from ..services import services
@@ -73,16 +74,30 @@ def replay_events(app: Flask, payload: dict[str, Any], at: datetime) -> None:
         write_events(session, call_sid, str(payload.get("caller") or "")[:64], str(payload.get("to") or "")[:64],
                      events)
         _apply_feedback(session, events)
+        _apply_order_failures(session, call_sid, events)
 
 
 def _apply_feedback(session: Session, events: list[PendingEvent]) -> None:
     """A caller's "that helped / it didn't" is also stored on the question (what `kb gaps` reads)."""
 
     for event in events:
-        if event.kind == "feedback" and isinstance(event.detail.get("question_id"), int):
+        if event.kind == Event.FEEDBACK and isinstance(event.detail.get("question_id"), int):
             asked = session.get(QuestionAsked, event.detail["question_id"])
             if asked is not None and isinstance(event.detail.get("helped"), bool):
                 asked.helped = event.detail["helped"]
+
+
+def _apply_order_failures(session: Session, call_sid: str, events: list[PendingEvent]) -> None:
+    """A failed order check in a spooled turn still counts towards the lock-out.
+
+    The flow counts it on the call in the turn's own transaction; a turn whose commit failed lost
+    that count with its rollback, and its log comes back here.
+    """
+    failures = sum(1 for event in events if event.kind == Event.ORDER_CHECK_FAILED)
+    if failures:
+        call = session.get(Call, call_sid)
+        if call is not None:
+            call.order_failures = (call.order_failures or 0) + failures
 
 
 STATUS_KIND = "call_status"

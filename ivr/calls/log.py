@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
+from .events import Event
 from .models import Call, CallEvent
 
 
@@ -28,6 +29,14 @@ def log_event(session: Session, sid: str, kind: str, **detail: Any) -> CallEvent
     return event
 
 
+def record_handoff(session: Session, sid: str, twiml: str, **detail: Any) -> None:
+    """A Media Stream handed the call to TwiML: keep the TwiML on the call (the `<Connect>` action
+    serves it) and note the hand-off in the log, without the TwiML. The caller commits."""
+    call = ensure_call(session, sid)
+    call.handoff_twiml = twiml
+    log_event(session, sid, Event.STREAM_HANDOFF, **detail)
+
+
 def mark_ended(session: Session, sid: str, status: str, duration: str | None = None, *,
                at: datetime | None = None) -> None:
     """Twilio's status callback: the call's final state (`at`: when it was reported, if not now)."""
@@ -35,7 +44,7 @@ def mark_ended(session: Session, sid: str, status: str, duration: str | None = N
     call.status = status
     if status in {"completed", "busy", "failed", "no-answer", "canceled"}:
         call.ended_at = call.ended_at or at or utcnow()
-    event = log_event(session, sid, "hangup" if status == "completed" else "status", status=status,
+    event = log_event(session, sid, Event.HANGUP if status == "completed" else Event.STATUS, status=status,
                       duration=duration)
     if at is not None:
         event.at = at

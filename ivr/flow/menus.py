@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ..calls.events import Event
 from .actions import Listen, Say, Step, Turn, Vocabulary
 from .context import CallContext
 from ..services import services
@@ -197,7 +198,7 @@ def menu_turn(ctx: CallContext, name: str, params: dict[str, Any], *, attempt: i
     choices = all_choices(name, built, params)
     hints = tuple(sorted({w for c in choices for w in c.words}))
     says = [p if isinstance(p, Say) else Say(p) for p in [*(preface or []), *menu_says(ctx, name, built)] if p]
-    ctx.log("menu", menu=name, attempt=attempt, **{k: str(v) for k, v in params.items()})
+    ctx.log(Event.MENU, menu=name, attempt=attempt, **{k: str(v) for k, v in params.items()})
     return Turn(Listen(
         prompts=tuple(says),
         on_input=input_step(name, params, attempt),

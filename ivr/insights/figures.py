@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
+from ..calls.events import Event
 from ..calls.models import Call, CallEvent
 from ..kb.models import Article, QuestionAsked
 from ..tickets.activity import TicketChange
@@ -27,8 +28,11 @@ from ..tickets.queries import neutralise
 from ..clock import system_clock
 
 MAX_DAYS = 366
-ESCALATION_EVENTS = {"operator_requested", "message_prompt", "transfer", "transfer_started", "callback_requested",
-                     "callback"}
+# Events meaning the caller was handed to a person: a transfer tried, a callback asked for or made.
+HANDOVER_EVENTS = frozenset(e for e in Event if "transfer" in e or "callback" in e)
+# Events meaning the caller asked for a person (pressed for one, or to leave a message); a
+# transfer or a callback counts as handed over (above).
+ESCALATION_EVENTS = frozenset({Event.OPERATOR_REQUESTED, Event.MESSAGE_PROMPT})
 
 
 class PeriodError(ValueError):
@@ -135,14 +139,14 @@ def compute(session: Session, period: Period, top: int = 10) -> Figures:
                 select(CallEvent.call_sid, CallEvent.kind, CallEvent.detail)
                 .where(CallEvent.call_sid.in_(chunk)).order_by(CallEvent.id)):
             detail = detail or {}
-            if kind == "article":
+            if kind == Event.ARTICLE:
                 answered.add(sid)
                 heard[str(detail.get("article_id"))] += 1
-            elif kind == "order" and detail.get("status"):
+            elif kind == Event.ORDER and detail.get("status"):
                 answered.add(sid)
-            elif kind == "feedback":
+            elif kind == Event.FEEDBACK:
                 last_feedback[sid] = bool(detail.get("helped"))
-            elif "transfer" in kind or "callback" in kind:
+            elif kind in HANDOVER_EVENTS:
                 handed_over.add(sid)
             elif kind in ESCALATION_EVENTS:
                 asked_for_person.add(sid)

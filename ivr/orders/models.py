@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String, Text
+from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db import Base, utcnow
@@ -21,3 +21,15 @@ class Order(Base):
     phone: Mapped[str | None] = mapped_column(String(32), nullable=True)
     postcode: Mapped[str | None] = mapped_column(String(16), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class VerifiedOrder(Base):
+    """An order a call has proven it may hear (its phone or postcode), so it may hear it again and have it texted.
+
+    Written in the turn that read the order, in that turn's transaction (not the deferrable call log).
+    """
+    __tablename__ = "call_verified_orders"
+
+    call_sid: Mapped[str] = mapped_column(ForeignKey("calls.sid"), primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)

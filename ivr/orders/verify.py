@@ -1,22 +1,25 @@
 """Is this caller allowed to hear this order? And the order number as a caller says it.
 
 An order with a phone number or postcode is read only to a caller who calls from that phone or
-types that postcode. Failed attempts (unknown numbers, wrong postcodes) are counted per call in
-the call's own event log, so going back to the main menu doesn't reset them: after
-`MAX_FAILURES` the call can't look orders up any more and the caller is offered a message.
+types that postcode. Failed attempts (unknown numbers, wrong postcodes) are counted per call on
+the call itself (`calls.order_failures`), so going back to the main menu doesn't reset them: after
+`MAX_FAILURES` the call can't look orders up any more and the caller is offered a message. The
+orders a call has proven are rows of `call_verified_orders`. Both are written in the turn's own
+transaction as it decides, never through the call log (which may be written later, from the spool).
 """
 from __future__ import annotations
 
 import re
 
-from sqlalchemy import func, select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from ..calls.models import CallEvent
+from ..calls.log import ensure_call
+from ..calls.models import Call
+from .models import VerifiedOrder
 from .source import OrderRecord
 
 MAX_FAILURES = 3
-FAILURE_EVENT = "order_check_failed"
 
 _WORD_DIGITS = {
     "zero": "0", "oh": "0", "o": "0", "nought": "0", "one": "1", "won": "1", "two": "2", "to": "2", "too": "2",
@@ -93,19 +96,32 @@ def postcode_can_prove(order: OrderRecord) -> bool:
 
 
 def failed_attempts(session: Session, call_sid: str) -> int:
-    return session.scalar(select(func.count()).select_from(CallEvent)
-                          .where(CallEvent.call_sid == call_sid, CallEvent.kind == FAILURE_EVENT)) or 0
+    return session.scalar(select(Call.order_failures).where(Call.sid == call_sid)) or 0
 
 
 def locked_out(session: Session, call_sid: str) -> bool:
     return failed_attempts(session, call_sid) >= MAX_FAILURES
 
 
-VERIFIED_EVENT = "order_verified"
+def count_failure(session: Session, call_sid: str, caller: str = "", to: str = "") -> int:
+    """Count a failed attempt now, in `session`'s transaction (flushed: raises if it can't be written).
+
+    Returns the call's failures so far, this one included.
+    """
+    ensure_call(session, call_sid, caller, to)
+    session.execute(update(Call).where(Call.sid == call_sid).values(order_failures=Call.order_failures + 1))
+    return failed_attempts(session, call_sid)
+
+
+def mark_verified(session: Session, call_sid: str, number: str, caller: str = "", to: str = "") -> None:
+    """Remember that this call proved it may hear order `number` (flushed: raises if it can't be written)."""
+    ensure_call(session, call_sid, caller, to)
+    if session.get(VerifiedOrder, (call_sid, number)) is None:
+        session.add(VerifiedOrder(call_sid=call_sid, number=number))
+        session.flush()
 
 
 def order_verified(session: Session, call_sid: str, number: str) -> bool:
-    """Whether this call proved it may hear order `number` (logged by the flow when it read the details)."""
-    details = session.scalars(select(CallEvent.detail).where(CallEvent.call_sid == call_sid,
-                                                             CallEvent.kind == VERIFIED_EVENT))
-    return any((d or {}).get("number") == number for d in details)
+    """Whether this call proved it may hear order `number` (marked by the flow when it read the details)."""
+    return session.scalar(select(VerifiedOrder.number).where(VerifiedOrder.call_sid == call_sid,
+                                                             VerifiedOrder.number == number)) is not None

@@ -52,6 +52,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import select
 
+from ..calls.events import Event
 from ..calls.log import log_event
 from ..calls.models import CallEvent
 from ..db import utcnow
@@ -59,13 +60,12 @@ from ..spool import Rejected
 from ..speech.audio import TELEPHONE_RATE as SAMPLE_RATE, wav_header
 from ..tickets.models import Ticket
 from ..tickets.service import RecordingCallback, create_ticket, unknown_call_sid
-from .store import CAPTURE_EVENT, capture_is_live_here, captured_dir
+from .store import capture_is_live_here, captured_dir
 from ..services import services
 
 log = logging.getLogger(__name__)
 
 ORPHAN_AFTER_SECONDS = 60.0
-RECOVERED_EVENT = "recording_recovered"
 HEADER_BYTES = 44
 CAPTURE_NAME_RE = re.compile(r"(RE[0-9a-fA-F]{32})\.wav")
 _HEADER = wav_header(0)
@@ -246,7 +246,7 @@ def _make_ticket(app: Flask, sid: str, seconds: float, started: datetime) -> dic
     with sessions() as session:  # a short read: which call started this recording, and when
         row = session.execute(
             select(CallEvent.call_sid, CallEvent.at)
-            .where(CallEvent.kind == CAPTURE_EVENT, CallEvent.detail["recording_sid"].as_string() == sid)
+            .where(CallEvent.kind == Event.STREAM_RECORDING, CallEvent.detail["recording_sid"].as_string() == sid)
             .order_by(CallEvent.id).limit(1)).first()
     call_sid, at = (row[0], row[1]) if row is not None else (unknown_call_sid(sid), started)
     cb = RecordingCallback(call_sid=call_sid, caller="", recording_sid=sid, recording_url="",
@@ -257,7 +257,7 @@ def _make_ticket(app: Flask, sid: str, seconds: float, started: datetime) -> dic
         if not created:
             return None
         if cb.call_known:
-            log_event(session, call_sid, RECOVERED_EVENT, recording_sid=sid, seconds=round(seconds, 1))
+            log_event(session, call_sid, Event.RECORDING_RECOVERED, recording_sid=sid, seconds=round(seconds, 1))
             session.commit()
         return {"recording_sid": sid, "call_sid": call_sid, "caller": ticket.caller, "reference": ticket.reference,
                 "created_at": ticket.created_at.isoformat(), "duration": ticket.recording_duration,

@@ -28,6 +28,7 @@ from flask import Flask
 from sqlalchemy import select
 from twilio.base.exceptions import TwilioException
 
+from ..calls.events import Event
 from ..calls.models import Call, CallEvent
 from ..db import session_scope, utcnow
 from ..spool import Rejected
@@ -39,8 +40,8 @@ from ..twilio.client import NotTwilioApi, TwilioUnreachable, api_timeout, http_s
 log = logging.getLogger(__name__)
 
 MAX_PAGES = 200
-VOICEMAIL_EVENTS = ("message_prompt", "error")
-QUESTION_EVENTS = ("speech", "speech_failed")
+VOICEMAIL_EVENTS = (Event.MESSAGE_PROMPT, Event.ERROR)
+QUESTION_EVENTS = (Event.SPEECH, Event.SPEECH_FAILED)
 
 
 class ReconcileError(RuntimeError):

@@ -140,11 +140,6 @@ class DatabaseStore:
         return None
 
 
-# The call-log event written when a Media Streams message starts recording (detail: recording_sid);
-# after a crash it is what ties a captured file to its call.
-CAPTURE_EVENT = "stream_recording"
-
-
 def captured_dir(settings) -> Path:
     return Path(settings.recordings_root) / "captured"
 

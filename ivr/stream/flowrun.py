@@ -7,7 +7,8 @@ from typing import Any
 
 from flask import Flask
 
-from ..calls.log import log_event
+from ..calls.events import Event
+from ..calls.log import log_event, record_handoff
 from ..flow.actions import Input, Step, Turn
 from ..flow.context import CallContext
 from ..flow.engine import run_state, start_call
@@ -40,7 +41,16 @@ class FlowRunner:
         finally:
             session.close()
 
-    def note(self, kind: str, **detail: Any) -> None:
+    def hand_off(self, twiml: str, **detail: Any) -> None:
+        """Keep the TwiML the call continues with (for the `<Connect>` action), in a transaction of its own."""
+        session = services(self.app).sessionmaker()
+        try:
+            record_handoff(session, self.call_sid, twiml, **detail)
+            session.commit()
+        finally:
+            session.close()
+
+    def note(self, kind: Event, **detail: Any) -> None:
         """An event in the call's log, in a transaction of its own."""
         session = services(self.app).sessionmaker()
         try:

@@ -3,8 +3,8 @@
 Used when the flow needs something only TwiML does (a `<Dial>` transfer), when the call ends,
 and when the stream itself fails (socket, recogniser, audio). The turn still to be played is
 rendered by the TwiML transport and given to Twilio with its REST API (update the live call's
-TwiML); the same TwiML is kept in the call log, so if that request fails the `<Connect>`
-action Twilio requests when the socket closes answers with it instead. Either way the caller
+TwiML); the same TwiML is kept on the call (`calls.handoff_twiml`), so if that request fails
+the `<Connect>` action Twilio requests when the socket closes answers with it instead. Either way the caller
 never sits in silence.
 """
 from __future__ import annotations
@@ -16,7 +16,6 @@ from flask import Flask
 from twilio.base.exceptions import TwilioException
 from twilio.twiml.voice_response import VoiceResponse
 
-from ..calls.events import HANDOFF_EVENT  # noqa: F401 - re-exported for the session
 from ..flow.actions import Turn
 from ..twiml.renderer import TwimlRenderer
 from ..language import line_language

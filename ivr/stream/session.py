@@ -26,7 +26,8 @@ from .audio import frames
 from .clips import ClipSource
 from .endpoint import EndpointSettings
 from .flowrun import FlowRunner
-from .handoff import HANDOFF_EVENT, HandoffError, render_turn, update_call
+from ..calls.events import Event
+from .handoff import HandoffError, render_turn, update_call
 from .player import Clip, Player
 from .recognizer import RecognizerError
 from .utterance import Metrics, UtteranceAssembler
@@ -159,14 +160,14 @@ class StreamCall:
             return False
         self.player.clear()
         self.metrics.barge_ins += 1
-        self.note("barge_in", by=by)
+        self.note(Event.BARGE_IN, by=by)
         return True
 
     # ================================================================== leaving the stream
     def _leave(self, turn: Turn, reason: str) -> None:
         """Continue the call with TwiML (REST update of the live call), then close the socket."""
         twiml = render_turn(self.app, turn, self.base_url)
-        self.note(HANDOFF_EVENT, reason=reason, twiml=twiml)
+        self.flow.hand_off(twiml, reason=reason)
         try:
             update_call(self.settings, self.call_sid, twiml)
         except HandoffError as exc:
@@ -179,7 +180,7 @@ class StreamCall:
         wait, self.wait = self.wait, None
         self._salvage(wait)
         try:
-            self.note("stream_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+            self.note(Event.STREAM_FAILED, error=f"{type(exc).__name__}: {exc}"[:300])
         except Exception:  # noqa: BLE001
             log.exception("could not log the stream failure for %s", self.call_sid)
         if wait is not None and wait.phase is Phase.WAITING:

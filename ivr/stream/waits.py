@@ -19,7 +19,7 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol, Union
 
-from ..recordings.store import CAPTURE_EVENT
+from ..calls.events import Event
 from ..flow.actions import Hangup, Input, Listen, Record, Recording, Step, Transfer, Turn, Vocabulary
 from .audio import frames, tone, ulaw_to_pcm16
 from .player import Player
@@ -248,7 +248,7 @@ class MessageWait(Wait):
         self.recorder = MessageRecorder(self.line.settings)
         self.vad.reset()
         self.deadline = now + self.action.silence_s  # nothing said at all within the silence setting: no message
-        self.line.note(CAPTURE_EVENT, recording_sid=self.recorder.recording_sid)  # ties the file to the call
+        self.line.note(Event.STREAM_RECORDING, recording_sid=self.recorder.recording_sid)  # ties the file to the call
         return None
 
     def on_frame(self, ulaw: bytes, now: float) -> Outcome:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..calls.events import Event
 from ..calls.log import log_event
 from ..jobs.queue import enqueue
 from .models import Ticket
@@ -24,5 +25,5 @@ def request_callback(session: Session, call_sid: str, caller: str, number: str) 
     ticket.reference = new_reference(ticket.id)
     for kind in JOBS_FOR_NEW_CALLBACK:
         enqueue(session, kind, {"ticket_id": ticket.id})
-    log_event(session, call_sid, "ticket", ticket_id=ticket.id, reference=ticket.reference, ticket_kind="callback")
+    log_event(session, call_sid, Event.TICKET, ticket_id=ticket.id, reference=ticket.reference, ticket_kind="callback")
     return ticket

@@ -11,6 +11,7 @@ from typing import Any, Iterable
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from ..calls.events import Event
 from ..calls.models import CallEvent
 from ..db import utcnow
 from ..kb.models import QuestionAsked
@@ -276,58 +277,119 @@ def export(tickets: Iterable[Ticket], fmt: str, session: Session | None = None) 
     return buf.getvalue()
 
 
+def _because(d: dict[str, Any], key: str) -> str:
+    value = d.get(key)
+    return f" ({str(value).replace('_', ' ')})" if value not in (None, "") else ""
+
+
+_ORDER_FAILURES = {"malformed": "not an order number", "not_found": "no such order",
+                   "phone_mismatch": "calling from a phone not on the order", "postcode": "wrong postcode"}
+
+
 def describe_event(kind: str, detail: dict[str, Any], titles: dict[str, str]) -> str:
-    """One call-log event as staff would say it, with article titles instead of ids."""
+    """One call-log event as staff would say it, with article titles instead of ids.
+
+    Every `Event` has its sentence (tests/test_call_events.py checks); a kind no longer written
+    (an old row) reads as its name with its details.
+    """
     def title(aid: Any) -> str:
         return f"“{titles.get(str(aid), str(aid))}”"
 
     d = detail or {}
-    if kind == "call_started":
+    if kind == Event.CALL_STARTED:
         return f"Call started from {d.get('caller') or 'an unknown number'}"
-    if kind == "menu":
+    if kind == Event.RETURNING_CALLER:
+        return "Called again while a ticket from an earlier call was open"
+    if kind == Event.REQUEST_STATUS:
+        return "Was told where their ticket stands" + _because(d, "status")
+    if kind == Event.MENU:
         where = {"main": "the main menu", "topics": "the list of topics", "articles": "a topic's articles"}.get(
             str(d.get("menu")), f"the {d.get('menu', '')} menu")
         return f"Heard {where}" + (" again" if str(d.get("attempt", "0")) not in ("0", "") else "")
-    if kind == "speech_failed":
+    if kind == Event.SPEECH_FAILED:
         return "We could not make out what the caller said"
-    if kind == "digits":
+    if kind == Event.DIGITS:
         return f"Pressed {d.get('digits')} in the {d.get('menu', '')} menu".replace("  ", " ")
-    if kind == "speech":
+    if kind == Event.SPEECH:
         return f"Said “{d.get('text', '')}”"
-    if kind == "search":
+    if kind == Event.SEARCH:
         hits = d.get("hits") or []
         best = f"; best match {title(hits[0].get('article_id'))} ({round(100 * float(hits[0].get('score') or 0))}% sure)" \
             if hits and isinstance(hits[0], dict) else ""
         verdict = {"answer": "answered", "choose": "offered a choice", "none": "no answer found"}.get(
             str(d.get("decision")), str(d.get("decision")))
         return f"Asked “{d.get('text', '')}”: {verdict}{best}"
-    if kind == "article":
+    if kind == Event.ARTICLE:
         return f"Heard the answer {title(d.get('article_id'))}"
-    if kind == "feedback":
+    if kind == Event.FEEDBACK:
         return f"Said the answer {title(d.get('article_id'))} {'helped' if d.get('helped') else 'did not help'}"
-    if kind == "choice":
+    if kind == Event.CHOICE:
         rank = d.get("rank")
         return f"Picked answer {rank + 1} of those offered" if isinstance(rank, int) else "Picked one of the answers offered"
-    if kind == "order":
+    if kind == Event.ORDER:
         status = d.get("status")
         return f"Checked order {d.get('number')}: " + (f"{status}" if status else "not found")
-    if kind == "no_input":
+    if kind == Event.ORDER_CHECK_FAILED:
+        why = _ORDER_FAILURES.get(str(d.get("reason")), str(d.get("reason") or "").replace("_", " "))
+        return "An order check failed" + (f" ({why})" if why else "")
+    if kind == Event.ORDER_LOCKED:
+        return "Too many failed order checks: no more order look-ups in this call"
+    if kind == Event.ORDER_VERIFIED:
+        return f"Proved they may hear order {d.get('number')}" if d.get("number") else "Proved they may hear an order"
+    if kind == Event.ORDER_SOURCE_ERROR:
+        return "The order system could not be reached"
+    if kind == Event.NO_INPUT:
         return f"Said nothing in the {d.get('menu', '')} menu"
-    if kind == "invalid":
+    if kind == Event.INVALID:
         return f"Gave an answer the {d.get('menu', '')} menu didn't understand"
-    if kind == "operator_requested":
+    if kind == Event.OPERATOR_REQUESTED:
         return "Asked for a person"
-    if kind == "message_prompt":
+    if kind == Event.TRANSFER:
+        return "Was put through to staff"
+    if kind == Event.TRANSFER_RESULT:
+        return "The transfer to staff ended" + _because(d, "status")
+    if kind == Event.MISSED_TRANSFER:
+        return "Nobody answered the transfer, so the caller left a message"
+    if kind == Event.CALLBACK_REQUESTED:
+        return "Asked to be called back"
+    if kind == Event.CALLBACK_BAD_NUMBER:
+        return "Keyed a callback number we could not use"
+    if kind == Event.CALLBACK_TICKET:
+        return f"Callback booked: ticket {d.get('reference')}" if d.get("reference") else "Callback booked"
+    if kind == Event.MESSAGE_PROMPT:
         return "Was asked to leave a message"
-    if kind == "ticket":
+    if kind == Event.TICKET:
         return f"Left a message: ticket {d.get('reference')}"
-    if kind == "recording_recovered":
+    if kind == Event.RECORDING_RECOVERED:
         return "The message was recovered after the service stopped while it was being left"
-    if kind == "hangup":
+    if kind == Event.RATING:
+        return f"Rated the call {d.get('rating')} out of 5" if d.get("rating") is not None else "Rated the call"
+    if kind == Event.SMS_REQUESTED:
+        return "Asked for a text message" + _because(d, "what")
+    if kind == Event.SMS_REFUSED:
+        return "A text message could not be sent" + _because(d, "reason")
+    if kind == Event.SMS_SENT:
+        return "The text message was delivered"
+    if kind == Event.SMS_NOT_SENT:
+        return "The text message was not delivered" + _because(d, "status")
+    if kind == Event.STREAM_OFFERED:
+        return "Answered with live audio"
+    if kind == Event.STREAM_RECORDING:
+        return "Started leaving a message"
+    if kind == Event.BARGE_IN:
+        how = {"speech": "Spoke", "dtmf": "Pressed a key"}.get(str(d.get("by")), "Cut in")
+        return f"{how} before a prompt had finished"
+    if kind == Event.STREAM_HANDOFF:
+        return "The live audio handed the call on" + _because(d, "reason")
+    if kind == Event.STREAM_FAILED:
+        return "The live audio failed on our side; the call carried on"
+    if kind == Event.STREAM_LOST:
+        return "The live audio ended unexpectedly; the caller went back to the main menu"
+    if kind == Event.HANGUP:
         return "Call ended"
-    if kind == "status":
+    if kind == Event.STATUS:
         return f"Call ended ({d.get('status')})"
-    if kind == "error":
+    if kind == Event.ERROR:
         return "Something went wrong on our side"
     extra = ", ".join(f"{k} {v}" for k, v in d.items() if v not in (None, "", [], {}))
     return kind.replace("_", " ").capitalize() + (f" ({extra})" if extra else "")

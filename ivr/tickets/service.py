@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from .. import spool
+from ..calls.events import Event
 from ..calls.log import log_event
 from ..calls.models import Call
 from ..db import utcnow
@@ -136,7 +137,7 @@ def create_ticket(session: Session, cb: RecordingCallback) -> tuple[Ticket, bool
         for kind in JOBS_FOR_NEW_TICKET:
             enqueue(session, kind, {"ticket_id": ticket.id})
         if cb.call_known:
-            log_event(session, cb.call_sid, "ticket", ticket_id=ticket.id, reference=ticket.reference,
+            log_event(session, cb.call_sid, Event.TICKET, ticket_id=ticket.id, reference=ticket.reference,
                       recording_sid=cb.recording_sid)
         session.commit()
     except IntegrityError:
@@ -217,7 +218,7 @@ def store_voicemail(app: Any, session: Session, cb: RecordingCallback, *, missed
             ticket.missed_transfer = True
             session.commit()
             if note is not None:
-                note("missed_transfer", ticket_id=ticket.id)
+                note(Event.MISSED_TRANSFER, ticket_id=ticket.id)
         except SQLAlchemyError:  # the message is safe; only the flag waits for the other callback
             session.rollback()
             log.warning("could not mark ticket %s as a missed transfer", ticket.id, exc_info=True)

@@ -17,6 +17,7 @@ from ..tickets.service import RecordingCallback, spool_callback
 from ..twilio.signature import twilio_only
 from ..twiml.speaker import SaySpeaker
 from ..services import services
+from ..calls.events import Event
 from ..calls.journal import PendingEvent, journal
 
 log = logging.getLogger(__name__)
@@ -56,9 +57,9 @@ def _note_in_spool(settings) -> None:
         return
     try:
         journal(settings.instance_path, sid[:64], request.form.get("From", "")[:64], request.form.get("To", "")[:64],
-                [PendingEvent("error", {"path": "/voice/fallback", "twilio_error": request.form.get("ErrorCode", "")[:16],
+                [PendingEvent(Event.ERROR, {"path": "/voice/fallback", "twilio_error": request.form.get("ErrorCode", "")[:16],
                                         "error_url": request.form.get("ErrorUrl", "")[:300]}),
-                 PendingEvent("message_prompt", {"via": "fallback"})])
+                 PendingEvent(Event.MESSAGE_PROMPT, {"via": "fallback"})])
     except Exception:  # noqa: BLE001 - the caller's message matters more than the log
         log.exception("could not note fallback call %s in the spool", sid)
 

@@ -6,12 +6,11 @@ import logging
 from typing import Any, Callable
 
 from flask import Blueprint, Response, current_app, request
-from sqlalchemy import select
 from twilio.twiml.voice_response import VoiceResponse
 
-from ..calls.events import HANDOFF_EVENT
+from ..calls.events import Event
 from ..calls.log import mark_ended
-from ..calls.models import CallEvent
+from ..calls.models import Call
 from ..db import get_session
 from ..flow.actions import Step, Turn
 from ..flow.context import CallContext
@@ -78,7 +77,7 @@ def voice_route(view: Callable[..., Turn]) -> Callable[..., Response]:
         except Exception:  # noqa: BLE001 - never answer Twilio with a 500
             log.exception("voice route %s failed for call %s", request.path, request.form.get("CallSid"))
             session.rollback()
-            ctx.log("error", path=request.path)
+            ctx.log(Event.ERROR, path=request.path)
             try:
                 ctx.journal()  # what the turn noted is kept; no database wait on the error path
             except Exception:  # noqa: BLE001
@@ -171,15 +170,14 @@ def stream_ended() -> Response:
     stream that broke without deciding sends the caller to the main menu, never to silence."""
     session = get_session()
     sid = request.form.get("CallSid", "")
-    decided = session.scalars(select(CallEvent).where(CallEvent.call_sid == sid, CallEvent.kind == HANDOFF_EVENT)
-                              .order_by(CallEvent.id.desc()).limit(1)).first()
-    if decided is not None and decided.detail.get("twiml"):
-        return Response(decided.detail["twiml"], mimetype="text/xml")
     try:
+        call = session.get(Call, sid) if sid else None
+        if call is not None and call.handoff_twiml:
+            return Response(call.handoff_twiml, mimetype="text/xml")
         ctx = call_context(session)
-        ctx.log("stream_lost")
+        ctx.log(Event.STREAM_LOST)
         turn = run_step(ctx, Step("menu", {"name": "main"}))
-        session.commit()
+        ctx.commit()  # with the turn's call log (the stream lost, the menu), as every transport does
         return twiml(render(turn))
     except Exception:  # noqa: BLE001 - never a 500 to Twilio
         session.rollback()

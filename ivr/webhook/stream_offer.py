@@ -13,6 +13,7 @@ from ..language import call_language
 from ..services import services
 from ..twilio import paths
 from ..twilio.signature import base_url_twilio_used
+from ..calls.events import Event
 from ..calls.log import ensure_call, log_event
 from ..db import get_session
 
@@ -60,6 +61,6 @@ def answer(app: Flask, req: Request) -> VoiceResponse | None:
         return None
     session = get_session()
     ensure_call(session, sid, caller, to)
-    log_event(session, sid, "stream_offered")
+    log_event(session, sid, Event.STREAM_OFFERED)
     session.commit()
     return connect_stream(app, req, sid, caller, to)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from ...calls.events import Event
 from ...kb.models import Article, QuestionAsked, Topic
 from ..actions import Listen, Record, Say, Step, Turn, Vocabulary
 from ..context import CallContext
@@ -46,7 +47,7 @@ def ask(ctx: CallContext, attempt: int | str = 0, again: int | str = 0) -> Turn:
 def question_missed(ctx: CallContext, attempt: int | str = 0) -> Turn:
     """Nothing usable was heard: say so and ask again, a few times, then offer a message."""
     attempt = as_int(attempt) + 1
-    ctx.log("no_input", menu="ask", attempt=attempt)
+    ctx.log(Event.NO_INPUT, menu="ask", attempt=attempt)
     if attempt >= QUESTION_ATTEMPTS:
         from .main import offer_message
 
@@ -60,7 +61,7 @@ def question(ctx: CallContext, attempt: int | str = 0) -> Turn:
     text = ctx.input.speech.strip()
     if not text:
         return Turn(goto("question_missed", attempt=attempt))
-    ctx.log("speech", menu="ask", text=text, confidence=ctx.input.confidence)
+    ctx.log(Event.SPEECH, menu="ask", text=text, confidence=ctx.input.confidence)
     return answer_question(ctx, text)
 
 
@@ -85,10 +86,10 @@ def question_recorded(ctx: CallContext, attempt: int | str = 0) -> Turn:
         transcript = engine.transcribe(audio, phrases=list(question_vocabulary(ctx).phrases))
     except Exception as exc:  # noqa: BLE001 - the caller hears "sorry" and tries again, never silence
         ctx.app.logger.warning("question recording %s not transcribed: %s", recording.sid, exc)
-        ctx.log("speech_failed", recording_sid=recording.sid, error=f"{type(exc).__name__}: {exc}")
+        ctx.log(Event.SPEECH_FAILED, recording_sid=recording.sid, error=f"{type(exc).__name__}: {exc}")
         return Turn(goto("question_missed", attempt=attempt))
     text = transcript.text.strip()
-    ctx.log("speech", menu="ask", text=text, confidence=round(transcript.confidence, 3), engine="vosk",
+    ctx.log(Event.SPEECH, menu="ask", text=text, confidence=round(transcript.confidence, 3), engine="vosk",
             recording_sid=recording.sid, seconds=round(transcript.elapsed_seconds, 3))
     if not text:
         return Turn(goto("question_missed", attempt=attempt))
@@ -112,7 +113,7 @@ def answer_question(ctx: CallContext, text: str, *, at_menu: int | None = None) 
                           score=hits[0]["score"] if hits else None)
     ctx.session.add(asked)
     ctx.session.flush()
-    ctx.log("search", question_id=asked.id, text=text, decision=decision.kind, hits=hits,
+    ctx.log(Event.SEARCH, question_id=asked.id, text=text, decision=decision.kind, hits=hits,
             **({"at_menu": True} if at_menu is not None else {}))
     if decision.kind == "answer":
         return Turn(goto("answer", q=asked.id, rank=0))
@@ -150,7 +151,7 @@ def answer(ctx: CallContext, q: int | str = 0, rank: int | str = 0) -> Turn:
     if article is None:  # the knowledge base was reloaded mid-call
         return menu_turn(ctx, "not_found", {"q": asked.id}, preface=[ctx.t("not_found")])
     asked.article_id, asked.score, asked.outcome = article.id, hit["score"], "answered"
-    ctx.log("article", article_id=article.id, question_id=asked.id, rank=rank, score=hit["score"])
+    ctx.log(Event.ARTICLE, article_id=article.id, question_id=asked.id, rank=rank, score=hit["score"])
     intro = ctx.t("answer_intro" if rank == 0 else "next_answer_intro", title=article.title)
     return menu_turn(ctx, "feedback", {"q": asked.id, "rank": rank}, preface=[intro, article.answer])
 
@@ -187,7 +188,7 @@ def _feedback(ctx: CallContext, q: int | str, helped: bool, *, keep_earlier: boo
     asked = ctx.session.get(QuestionAsked, as_int(q))
     if asked is not None and not (keep_earlier and asked.helped is not None):
         asked.helped = helped
-        ctx.log("feedback", question_id=asked.id, article_id=asked.article_id, helped=helped)
+        ctx.log(Event.FEEDBACK, question_id=asked.id, article_id=asked.article_id, helped=helped)
     return asked
 
 
@@ -251,7 +252,7 @@ def choice_lines_to_prerender(app) -> list[str]:
 
 
 def chosen(ctx: CallContext, q: int | str = 0, rank: int | str = 0) -> Turn:
-    ctx.log("choice", question_id=as_int(q), rank=as_int(rank))
+    ctx.log(Event.CHOICE, question_id=as_int(q), rank=as_int(rank))
     return Turn(goto("answer", q=q, rank=rank))
 
 

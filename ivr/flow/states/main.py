@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
+from ...calls.events import Event
 from ...kb.models import Article, Topic
 from ...tickets.models import Ticket
 from ...tts.spoken import spoken_reference
@@ -39,12 +40,12 @@ def main_menu(ctx: CallContext, brief: int | str = 0) -> Menu:
 
 def start(ctx: CallContext) -> Turn:
     # The call row is written with the turn's log (ctx.commit), so a locked database can't hold up the greeting.
-    ctx.log("call_started", caller=ctx.caller, to=ctx.to)
+    ctx.log(Event.CALL_STARTED, caller=ctx.caller, to=ctx.to)
     desk = desk_now(ctx)
     greeting = [ctx.t("greeting", business=ctx.settings.business_name), desk.closed_words]
     ticket = open_ticket(ctx)
     if ticket is not None:
-        ctx.log("returning_caller", ticket_id=ticket.id)
+        ctx.log(Event.RETURNING_CALLER, ticket_id=ticket.id)
         return menu_turn(ctx, "returning", {"ticket": ticket.id}, preface=greeting)
     return menu_turn(ctx, "main", {}, preface=greeting)
 
@@ -79,7 +80,7 @@ def request_status(ctx: CallContext, ticket: int | str = 0) -> Turn:
     found = ctx.session.get(Ticket, as_int(ticket))
     if found is None or found.caller != ctx.caller:  # only the caller's own request, whatever the URL says
         return Turn(goto("menu", name="main"))
-    ctx.log("request_status", ticket_id=found.id, status=found.status)
+    ctx.log(Event.REQUEST_STATUS, ticket_id=found.id, status=found.status)
     status_id = f"request_status_{found.status}"
     status = ctx.t(status_id) if status_id in ctx.catalogue else found.status.replace("_", " ")
     words = [Say(ctx.t("request_status", reference=spoken_reference(found.reference or ""), status=status),
@@ -120,7 +121,7 @@ def offer_message_menu(ctx: CallContext) -> Menu:
 
 def no_input(ctx: CallContext, menu: str = "main", attempt: int | str = 0, **params: Any) -> Turn:
     attempt = as_int(attempt) + 1
-    ctx.log("no_input", menu=menu, attempt=attempt)
+    ctx.log(Event.NO_INPUT, menu=menu, attempt=attempt)
     if not is_menu(menu):
         menu, params = "main", {}
     if attempt > NO_INPUT_LIMIT:
@@ -135,9 +136,9 @@ def menu_input(ctx: CallContext, menu: str = "main", attempt: int | str = 0, **p
         return Turn(goto("menu", name="main"))
     digits, speech = ctx.input.digits.strip(), ctx.input.speech.strip()
     if digits:
-        ctx.log("digits", menu=name, digits=digits)
+        ctx.log(Event.DIGITS, menu=name, digits=digits)
     if speech:
-        ctx.log("speech", menu=name, text=speech, confidence=ctx.input.confidence)
+        ctx.log(Event.SPEECH, menu=name, text=speech, confidence=ctx.input.confidence)
     if not digits and not speech:
         return Turn(goto("no_input", menu=name, attempt=attempt, **params))
     if wants_main_menu(digits, speech):
@@ -148,7 +149,7 @@ def menu_input(ctx: CallContext, menu: str = "main", attempt: int | str = 0, **p
     if choice is not None:
         return Turn(goto(choice.target, **choice.params))
     attempt += 1
-    ctx.log("invalid", menu=name, digits=digits, speech=speech, attempt=attempt)
+    ctx.log(Event.INVALID, menu=name, digits=digits, speech=speech, attempt=attempt)
     if speech and built.questions:
         from .ask import answer_question
 
@@ -197,7 +198,7 @@ def browsed_article(ctx: CallContext, id: str = "") -> Turn:
     article = ctx.session.get(Article, id)
     if article is None:
         return Turn(goto("menu", name="topics"))
-    ctx.log("article", article_id=article.id, via="browse")
+    ctx.log(Event.ARTICLE, article_id=article.id, via="browse")
     return menu_turn(ctx, "after_article", {"id": article.id},
                      preface=[ctx.t("article_title", title=article.title), article.answer])
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from ...calls.events import Event
 from ...calls.models import Call
 from ...kb.models import QuestionAsked
 from ...tickets.service import RecordingCallback, store_voicemail
@@ -14,7 +15,7 @@ from ..menus import Choice, Menu, menu_turn
 
 
 def message(ctx: CallContext, missed: int | str = 0) -> Turn:
-    ctx.log("message_prompt")
+    ctx.log(Event.MESSAGE_PROMPT)
     done = Step("message_saved", {"missed": 1} if as_int(missed) else {})
     return Turn(Say(ctx.t("message_intro")),
                 Record(purpose="message", on_done=done, on_empty=Step("no_message"),
@@ -75,6 +76,6 @@ def rating(ctx: CallContext) -> Turn:
     call = ctx.session.get(Call, ctx.call_sid)
     if digits in {"1", "2", "3", "4", "5"} and call is not None and call.rating is None:
         call.rating = int(digits)
-        ctx.log("rating", rating=call.rating)
+        ctx.log(Event.RATING, rating=call.rating)
         return Turn(Say(ctx.t("rating_thanks")), goto("goodbye", rated=1))
     return Turn(goto("goodbye", rated=1))

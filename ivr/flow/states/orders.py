@@ -6,18 +6,28 @@ An order with a phone number or postcode is read only to a caller calling from t
 typing that postcode (ivr/orders/verify.py). Unknown or malformed numbers, wrong postcodes and
 protected orders this phone can't prove count as failed attempts for the whole call; the third
 stops order look-ups for the call and offers the caller a message instead.
+
+The count and the orders proven are written as the state decides, in the turn's transaction, and
+fail closed: a failure that can't be counted locks the call's look-ups, an order whose proof
+can't be kept is not read.
 """
 from __future__ import annotations
 
+import logging
+
+from ...calls.events import Event
 from ...orders.lookup import KNOWN_STATUSES, is_order_number
 from ...orders.source import OrderRecord, OrderSourceError, lookup_order
-from ...orders.verify import (FAILURE_EVENT, MAX_FAILURES, VERIFIED_EVENT, caller_may_hear, digits_from_speech,
-                              failed_attempts, order_verified, postcode_can_prove, postcodes_match)
+from ...orders.verify import (MAX_FAILURES, caller_may_hear, count_failure, digits_from_speech, failed_attempts,
+                              mark_verified, order_verified, postcode_can_prove, postcodes_match)
+from ...spool import TRANSIENT
 from ...tts.spoken import spell_out_digits
 from ..actions import Listen, Say, Step, Turn
 from ..context import CallContext
 from ..actions import as_int, goto
 from ..menus import NO_INPUT_LIMIT, Choice, Menu, choice_vocabulary, menu_turn, wants_main_menu
+
+log = logging.getLogger(__name__)
 
 
 def _listen_for_digits(ctx: CallContext, prompts: list[str], on_input: Step, on_silence: Step,
@@ -29,27 +39,35 @@ def _listen_for_digits(ctx: CallContext, prompts: list[str], on_input: Step, on_
                        hints=hints, vocabulary=choice_vocabulary(hints)))
 
 
-def _failures(ctx: CallContext) -> int:
-    """Failed tries in this call: those written, and this turn's (its call log is written at commit)."""
-    pending = sum(1 for e in ctx.events if e.kind == FAILURE_EVENT)
-    return failed_attempts(ctx.session, ctx.call_sid) + pending
-
-
 def _locked(ctx: CallContext) -> bool:
-    return _failures(ctx) >= MAX_FAILURES
+    return failed_attempts(ctx.session, ctx.call_sid) >= MAX_FAILURES
 
 
 def _verified(ctx: CallContext, number: str) -> bool:
     """Whether this call already proved it may hear `number` (earlier, or in this very turn)."""
-    return (any(e.kind == VERIFIED_EVENT and e.detail.get("number") == number for e in ctx.events)
-            or order_verified(ctx.session, ctx.call_sid, number))
+    return order_verified(ctx.session, ctx.call_sid, number)
+
+
+def _count_failure(ctx: CallContext, why: str, **detail: str) -> bool:
+    """Count a failed attempt in this turn's transaction; True when the call is now locked out.
+
+    Fails closed: a failure that can't be counted (the database busy or down) locks the call.
+    """
+    ctx.log(Event.ORDER_CHECK_FAILED, reason=why, **detail)  # the history staff see
+    try:
+        return count_failure(ctx.session, ctx.call_sid, ctx.caller, ctx.to) >= MAX_FAILURES
+    except TRANSIENT:
+        ctx.session.rollback()
+        ctx.journal()  # the spool's replay counts it (ivr/calls/journal.py) once the database is back
+        log.warning("call %s: could not count a failed order check; order look-ups locked", ctx.call_sid,
+                    exc_info=True)
+        return True
 
 
 def _fail(ctx: CallContext, why: str, *preface: str, retry: Step) -> Turn:
     """Count a failed attempt; the third one locks order look-ups for this call and offers a message."""
-    ctx.log(FAILURE_EVENT, reason=why)
-    if _locked(ctx):
-        ctx.log("order_locked")
+    if _count_failure(ctx, why):
+        ctx.log(Event.ORDER_LOCKED)
         return menu_turn(ctx, "order_locked", {}, preface=[*preface, ctx.t("order_locked")])
     return Turn(*(Say(p) for p in preface if p), goto(retry.state, **dict(retry.params)))
 
@@ -64,7 +82,7 @@ def order(ctx: CallContext, attempt: int | str = 0, again: int | str = 0) -> Tur
 
 def order_missed(ctx: CallContext, attempt: int | str = 0) -> Turn:
     attempt = as_int(attempt) + 1
-    ctx.log("no_input", menu="order", attempt=attempt)
+    ctx.log(Event.NO_INPUT, menu="order", attempt=attempt)
     if attempt > NO_INPUT_LIMIT:
         from .main import offer_message
 
@@ -82,7 +100,7 @@ def order_number(ctx: CallContext, attempt: int | str = 0) -> Turn:
     if not keyed and not said:
         return Turn(goto("order_missed", attempt=attempt))
     number = keyed or digits_from_speech(said)
-    ctx.log("digits" if keyed else "speech", menu="order", digits=number, text=said or None)
+    ctx.log(Event.DIGITS if keyed else Event.SPEECH, menu="order", digits=number, text=said or None)
     if not number:
         return _listen_for_digits(ctx, [ctx.t("order_not_digits"), ctx.t("order_ask")],
                                   Step("order_number", {"attempt": attempt}), Step("order_missed", {"attempt": attempt}))
@@ -101,9 +119,16 @@ def order_confirm_menu(ctx: CallContext, number: str = "") -> Menu:
 
 
 def _details(ctx: CallContext, found: OrderRecord) -> Turn:
-    """Read the order: only ever called once the caller may hear it."""
-    ctx.log(VERIFIED_EVENT, number=found.number)
-    ctx.log("order", number=found.number, status=found.status)
+    """Read the order: only ever called once the caller may hear it, and only once that is kept."""
+    try:
+        mark_verified(ctx.session, ctx.call_sid, found.number, ctx.caller, ctx.to)
+    except TRANSIENT:  # fail closed: what can't be remembered as proven is not read
+        ctx.session.rollback()
+        log.warning("call %s: could not keep order %s as verified; not read", ctx.call_sid, found.number,
+                    exc_info=True)
+        return menu_turn(ctx, "order_failed", {}, preface=[ctx.t("order_unavailable")])
+    ctx.log(Event.ORDER_VERIFIED, number=found.number)
+    ctx.log(Event.ORDER, number=found.number, status=found.status)
     status_id = f"order_status_{found.status}"
     status = (ctx.t(status_id) if found.status in KNOWN_STATUSES
               else ctx.t("order_status_unknown", status=found.status.replace("_", " ")))
@@ -116,7 +141,7 @@ def _find(ctx: CallContext, number: str) -> OrderRecord | None | Turn:
     try:
         return lookup_order(ctx.app, ctx.session, number)
     except OrderSourceError as exc:
-        ctx.log("order_source_error", number=number, error=str(exc))
+        ctx.log(Event.ORDER_SOURCE_ERROR, number=number, error=str(exc))
         return menu_turn(ctx, "order_failed", {}, preface=[ctx.t("order_unavailable")])
 
 
@@ -129,15 +154,14 @@ def order_lookup(ctx: CallContext, number: str = "") -> Turn:
     if isinstance(found, Turn):
         return found
     if found is None:
-        ctx.log("order", number=number, status=None)
+        ctx.log(Event.ORDER, number=number, status=None)
         return _fail(ctx, "not_found", ctx.t("order_not_found", number=spell_out_digits(number)),
                      ctx.t("order_try_again"), retry=Step("order", {"again": 1}))
     if caller_may_hear(found, ctx.caller) or _verified(ctx, number):
         return _details(ctx, found)
     if postcode_can_prove(found):
         return _ask_postcode(ctx, number)
-    ctx.log(FAILURE_EVENT, reason="phone_mismatch", number=number)
-    if _locked(ctx):
+    if _count_failure(ctx, "phone_mismatch", number=number):
         return menu_turn(ctx, "order_locked", {}, preface=[ctx.t("order_cannot_verify"), ctx.t("order_locked")])
     return menu_turn(ctx, "order_failed", {}, preface=[ctx.t("order_cannot_verify")])
 
@@ -170,9 +194,8 @@ def order_postcode(ctx: CallContext, number: str = "", attempt: int | str = 0, s
     candidate = typed or _spoken_postcode(said)
     if postcodes_match(found.postcode, candidate):
         return _details(ctx, found)
-    ctx.log(FAILURE_EVENT, reason="postcode", number=number)
-    if _locked(ctx):
-        ctx.log("order_locked")
+    if _count_failure(ctx, "postcode", number=number):
+        ctx.log(Event.ORDER_LOCKED)
         return menu_turn(ctx, "order_locked", {}, preface=[ctx.t("order_postcode_wrong"), ctx.t("order_locked")])
     return _ask_postcode(ctx, number, ctx.t("order_postcode_wrong"), attempt=attempt)
 

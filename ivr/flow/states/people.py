@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from ...calls.events import Event
 from ...tts.spoken import spell_out_digits, spoken_reference
 from ..actions import Hangup, Listen, Say, Step, Transfer, Turn
 from ..context import CallContext
@@ -24,7 +25,7 @@ def can_transfer(ctx: CallContext) -> bool:
 
 
 def operator(ctx: CallContext) -> Turn:
-    ctx.log("operator_requested")
+    ctx.log(Event.OPERATOR_REQUESTED)
     if not can_transfer(ctx):
         desk = desk_now(ctx)
         return menu_turn(ctx, "after_hours", {}, preface=[ctx.t("operator_unavailable"), desk.closed_words])
@@ -37,7 +38,7 @@ def transfer_to(ctx: CallContext, index: int) -> tuple[Transfer]:
     together = s.transfer_ring == "simultaneous"
     destinations = s.transfer_to if together else (s.transfer_to[index],)
     caller_id = ctx.caller if re.fullmatch(r"\+[1-9]\d{6,14}", ctx.caller or "") else None
-    ctx.log("transfer", destinations=list(destinations), index=index)
+    ctx.log(Event.TRANSFER, destinations=list(destinations), index=index)
     return (Transfer(destinations=destinations, on_done=Step("transfer_done", {"i": index}),
                      timeout_s=s.transfer_timeout_seconds, simultaneous=together, caller_id=caller_id),)
 
@@ -46,7 +47,7 @@ def transfer_done(ctx: CallContext, i: int | str = 0) -> Turn:
     """The dialled leg ended: the call is over if someone answered, else the next or a message."""
     status = ctx.input.dial_status or "failed"
     index = as_int(i)
-    ctx.log("transfer_result", status=status, index=index)
+    ctx.log(Event.TRANSFER_RESULT, status=status, index=index)
     if status in ANSWERED or status == "canceled":  # talked to someone, or the caller hung up
         return Turn(Hangup())
     nxt = index + 1
@@ -74,7 +75,7 @@ def e164(ctx: CallContext, digits: str) -> str | None:
 
 
 def callback(ctx: CallContext) -> Turn:
-    ctx.log("callback_requested")
+    ctx.log(Event.CALLBACK_REQUESTED)
     if re.fullmatch(r"\+[1-9]\d{6,14}", ctx.caller or ""):
         return menu_turn(ctx, "callback_number", {})
     return Turn(goto("callback_type"))
@@ -106,7 +107,7 @@ def callback_typed(ctx: CallContext, attempt: int | str = 0) -> Turn:
         return Turn(goto("menu", name="main"))
     number = e164(ctx, digits)
     if number is None:
-        ctx.log("callback_bad_number", digits=digits, attempt=attempt)
+        ctx.log(Event.CALLBACK_BAD_NUMBER, digits=digits, attempt=attempt)
         if attempt >= 3:
             from .main import offer_message
 
@@ -132,7 +133,7 @@ def callback_confirmed(ctx: CallContext, number: str = "") -> Turn:
     if not re.fullmatch(r"\+[1-9]\d{6,14}", number):
         return Turn(goto("callback_type"))
     ticket = request_callback(ctx.session, ctx.call_sid, ctx.caller, number)
-    ctx.log("callback_ticket", ticket_id=ticket.id, reference=ticket.reference)
+    ctx.log(Event.CALLBACK_TICKET, ticket_id=ticket.id, reference=ticket.reference)
     said = ctx.t("callback_saved", number=spell_out_digits(number.lstrip("+")),
                  reference=spoken_reference(ticket.reference or ""))
     return Turn(Say(said, interruptible=False, private=True), goto("goodbye"))

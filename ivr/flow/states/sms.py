@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...calls.events import Event
 from ...sms.service import SmsRefused, request_text, text_status
 from ..actions import Listen, Say, Step, Turn
 from ..context import CallContext
@@ -46,9 +47,9 @@ def text_me(ctx: CallContext, what: str = "", about: str = "", back: str = "main
     try:
         message = request_text(ctx.app, ctx.session, ctx.call_sid, what, about)
     except SmsRefused as exc:
-        ctx.log("sms_refused", what=what, about=about, reason=exc.reason, error=str(exc))
+        ctx.log(Event.SMS_REFUSED, what=what, about=about, reason=exc.reason, error=str(exc))
         return _back(ctx, back, params, _refusal_words(ctx, exc.reason))
-    ctx.log("sms_requested", what=what, about=about, message_id=message.id)
+    ctx.log(Event.SMS_REQUESTED, what=what, about=about, message_id=message.id)
     _wake_worker(ctx)
     return _wait(ctx, message.id, 0, back, params, ctx.t("sms_sending"))
 
@@ -58,12 +59,12 @@ def text_sent(ctx: CallContext, sms: int | str = 0, checks: int | str = 0, back:
     status = text_status(ctx.session, message_id, ctx.call_sid)
     checks = as_int(checks) + 1
     if status == "sent":
-        ctx.log("sms_sent", message_id=message_id)
+        ctx.log(Event.SMS_SENT, message_id=message_id)
         return _back(ctx, back, params, ctx.t("sms_sent"))
     if status == "queued" and checks < MAX_CHECKS:
         _wake_worker(ctx)
         return _wait(ctx, message_id, checks, back, params)
-    ctx.log("sms_not_sent", message_id=message_id, status=status)
+    ctx.log(Event.SMS_NOT_SENT, message_id=message_id, status=status)
     still_trying = status == "queued"
     return _back(ctx, back, params, ctx.t("sms_still_sending") if still_trying else ctx.t("sms_failed"))
 
