@@ -12,6 +12,8 @@ import pytest
 
 from .conftest import ROOT, cli_env
 
+pytestmark = pytest.mark.slow  # every test runs the real `python -m ivr` command in a subprocess
+
 
 @pytest.fixture
 def cli(tmp_path):

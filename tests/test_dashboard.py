@@ -9,6 +9,7 @@ import subprocess
 import sys
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from ivr.db import session_scope, utcnow
@@ -200,6 +201,7 @@ def cli(tmp_path, db_url, *args):
                           timeout=120)
 
 
+@pytest.mark.slow
 def test_users_and_tickets_commands(app, call, tmp_path):
     url = app.config["IVR_SETTINGS"].sqlalchemy_url
     added = cli(tmp_path, url, "users", "add", "ops@example.com", "--role", "admin", "--generate")
@@ -225,6 +227,7 @@ def test_users_and_tickets_commands(app, call, tmp_path):
     assert cli(tmp_path, url, "users", "disable", "temp@example.com").returncode == 0
 
 
+@pytest.mark.slow
 def test_retention_purge_deletes_old_audio_and_keeps_tickets(app, call, tmp_path):
     from ivr.recordings.store import get_store
     from ivr.tickets.retention import purge_recordings

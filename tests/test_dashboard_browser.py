@@ -16,6 +16,8 @@ from ivr.users.service import create_user
 
 from .conftest import ROOT
 
+pytestmark = pytest.mark.slow  # a real Chromium on the real service
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PASSWORD = "correct horse battery"
 

@@ -5,6 +5,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from ivr.tickets.service import RecordingCallback, spool_callback
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT, cli_env
@@ -19,6 +21,7 @@ def doctor(tmp_path, **env) -> dict[str, dict]:
     return {row["check"]: row for row in json.loads(proc.stdout)}
 
 
+@pytest.mark.slow
 def test_doctor_checks_credentials_public_url_and_spool(tmp_path):
     account = json.dumps({"sid": ACCOUNT_SID, "friendly_name": "Northwind", "status": "active"}).encode()
     with FakeServer(auth=(ACCOUNT_SID, AUTH_TOKEN)) as api:

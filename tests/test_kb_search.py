@@ -133,6 +133,7 @@ def test_eval_rejects_a_bad_file(tmp_path):
         read_labelled_csv(bad)
 
 
+@pytest.mark.slow
 def test_kb_eval_command(tmp_path):
     env = cli_env(tmp_path)
     run = lambda *a: subprocess.run([sys.executable, "-m", "ivr", *a], cwd=ROOT, env=env,  # noqa: E731

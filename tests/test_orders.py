@@ -256,6 +256,7 @@ def _cli(tmp_path, *args):
                           env=cli_env(tmp_path / "instance"), timeout=120)
 
 
+@pytest.mark.slow
 def test_orders_commands(tmp_path):
     first = _cli(tmp_path, "orders", "import", "--if-empty", str(ROOT / "samples" / "orders.csv"), "--json")
     assert first.returncode == 0, first.stderr
@@ -305,6 +306,7 @@ def test_orders_from_a_postgresql_shop_database_are_read_only_and_time_limited(a
     owner.dispose()
 
 
+@pytest.mark.slow
 def test_doctor_reports_hours_orders_and_texts(tmp_path):
     shop = tmp_path / "shop.db"
     sqlite3.connect(shop).close()  # no orders table: the query can't run

@@ -111,6 +111,7 @@ def test_reconciliation_tickets_recordings_whose_callback_never_came(settings_ov
         assert api.hits.get(f"/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/RE{'1' * 32}", 0) == 0
 
 
+@pytest.mark.slow
 def test_reconcile_command_reports_twilio_failure_in_one_line(tmp_path):
     with FakeServer() as api:
         api.routes[f"/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings.json"] = lambda n: (500, b"oops")
@@ -168,6 +169,7 @@ def _wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
     pytest.fail(f"timed out waiting for {what}")
 
 
+@pytest.mark.slow
 def test_kill_9_between_callback_and_ticket_then_restart_makes_the_ticket(tmp_path):
     db_path = tmp_path / "k.db"
     instance = tmp_path / "instance"
@@ -220,6 +222,7 @@ def _ticket(engine, sid):
         return conn.execute(select(Ticket.__table__).where(Ticket.recording_sid == sid)).first()
 
 
+@pytest.mark.slow
 def test_kill_9_before_the_callback_then_reconciliation_makes_the_ticket(tmp_path):
     """The service died before Twilio's callback arrived (nothing spooled): Twilio's list has it."""
     db_path = tmp_path / "r.db"
@@ -251,6 +254,7 @@ def test_kill_9_before_the_callback_then_reconciliation_makes_the_ticket(tmp_pat
             service.stop()
 
 
+@pytest.mark.slow
 def test_running_worker_replays_the_spool_within_seconds_with_the_original_time(app):
     """No later voicemail needed: the worker's loop applies a spooled callback by itself."""
     from ivr.jobs.queue import Worker
