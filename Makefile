@@ -1,5 +1,5 @@
 # The two commands in README.md: `make run` (service) and `make test` (test suite).
-.PHONY: run test setup setup-dev bench
+.PHONY: run test test-fast lint setup setup-dev bench
 
 run:
 	scripts/bootstrap
@@ -8,6 +8,16 @@ run:
 test:
 	scripts/bootstrap --dev
 	.venv/bin/python -m pytest -q
+
+# The unit tier: everything not marked `slow` (no real servers, browsers, gunicorn or long
+# Vosk/espeak-ng runs), in well under 90 s. Needs the .venv that `make test` set up.
+test-fast:
+	.venv/bin/python -m pytest -q -m "not slow"
+
+# Lint and import contracts (configured in pyproject.toml).
+lint:
+	.venv/bin/ruff check .
+	.venv/bin/lint-imports
 
 bench:
 	.venv/bin/python bench/kb_banking77.py --train ../shared/datasets/banking77/train.csv --shots 10

@@ -1,13 +1,18 @@
 """Shared fixtures: a real app on a real SQLite file, the sample knowledge base and orders loaded."""
 from __future__ import annotations
 
+import atexit
 import os
 import secrets
+import shutil
+import sqlite3
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from ivr.kb.models import QuestionAsked
 from ivr.services import services
@@ -33,13 +38,72 @@ def settings_overrides(tmp_path: Path) -> dict:
     }
 
 
-def make_test_app(overrides: dict):
-    """What an operator does: `python -m ivr db upgrade`, then start the app."""
+# Template databases, made once per test run: "migrated" is what `db upgrade` makes of a new
+# SQLite file; "loaded" is that plus the sample knowledge base and orders. A test's new SQLite
+# database starts as a copy of one (a file copy instead of building the schema again).
+_TEMPLATES: dict[str, Path] = {}
+
+
+def _new_sqlite_file(settings) -> Path | None:
+    """The SQLite file these settings name, if it is yet to be made (in a folder that exists)."""
+    url = make_url(settings.sqlalchemy_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    database = Path(url.database)
+    return database if database.parent.is_dir() and not database.exists() else None
+
+
+def _load_samples(app) -> None:
+    from ivr.db import session_scope
+    from ivr.kb.loader import load_knowledge_base
+    from ivr.orders.lookup import import_orders
+
+    with app.app_context(), session_scope(services(app).sessionmaker) as session:
+        load_knowledge_base(session, ROOT / "kb_data")
+        import_orders(session, ROOT / "samples" / "orders.csv")
+
+
+def _template(kind: str) -> Path:
+    """The template database `kind` ("migrated" or "loaded"), made on first use."""
+    if kind not in _TEMPLATES:
+        from ivr.cli.db import upgrade_database
+        from ivr.config import load_settings
+
+        folder = Path(tempfile.mkdtemp(prefix=f"ivr-test-{kind}-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        database = folder / "ivr.db"
+        overrides = {"twilio_account_sid": ACCOUNT_SID, "twilio_auth_token": AUTH_TOKEN, "secret_key": "t" * 32,
+                     "database_url": f"sqlite:///{database}", "instance_path": folder / "instance",
+                     "extra": {"IVR_TTS": "off"}}
+        if kind == "migrated":
+            upgrade_database(load_settings(**overrides))
+        else:
+            app = make_test_app(overrides)
+            _load_samples(app)
+            services(app).engine.dispose()
+        # Fold the write-ahead log into the file so the file alone is the whole database.
+        conn = sqlite3.connect(database)
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.close()
+        assert not Path(f"{database}-wal").exists() or Path(f"{database}-wal").stat().st_size == 0
+        _TEMPLATES[kind] = database
+    return _TEMPLATES[kind]
+
+
+def make_test_app(overrides: dict, *, template: str = "migrated"):
+    """What an operator does: `python -m ivr db upgrade`, then start the app.
+
+    A new SQLite file starts as a copy of the template database (`template`), so the upgrade
+    finds it at head and only checks it; other databases (PostgreSQL) are migrated for real.
+    """
     from ivr import create_app
-    from ivr.config import load_settings
     from ivr.cli.db import upgrade_database
+    from ivr.config import load_settings
 
     settings = load_settings(**overrides)
+    database = _new_sqlite_file(settings)
+    if database is not None:
+        shutil.copyfile(_template(template), database)
     upgrade_database(settings)
     return create_app(settings)
 
@@ -50,16 +114,17 @@ def bare_app(settings_overrides):
 
 
 @pytest.fixture
-def app(bare_app):
-    """The app with the shipped sample knowledge base and orders loaded, as an operator would."""
-    from ivr.db import session_scope
-    from ivr.kb.loader import load_knowledge_base
-    from ivr.orders.lookup import import_orders
+def app(settings_overrides):
+    """The app with the shipped sample knowledge base and orders loaded, as an operator would
+    (`make run` loads them before it serves). A new SQLite database is a copy of the "loaded"
+    template, which holds them already."""
+    from ivr.config import load_settings
 
-    with bare_app.app_context(), session_scope(services(bare_app).sessionmaker) as session:
-        load_knowledge_base(session, ROOT / "kb_data")
-        import_orders(session, ROOT / "samples" / "orders.csv")
-    return bare_app
+    if _new_sqlite_file(load_settings(**settings_overrides)) is not None:
+        return make_test_app(settings_overrides, template="loaded")
+    app = make_test_app(settings_overrides)
+    _load_samples(app)
+    return app
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from flask.cli import ScriptInfo
 from .conftest import ROOT, cli_env, invoke_cli, make_test_app
 
 
+
 @pytest.fixture
 def cli(settings_overrides, tmp_path):
     app = make_test_app({**settings_overrides, "database_url": f"sqlite:///{tmp_path / 'cli.db'}"})
@@ -141,6 +142,7 @@ def _python_m_ivr(env, *args, **kwargs) -> subprocess.CompletedProcess:
                           timeout=120, **kwargs)
 
 
+@pytest.mark.slow  # runs the real `python -m ivr` in a subprocess
 def test_python_m_ivr_on_a_fresh_database_says_upgrade_then_works(tmp_path):
     env = cli_env(tmp_path / "instance", DATABASE_URL=f"sqlite:///{tmp_path / 'fresh.db'}")
     refused = _python_m_ivr(env, "tickets", "list", "--json")
@@ -158,6 +160,7 @@ def test_python_m_ivr_on_a_fresh_database_says_upgrade_then_works(tmp_path):
     assert usage.returncode == 2 and "No such option" in usage.stderr
 
 
+@pytest.mark.slow  # runs the real `python -m ivr` in a subprocess
 def test_a_closed_pipe_ends_quietly(tmp_path):
     """`python -m ivr orders list --json | head -1`: the reader goes away; no traceback."""
     env = cli_env(tmp_path / "instance", DATABASE_URL=f"sqlite:///{tmp_path / 'pipe.db'}")

@@ -8,6 +8,7 @@ import re
 import subprocess
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from ivr.db import session_scope, utcnow
@@ -200,6 +201,7 @@ def cli(tmp_path, db_url):
     return lambda *args: invoke_cli(app, *args)
 
 
+@pytest.mark.slow
 def test_users_and_tickets_commands(app, call, tmp_path):
     url = app.config["IVR_SETTINGS"].sqlalchemy_url
     run = cli(tmp_path, url)
@@ -226,6 +228,7 @@ def test_users_and_tickets_commands(app, call, tmp_path):
     assert run("users", "disable", "temp@example.com").returncode == 0
 
 
+@pytest.mark.slow
 def test_retention_purge_deletes_old_audio_and_keeps_tickets(app, call, tmp_path):
     from ivr.recordings.store import get_store
     from ivr.recordings.retention import purge_recordings

@@ -17,6 +17,8 @@ from ivr.users.service import create_user
 from .conftest import ROOT
 from ivr.services import services
 
+pytestmark = pytest.mark.slow  # a real Chromium on the real service
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PASSWORD = "correct horse battery"
 

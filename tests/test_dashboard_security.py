@@ -224,6 +224,7 @@ def test_pages_forbid_framing_and_inline_script(app, staff):
     assert "frame-ancestors 'none'" in client.get("/tickets").headers["Content-Security-Policy"]
 
 
+@pytest.mark.slow
 def test_users_commands_enable_set_role_reset_password_and_tokens(app, tmp_path, staff):
     url = app.config["IVR_SETTINGS"].sqlalchemy_url
     cli_process = cli_app(tmp_path / "cli", DATABASE_URL=url)  # what python -m ivr builds there

@@ -56,6 +56,7 @@ def locked_db(app):
         release()
 
 
+@pytest.mark.slow
 def test_a_call_and_a_voicemail_while_another_process_holds_the_lock(app, locked_db):
     settings = app.config["IVR_SETTINGS"]
     catalogue = services(app).prompts
@@ -99,6 +100,7 @@ def test_a_call_and_a_voicemail_while_another_process_holds_the_lock(app, locked
     assert spool.replay(app).applied == 0  # replayed once; nothing left
 
 
+@pytest.mark.slow
 def test_a_question_while_locked_gets_the_apology_and_a_message_never_silence(app, locked_db):
     """Asking needs to store the question (the answer's follow-ups refer to it): with the write lock
     held that can't happen in time, so the caller hears the apology and can leave a message."""

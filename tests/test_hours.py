@@ -180,6 +180,7 @@ def test_hours_command_says_open_now_and_next_change(tmp_path):
     assert "opens Saturday 2026-12-26 10:00" in text.stdout
 
 
+@pytest.mark.slow
 def test_kb_load_validates_hours_and_writes_the_hours_answer(tmp_path):
     path = tmp_path / "hours.yaml"
     app = cli_app(tmp_path / "instance", IVR_HOURS_PATH=path)

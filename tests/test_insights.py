@@ -60,6 +60,7 @@ def staff(app):
         create_user(s, "agent@example.com", "agent", PASSWORD)
 
 
+@pytest.mark.slow
 def test_figures_match_the_calls_placed(app, call, staff, tmp_path):
     want = place_calls(app, call)
     client = app.test_client()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import pytest
 import yaml
 from sqlalchemy import select
 
@@ -30,6 +31,7 @@ def test_add_sample_keeps_the_answer_and_is_idempotent(tmp_path):
     read_knowledge_base(kb)  # still a valid knowledge base
 
 
+@pytest.mark.slow
 def test_gaps_and_add_sample_round_trip_through_a_call(app, call, tmp_path):
     """A caller's unanswered phrasing shows in `kb gaps`; adding it makes the next caller get the answer."""
     kb = tmp_path / "kb"

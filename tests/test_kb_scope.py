@@ -132,6 +132,7 @@ def _run(app, *args):
     return invoke_cli(app, *args)
 
 
+@pytest.mark.slow
 def test_kb_eval_reports_out_of_scope_rows_and_kb_ask_explains(tmp_path):
     env = cli_app(tmp_path)  # the app `python -m ivr` builds there, run in this process
     assert _run(env, "kb", "load").returncode == 0
@@ -165,6 +166,7 @@ def test_kb_eval_reports_out_of_scope_rows_and_kb_ask_explains(tmp_path):
     assert empty.returncode == 1 and empty.stderr.strip() == "error: the question is empty"
 
 
+@pytest.mark.slow
 def test_benchmark_runs_on_a_slice_of_clinc150(tmp_path):
     if not SHARED.is_dir():
         pytest.skip(f"CLINC150 not found at {SHARED} (../shared/datasets)")

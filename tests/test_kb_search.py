@@ -131,6 +131,7 @@ def test_eval_rejects_a_bad_file(tmp_path):
         read_labelled_csv(bad)
 
 
+@pytest.mark.slow
 def test_kb_eval_command(tmp_path):
     app = cli_app(tmp_path)
     run = lambda *a: invoke_cli(app, *a)  # noqa: E731

@@ -39,6 +39,7 @@ def _check_at_head(url: str) -> None:
     engine.dispose()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_n_processes_upgrading_a_fresh_database_at_once(backend, tmp_path, request):
     url = f"sqlite:///{tmp_path / 'fresh.db'}" if backend == "sqlite" else request.getfixturevalue("pg_url")
@@ -61,6 +62,7 @@ def test_app_on_a_behind_schema_refuses_to_start_in_one_line(tmp_path):
     assert out.stderr.strip() == "error: database schema is behind (empty): run python -m ivr db upgrade"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_production_command_starts_n_workers_on_a_fresh_database(backend, tmp_path, request):
     url = f"sqlite:///{tmp_path / 'prod.db'}" if backend == "sqlite" else request.getfixturevalue("pg_url")

@@ -256,6 +256,7 @@ def _cli(app, *args):
     return invoke_cli(app, *args)
 
 
+@pytest.mark.slow
 def test_orders_commands(tmp_path):
     app = cli_app(tmp_path / "instance")
     first = _cli(app, "orders", "import", "--if-empty", str(ROOT / "samples" / "orders.csv"), "--json")
@@ -309,6 +310,7 @@ def test_orders_from_a_postgresql_shop_database_are_read_only_and_time_limited(a
     owner.dispose()
 
 
+@pytest.mark.slow
 def test_doctor_reports_hours_orders_and_texts(tmp_path):
     shop = tmp_path / "shop.db"
     sqlite3.connect(shop).close()  # no orders table: the query can't run

@@ -249,6 +249,7 @@ def test_the_worker_recovers_at_start_without_twilio(settings_overrides, tmp_pat
     assert not path.exists()
 
 
+@pytest.mark.slow
 def test_recover_command_and_doctor(bare_app, tmp_path):
     app = bare_app
     path = crashed_recording(app, tmp_path, AUDIO)

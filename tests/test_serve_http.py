@@ -13,6 +13,8 @@ from ivr.simulate.driver import CallDriver, HttpTransport
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT, cli_env
 
+pytestmark = pytest.mark.slow  # the real service over real HTTP
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -66,6 +66,7 @@ def test_mulaw_telephone_audio_is_decoded_like_sox_does(ko_speech):
     assert 5000 < abs(pcm.samples.astype(int)).max() <= 32767
 
 
+@pytest.mark.slow
 def test_transcribes_8khz_mulaw_with_confidences_and_timing(engine, ko_speech):
     t = engine.transcribe(ko_speech["ulaw"])
     assert t.text and any("\uac00" <= ch <= "\ud7a3" for ch in t.text)  # Hangul came out
@@ -75,6 +76,7 @@ def test_transcribes_8khz_mulaw_with_confidences_and_timing(engine, ko_speech):
     assert 0.0 < t.confidence <= 1.0 and t.elapsed_seconds > 0
 
 
+@pytest.mark.slow
 def test_16khz_pcm_is_transcribed_too(engine, ko_speech):
     pcm = read_wav(ko_speech["pcm"])
     assert pcm.rate == 16000 and abs(pcm.seconds - read_wav(ko_speech["ulaw"]).seconds) < 0.05
@@ -90,6 +92,7 @@ def _overlap(a: str, b: str) -> float:
     return len(_words(a) & _words(b)) / max(len(_words(a) | _words(b)), 1)
 
 
+@pytest.mark.slow
 def test_concurrent_threads_share_one_model(engine, ko_speech):
     """Threads transcribing different audio at once on one model each get their own audio's words.
 
@@ -127,6 +130,7 @@ def test_concurrent_threads_share_one_model(engine, ko_speech):
         assert _overlap(text, refs[which]) > _overlap(text, refs[other]), (which, text, refs)
 
 
+@pytest.mark.slow
 def test_same_audio_one_after_another_keeps_its_stable_words(engine, ko_speech):
     """One run after another, the variation (vosk-api#868) stays in a few uncertain words."""
     texts = [engine.transcribe(ko_speech["ulaw"]).text for _ in range(2)]
@@ -143,6 +147,7 @@ def test_corrupt_audio_is_a_clear_error(engine, data, message):
         engine.transcribe(data)
 
 
+@pytest.mark.slow
 def test_engine_loaded_once_per_process(ko_model, settings_overrides):
     from ivr.config import load_settings
 
@@ -162,6 +167,7 @@ def test_vocabulary_correction_toward_kb_words():
     assert correct_toward("wen will i get my refun for the pasword", vocab) == "wen will i get my refund for the password"
 
 
+@pytest.mark.slow
 def test_transcribe_command(ko_model, ko_speech, tmp_path):
     wav = tmp_path / "q.wav"
     wav.write_bytes(ko_speech["ulaw"])
@@ -205,6 +211,7 @@ def test_fetch_authenticated_and_404_then_200(ko_speech):
             fetch_recording(ApiSettings(api.url, token="9" * 32), SID, timeout_seconds=5)
 
 
+@pytest.mark.slow
 def test_fetch_survives_a_slow_first_response(ko_speech):
     with FakeServer() as api:
         api.routes[rec_path()] = slow(1.0, (200, ko_speech["ulaw"]))
@@ -213,6 +220,7 @@ def test_fetch_survives_a_slow_first_response(ko_speech):
         assert time.monotonic() - start >= 1.0
 
 
+@pytest.mark.slow
 def test_fetch_gives_up_on_500_forever_within_budget():
     with FakeServer() as api:
         api.routes[rec_path()] = lambda n: (500, b"oops")
@@ -310,6 +318,7 @@ def _driver(app):
                       api_base=app.fake_api.url)
 
 
+@pytest.mark.slow
 def test_question_recorded_fetched_and_transcribed_by_vosk(vosk_app, ko_speech, engine):
     from ivr.kb.models import QuestionAsked
 
@@ -328,6 +337,7 @@ def test_question_recorded_fetched_and_transcribed_by_vosk(vosk_app, ko_speech, 
     session.close()
 
 
+@pytest.mark.slow
 def test_question_fetch_failure_says_sorry_and_asks_again(vosk_app):
     vosk_app.fake_api.routes[rec_path()] = lambda n: (500, b"")
     driver = _driver(vosk_app)
@@ -339,6 +349,7 @@ def test_question_fetch_failure_says_sorry_and_asks_again(vosk_app):
     assert step.waiting == "record"
 
 
+@pytest.mark.slow
 def test_voicemail_transcribed_after_a_crash(vosk_app, ko_speech):
     vosk_app.fake_api.routes[rec_path()] = lambda n: (200, ko_speech["ulaw"])
     driver = _driver(vosk_app)
@@ -372,6 +383,7 @@ def test_voicemail_transcribed_after_a_crash(vosk_app, ko_speech):
     session.close()
 
 
+@pytest.mark.slow
 def test_voicemail_transcription_failure_is_recorded_not_lost(vosk_app):
     vosk_app.fake_api.routes[rec_path()] = lambda n: (200, b"this is not audio")
     driver = _driver(vosk_app)
@@ -392,6 +404,7 @@ def test_voicemail_transcription_failure_is_recorded_not_lost(vosk_app):
     session.close()
 
 
+@pytest.mark.slow
 def test_voicemail_from_a_simulated_call_shows_in_the_dashboard_with_its_transcript(vosk_app, ko_speech):
     import re
 

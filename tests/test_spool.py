@@ -116,6 +116,7 @@ def _append_many(instance: str, worker: int, count: int) -> None:
         spool.append(instance, "test.ok", {"n": worker * 1000 + n, "pad": "y" * 3000})
 
 
+@pytest.mark.slow
 def test_processes_appending_at_once_lose_and_tear_nothing(tmp_path, seen):
     """Four real processes append 3 KB entries concurrently (more than a pipe-atomic write)."""
     ctx = multiprocessing.get_context("spawn")

@@ -26,6 +26,8 @@ from .conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT, make_test_app
 from .fake_twilio_api import FakeServer, live_call
 from ivr.services import services
 
+pytestmark = pytest.mark.slow  # real-time Media Streams with espeak-ng speech and the Vosk model
+
 QUESTION = "배송은 얼마나 걸리나요"  # "how long does delivery take?"
 TOPIC = "반품"  # "returns", a topic of the fixture knowledge base
 MESSAGE = "안녕하세요 주문한 물건이 아직 도착하지 않았어요"

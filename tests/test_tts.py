@@ -277,6 +277,7 @@ def test_prompts_check_catches_a_missing_id(tmp_path):
     assert "never_used_prompt" in report["unused"] and "rambling" in report["too_long"]
 
 
+@pytest.mark.slow
 def test_prompts_render_command(tmp_path):
     import json
 

@@ -152,6 +152,7 @@ def test_reconciliation_never_follows_a_next_page_off_the_api_base(settings_over
         assert api.hits[path] == 1
 
 
+@pytest.mark.slow
 def test_reconcile_command_reports_twilio_failure_in_one_line(tmp_path):
     with FakeServer() as api:
         api.routes[f"/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings.json"] = lambda n: (500, b"oops")
@@ -208,6 +209,7 @@ def _wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
     pytest.fail(f"timed out waiting for {what}")
 
 
+@pytest.mark.slow
 def test_kill_9_between_callback_and_ticket_then_restart_makes_the_ticket(tmp_path):
     db_path = tmp_path / "k.db"
     instance = tmp_path / "instance"
@@ -260,6 +262,7 @@ def _ticket(engine, sid):
         return conn.execute(select(Ticket.__table__).where(Ticket.recording_sid == sid)).first()
 
 
+@pytest.mark.slow
 def test_kill_9_before_the_callback_then_reconciliation_makes_the_ticket(tmp_path):
     """The service died before Twilio's callback arrived (nothing spooled): Twilio's list has it."""
     db_path = tmp_path / "r.db"
@@ -291,6 +294,7 @@ def test_kill_9_before_the_callback_then_reconciliation_makes_the_ticket(tmp_pat
             service.stop()
 
 
+@pytest.mark.slow
 def test_running_worker_replays_the_spool_within_seconds_with_the_original_time(app):
     """No later voicemail needed: the worker's loop applies a spooled callback by itself."""
     from ivr.jobs.queue import Worker
