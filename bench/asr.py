@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ivr.speech.engine import SpeechEngine  # noqa: E402
+from ivr.speech.engine import SpeechEngine
 
 TEXTS = {"ko": "안녕하세요 주문한 물건이 아직 도착하지 않았어요 환불은 언제 받을 수 있나요",
          "en": "hello my order has not arrived yet and I would like to know when I will get my refund"}
@@ -84,7 +84,7 @@ def main() -> int:
         peak = [rss_mb()]
         before = rss_mb()
 
-        def run():
+        def run(latencies=latencies, peak=peak):
             r = engine.transcribe(audio)
             latencies.append(r.elapsed_seconds)
             peak[0] = max(peak[0], rss_mb())

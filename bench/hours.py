@@ -11,7 +11,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,7 +39,7 @@ def main() -> None:
     t = PromptCatalogue.load(ROOT / "prompts").text
     sample = load_hours(ROOT / "kb_data" / "hours.yaml")
     never = parse_hours({"timezone": "UTC", "weekly": {}})  # worst case: scans the whole horizon
-    start = datetime(2026, 11, 20, tzinfo=timezone.utc)
+    start = datetime(2026, 11, 20, tzinfo=UTC)
     moments = [start + timedelta(minutes=37 * i) for i in range(PER_ROUND)]  # a week and a half of calls
 
     def desk(hours):

@@ -13,21 +13,21 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import argparse  # noqa: E402
-import random  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from collections import defaultdict  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import random
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from kb_common import train_and_test  # noqa: E402
+from kb_common import train_and_test
 
-from ivr.kb.article import ArticleText  # noqa: E402
-from ivr.kb.evaluate import evaluate  # noqa: E402
-from ivr.kb.search import SearchEngine  # noqa: E402
+from ivr.kb.article import ArticleText
+from ivr.kb.evaluate import evaluate
+from ivr.kb.search import SearchEngine
 
 
 def build_articles(train, shots: int, seed: int) -> list[ArticleText]:

@@ -21,8 +21,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ivr.kb.asr_noise import perturb  # noqa: E402
-from kb_common import build_articles, read_rows, split  # noqa: E402
+from kb_common import build_articles, read_rows, split
+
+from ivr.kb.asr_noise import perturb
 
 
 def main() -> int:

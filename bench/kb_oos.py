@@ -26,19 +26,18 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
-import argparse  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import sys
+import time
+from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from kb_common import (DiskCachedEmbedder, article_id, build_articles, engine_at,  # noqa: E402
-                       train_and_test)
+from kb_common import DiskCachedEmbedder, article_id, build_articles, engine_at, train_and_test
 
-from ivr.kb.embedding import get_embedder  # noqa: E402
-from ivr.kb.evaluate import evaluate  # noqa: E402
-from ivr.kb.search import SearchEngine  # noqa: E402
+from ivr.kb.embedding import get_embedder
+from ivr.kb.evaluate import evaluate
+from ivr.kb.search import SearchEngine
 
 
 def run(engine_cls, articles, test, embedder, question_embedder, prefix: str = "") -> None:

@@ -9,18 +9,18 @@ import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import argparse  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import sys
+import time
+from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ivr.kb.article import ArticleText  # noqa: E402
-from ivr.kb.embedding import get_embedder  # noqa: E402
-from ivr.kb.search import SearchEngine  # noqa: E402
+from kb_common import read_rows
 
-from kb_common import read_rows  # noqa: E402
+from ivr.kb.article import ArticleText
+from ivr.kb.embedding import get_embedder
+from ivr.kb.search import SearchEngine
 
 
 def main() -> int:

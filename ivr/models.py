@@ -4,17 +4,17 @@
 """
 from sqlalchemy.engine import Connection, Engine
 
-from .db import Base
 from .calls.models import Call, CallEvent  # noqa: F401
+from .db import Base
 from .jobs.models import Job  # noqa: F401
 from .kb.models import Article, KBRevision, QuestionAsked, Topic  # noqa: F401
 from .orders.models import Order, VerifiedOrder  # noqa: F401
 from .recordings.models import RecordingBlob  # noqa: F401
-from .tickets.models import Ticket  # noqa: F401
+from .sms.models import TextMessage  # noqa: F401
 from .tickets.activity import TicketChange, TicketNote  # noqa: F401
+from .tickets.models import Ticket  # noqa: F401
 from .users.models import ApiToken, User  # noqa: F401
 from .users.throttle import ThrottleEvent  # noqa: F401
-from .sms.models import TextMessage  # noqa: F401
 
 
 def import_models() -> None:

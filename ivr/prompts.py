@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import string
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -34,7 +35,7 @@ class PromptCatalogue:
         self.path = path
 
     @classmethod
-    def load(cls, directory: Path) -> "PromptCatalogue":
+    def load(cls, directory: Path) -> PromptCatalogue:
         path = Path(directory) / CATALOGUE_FILE
         try:
             raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -50,7 +51,8 @@ class PromptCatalogue:
                 entry = {"text": entry}
             if not isinstance(entry, dict) or not isinstance(entry.get("text"), str) or not entry["text"].strip():
                 raise PromptError(f"{path}: prompt {pid!r} needs a non-empty 'text'")
-            prompts[str(pid)] = Prompt(id=str(pid), text=" ".join(entry["text"].split()), note=str(entry.get("note", "")))
+            prompts[str(pid)] = Prompt(id=str(pid), text=" ".join(entry["text"].split()),
+                                       note=str(entry.get("note", "")))
         return cls(prompts, path)
 
     def __contains__(self, pid: str) -> bool:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from flask import Flask
+
 from .services import services
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ class Readiness:
                 try:
                     task(app)
                     log.info("warm-up %s done in %.1fs", name, time.perf_counter() - began)
-                except Exception as exc:  # noqa: BLE001 - a failed task degrades the service, it doesn't stop it
+                except Exception as exc:
                     log.exception("warm-up %s failed", name)
                     self.failed[name] = f"{type(exc).__name__}: {exc}"
                 with self._lock:

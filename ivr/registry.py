@@ -14,7 +14,8 @@ from .help.routes import bp as help_bp
 from .insights.routes import bp as insights_bp
 from .jobs.queue import JobKind, JobTable, Periodic, Scheduled
 from .notify import jobs as notify_jobs
-from .recordings import jobs as recording_jobs, orphans, reconcile
+from .recordings import jobs as recording_jobs
+from .recordings import orphans, reconcile
 from .sms import jobs as sms_jobs
 from .stream.routes import bp as stream_bp
 from .tickets import service as tickets

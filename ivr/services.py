@@ -7,9 +7,10 @@ spool replayers, warm-up tasks) are declared once in `ivr/registry.py`.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app
 

@@ -27,16 +27,18 @@ import json
 import logging
 import os
 import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
-from sqlalchemy.exc import InterfaceError, OperationalError, TimeoutError as PoolTimeout
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from .services import services
 from .clock import naive_utc, system_clock
+from .services import services
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +71,7 @@ class Entry:
                           separators=(",", ":"), ensure_ascii=False) + "\n"
 
     @classmethod
-    def from_line(cls, line: str) -> "Entry":
+    def from_line(cls, line: str) -> Entry:
         raw = json.loads(line)
         if not isinstance(raw, dict) or not isinstance(raw.get("payload"), dict):
             raise ValueError("entry is not an object with a payload object")
@@ -81,7 +83,7 @@ class Entry:
         if not isinstance(attempts, int) or attempts < 0:
             raise ValueError("entry has a bad attempts count")
         return cls(id=str(raw.get("id") or uuid.uuid4().hex)[:64], kind=kind, payload=raw["payload"],
-                   at=at.replace(tzinfo=None) if at.tzinfo is None else at.astimezone(timezone.utc).replace(tzinfo=None),
+                   at=at.replace(tzinfo=None) if at.tzinfo is None else at.astimezone(UTC).replace(tzinfo=None),
                    attempts=attempts)
 
 
@@ -230,7 +232,7 @@ def replay(app: Any, instance_path: Path | str | None = None, *,
                             type(exc).__name__, len(lines) - index)
                 keep = lines[index:]
                 break
-            except Exception as exc:  # noqa: BLE001 - one bad entry must not stop the rest
+            except Exception as exc:
                 log.exception("spooled %s entry %s failed (attempt %d)", entry.kind, entry.id, entry.attempts + 1)
                 if entry.attempts + 1 >= MAX_ATTEMPTS:
                     bad.append(_quarantine_line(line, f"failed {MAX_ATTEMPTS} times: {type(exc).__name__}: {exc}"))

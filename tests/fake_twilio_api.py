@@ -11,10 +11,10 @@ import json
 import secrets
 import threading
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from email.utils import format_datetime, formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
 from urllib.parse import parse_qs, urlencode
 
 Route = Callable[[int], tuple[int, bytes]]  # attempt number -> (status, body)
@@ -93,7 +93,7 @@ class FakeServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}"
 
-    def __enter__(self) -> "FakeServer":
+    def __enter__(self) -> FakeServer:
         self.thread.start()
         return self
 
@@ -154,7 +154,7 @@ def twilio_recording(account_sid: str, call_sid: str, recording_sid: str, create
                      duration: int = 12, status: str = "completed") -> dict:
     """One recording as Twilio's REST API (2010-04-01) lists it."""
     base = f"/2010-04-01/Accounts/{account_sid}/Recordings/{recording_sid}"
-    when = format_datetime(created.replace(tzinfo=timezone.utc))  # "Mon, 23 Nov 2026 18:01:02 +0000"
+    when = format_datetime(created.replace(tzinfo=UTC))  # "Mon, 23 Nov 2026 18:01:02 +0000"
     return {
         "account_sid": account_sid, "api_version": "2010-04-01", "call_sid": call_sid,
         "conference_sid": None, "date_created": when, "date_updated": when, "start_time": when,

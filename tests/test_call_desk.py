@@ -2,7 +2,7 @@
 callbacks, returning callers, ratings and the keys every menu shares."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -10,10 +10,10 @@ from sqlalchemy import select
 
 from ivr.calls.models import Call
 from ivr.kb.models import Article
+from ivr.services import services
 from ivr.tickets.models import Ticket
 
 from .conftest import PASSWORD, ROOT
-from ivr.services import services
 
 NY = ZoneInfo("America/New_York")
 DESK = ["+15550100001", "sip:desk@pbx.example.com"]
@@ -35,7 +35,7 @@ holidays:
 
 def at(*args) -> datetime:
     """A New York wall-clock time as the aware UTC instant the app's clock returns."""
-    return datetime(*args, tzinfo=NY).astimezone(timezone.utc)
+    return datetime(*args, tzinfo=NY).astimezone(UTC)
 
 
 @pytest.fixture

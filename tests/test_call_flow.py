@@ -6,10 +6,10 @@ from sqlalchemy import func, select
 
 from ivr.calls.models import Call, CallEvent
 from ivr.kb.models import Article, Topic
+from ivr.services import services
 from ivr.tickets.models import Ticket
 
 from .conftest import ask, question_asked
-from ivr.services import services
 
 
 def heard(step) -> str:

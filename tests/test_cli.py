@@ -15,7 +15,6 @@ from flask.cli import ScriptInfo
 from .conftest import ROOT, cli_env, invoke_cli, make_test_app
 
 
-
 @pytest.fixture
 def cli(settings_overrides, tmp_path):
     app = make_test_app({**settings_overrides, "database_url": f"sqlite:///{tmp_path / 'cli.db'}"})
@@ -102,10 +101,11 @@ def test_tickets_export_takes_json_as_well_as_format_json(app, call):
 def _behind(settings_overrides, tmp_path, *, empty: bool) -> tuple[ScriptInfo, str]:
     """A runner's ScriptInfo whose factory is the real create_app on a database that is behind,
     and how the error names that state."""
+    from alembic.script import ScriptDirectory
+
     from ivr import create_app
     from ivr.config import load_settings
     from ivr.migrations import alembic_config, head_revision
-    from alembic.script import ScriptDirectory
 
     settings = load_settings(**{**settings_overrides, "database_url": f"sqlite:///{tmp_path / 'behind.db'}"})
     state = "empty"

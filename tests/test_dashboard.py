@@ -14,16 +14,13 @@ from sqlalchemy import select
 from ivr.db import session_scope, utcnow
 from ivr.jobs.models import Job
 from ivr.jobs.queue import Worker
+from ivr.services import services
 from ivr.tickets.activity import TicketChange, TicketNote
 from ivr.tickets.models import Ticket
 from ivr.users.models import ApiToken, User
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN, PASSWORD, cli_app, invoke_cli
 from .fake_twilio_api import FakeServer
-from ivr.services import services
-
-
-
 
 
 def leave_voicemail(app, call, caller="+15551230001", transcript=None) -> Ticket:
@@ -166,8 +163,9 @@ def test_api_needs_a_token_and_works_with_one(app, call, staff):
 
 
 def test_webhook_notification_is_retried_until_delivered(settings_overrides, call):
-    from .conftest import make_test_app
     from ivr.simulate.driver import CallDriver, FlaskTransport
+
+    from .conftest import make_test_app
 
     with FakeServer() as hook:
         hook.routes["/hook"] = lambda n: (500, b"down") if n == 1 else (200, b"ok")
@@ -230,8 +228,8 @@ def test_users_and_tickets_commands(app, call, tmp_path):
 
 @pytest.mark.slow
 def test_retention_purge_deletes_old_audio_and_keeps_tickets(app, call, tmp_path):
-    from ivr.recordings.store import get_store
     from ivr.recordings.retention import purge_recordings
+    from ivr.recordings.store import get_store
 
     old, new = leave_voicemail(app, call, transcript="old one"), leave_voicemail(app, call, transcript="new one")
     store = get_store(app)
@@ -283,8 +281,9 @@ def test_email_notification_reaches_a_real_smtp_server(settings_overrides):
 
     controller = start_smtp_server(Controller, Capture())
     port = controller.port
-    from .conftest import make_test_app
     from ivr.simulate.driver import CallDriver, FlaskTransport
+
+    from .conftest import make_test_app
 
     with FakeServer() as api:
         app = make_test_app({**settings_overrides, "twilio_api_base": api.url, "extra": {

@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import select
 
 from ivr.db import session_scope
+from ivr.services import services
 from ivr.tickets.models import Ticket
 from ivr.users.service import create_user
 
 from .conftest import ROOT
-from ivr.services import services
 
 pytestmark = pytest.mark.slow  # a real Chromium on the real service
 

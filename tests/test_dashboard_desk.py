@@ -5,12 +5,12 @@ import pytest
 from sqlalchemy import select
 
 from ivr.db import session_scope
+from ivr.services import services
 from ivr.tickets.models import Ticket
 from ivr.users.models import User
 
 from .conftest import ask
 from .test_dashboard import csrf_of, leave_voicemail, login
-from ivr.services import services
 
 
 @pytest.fixture

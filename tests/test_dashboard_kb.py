@@ -10,12 +10,12 @@ from sqlalchemy import select
 from ivr.db import session_scope
 from ivr.kb.files import FRONT_MATTER_RE, read_knowledge_base
 from ivr.kb.models import Article
+from ivr.services import services
 from ivr.tickets.models import Ticket
 from ivr.users.service import create_user
 
 from .conftest import ROOT, ask, question_asked
 from .test_dashboard import PASSWORD, csrf_of, login
-from ivr.services import services
 
 ODD = "zorblax gadget thingamajig fizzbuzz"
 

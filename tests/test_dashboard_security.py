@@ -12,13 +12,13 @@ import pytest
 from sqlalchemy import select
 
 from ivr.db import session_scope, utcnow
+from ivr.services import services
 from ivr.tickets.models import Ticket
 from ivr.users.models import ApiToken, User
 from ivr.users.service import issue_token
 
 from .conftest import cli_app, invoke_cli
 from .test_dashboard import PASSWORD, csrf_of, leave_voicemail, login
-from ivr.services import services
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ from sqlalchemy import select
 from ivr import spool
 from ivr.calls.models import Call, CallEvent
 from ivr.db import utcnow
-from ivr.simulate.driver import CallDriver, FlaskTransport
 from ivr.services import services
+from ivr.simulate.driver import CallDriver, FlaskTransport
 from ivr.tickets.models import Ticket
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from ivr.simulate.driver import CallDriver, FlaskTransport
-from ivr.calls.models import CallEvent
-from ivr.tickets.models import Ticket
 from ivr import spool
+from ivr.calls.models import CallEvent
+from ivr.services import services
+from ivr.simulate.driver import CallDriver, FlaskTransport
+from ivr.tickets.models import Ticket
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN
-from ivr.services import services
 
 
 def test_fallback_takes_a_message_with_the_database_gone(settings_overrides, tmp_path):

@@ -4,9 +4,9 @@ from __future__ import annotations
 from ivr.flow.actions import Hangup, Input, Listen, Record, Say, Step, Turn
 from ivr.flow.context import CallContext
 from ivr.flow.engine import handle_input, run_state, start_call
+from ivr.services import services
 from ivr.twiml.renderer import TwimlRenderer, step_url
 from ivr.twiml.speaker import SaySpeaker
-from ivr.services import services
 
 
 def context(app, db, **kw) -> CallContext:
@@ -52,10 +52,10 @@ def test_twiml_keeps_uninterruptible_words_outside_the_gather():
 
 def test_the_flow_carries_the_recognition_vocabulary_in_its_actions(app, db, monkeypatch):
     """A transport's own recogniser is told what to expect by the action, never by reading the KB."""
-    from ivr.kb.service import search_engine
-    from ivr.speech.vocabulary import kb_phrases
     from ivr.flow.menus import MAIN_MENU_WORDS
     from ivr.flow.states import ask
+    from ivr.kb.service import search_engine
+    from ivr.speech.vocabulary import kb_phrases
 
     ctx = context(app, db)
     menu = start_call(ctx).last

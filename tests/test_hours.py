@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -96,14 +96,14 @@ def test_the_minute_hours_change(hours):
     assert hours.is_open(at("2026-11-23 16:59:59"))
     assert not hours.is_open(at("2026-11-23 17:00"))
     # The same instant given in UTC answers the same.
-    assert hours.is_open(datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc))
-    assert not hours.is_open(datetime(2026, 11, 23, 13, 59, tzinfo=timezone.utc))
+    assert hours.is_open(datetime(2026, 11, 23, 14, 0, tzinfo=UTC))
+    assert not hours.is_open(datetime(2026, 11, 23, 13, 59, tzinfo=UTC))
 
 
 def test_daylight_saving_change_keeps_local_opening_time(hours):
     # Clocks go back on Sunday 2026-11-01: Monday still opens at 9 local, which is 14:00 UTC, not 13:00.
     change = hours.next_change(at("2026-10-31 18:00"))
-    assert change.kind == "opens" and change.at.astimezone(timezone.utc) == datetime(2026, 11, 2, 14, 0, tzinfo=timezone.utc)
+    assert change.kind == "opens" and change.at.astimezone(UTC) == datetime(2026, 11, 2, 14, 0, tzinfo=UTC)
 
 
 def test_open_over_midnight_is_one_interval():
@@ -205,6 +205,6 @@ def test_kb_load_validates_hours_and_writes_the_hours_answer(tmp_path):
 
 def test_a_desk_that_never_opens_says_so_without_a_reopening_time():
     hours = parse_hours({"timezone": "UTC", "weekly": {}})
-    now = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
     assert not hours.is_open(now) and hours.next_change(now) is None and hours.never_opens
     assert closed_phrase(T, hours, now) == "We're closed right now."

@@ -4,7 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,12 +13,12 @@ from sqlalchemy import select
 from ivr.calls.models import Call
 from ivr.db import session_scope
 from ivr.insights.figures import Period, PeriodError
+from ivr.services import services
 from ivr.users.service import create_user
 
 from .conftest import ROOT, ask, cli_app, invoke_cli
 from .test_dashboard import PASSWORD, login
 from .test_postgres import pg_url  # noqa: F401  (fixture)
-from ivr.services import services
 
 ODD = "zorblax gadget thingamajig fizzbuzz"
 
@@ -71,7 +71,7 @@ def test_figures_match_the_calls_placed(app, call, staff, tmp_path):
     assert 'id="fig-rating">4.5<' in page
     assert '<svg viewBox' in page and 'data-total="5"' in page  # the per-day chart counts every call
 
-    today = datetime.now(timezone.utc).date().isoformat()
+    today = datetime.now(UTC).date().isoformat()
     per_day = list(csv.DictReader(io.StringIO(client.get("/insights/calls-per-day.csv?days=7").get_data(as_text=True))))
     assert len(per_day) == 7 and {r["day"]: int(r["calls"]) for r in per_day}[today] == 5
     per_hour = list(csv.DictReader(io.StringIO(client.get("/insights/calls-per-hour.csv").get_data(as_text=True))))
@@ -90,7 +90,7 @@ def test_figures_match_the_calls_placed(app, call, staff, tmp_path):
     assert client.get("/insights/outcomes.csv?since=2026-13-01").status_code == 400
 
     cli = cli_app(tmp_path, DATABASE_URL=app.config["IVR_SETTINGS"].sqlalchemy_url)
-    since = (datetime.now(timezone.utc).date() - timedelta(days=6)).isoformat()
+    since = (datetime.now(UTC).date() - timedelta(days=6)).isoformat()
     done = invoke_cli(cli, "report", "--since", since, "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
@@ -140,9 +140,8 @@ def test_figures_gaps_and_login_throttle_on_postgresql(pg_url, settings_override
     from ivr.orders.lookup import import_orders
     from ivr.simulate.driver import CallDriver, FlaskTransport
 
-    from .conftest import ACCOUNT_SID, AUTH_TOKEN
-
     from . import conftest
+    from .conftest import ACCOUNT_SID, AUTH_TOKEN
 
     # Where migrating is `db upgrade`'s job (main), conftest has the operator's two steps.
     make_app = getattr(conftest, "make_test_app", create_app)

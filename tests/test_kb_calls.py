@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from ivr.kb.files import read_knowledge_base
 from ivr.kb.search import SearchEngine
+from ivr.services import services
 
 from .conftest import ROOT, ask, question_asked
-from ivr.services import services
 
 
 def words(text: str) -> set[str]:

@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from ivr.kb.files import FRONT_MATTER_RE, add_sample_question, parse_article, read_knowledge_base
 from ivr.kb.models import QuestionAsked
+from ivr.services import services
 
 from .conftest import ROOT, cli_app, invoke_cli
-from ivr.services import services
 
 
 def test_add_sample_keeps_the_answer_and_is_idempotent(tmp_path):

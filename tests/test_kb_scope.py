@@ -13,9 +13,9 @@ from ivr.kb.article import ArticleText
 from ivr.kb.evaluate import evaluate, read_labelled_csv
 from ivr.kb.files import read_knowledge_base
 from ivr.kb.search import SearchEngine, off_topic_questions
+from ivr.services import services
 
 from .conftest import ROOT, ask, cli_app, invoke_cli, question_asked
-from ivr.services import services
 
 EVAL = ROOT / "kb_data" / "eval_questions.csv"
 SHARED = ROOT.parent / "shared" / "datasets" / "clinc150"

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ivr.kb.asr_noise import number_words, perturb
-from ivr.kb.embedding import EmbeddingUnavailable, Embedder, default_model_dir, get_embedder
+from ivr.kb.embedding import Embedder, EmbeddingUnavailable, default_model_dir, get_embedder
 from ivr.kb.evaluate import evaluate, read_labelled_csv
 from ivr.kb.files import read_knowledge_base
 from ivr.kb.search import SearchEngine, tokens

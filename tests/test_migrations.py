@@ -7,8 +7,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from ivr.db import Base, make_engine
-from ivr.models import import_models
 from ivr.migrations import alembic_config, head_revision, prepare_database
+from ivr.models import import_models
 
 
 def test_migrations_build_exactly_the_models_schema(tmp_path):

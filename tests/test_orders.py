@@ -13,10 +13,10 @@ from ivr.orders.lookup import import_orders
 from ivr.orders.models import Order
 from ivr.orders.source import OrderSourceError, lookup_order
 from ivr.orders.verify import digits_from_speech, phones_match, postcodes_match
+from ivr.services import services
 
 from .conftest import ROOT, cli_app, invoke_cli
 from .test_postgres import pg_url  # noqa: F401 - a throw-away PostgreSQL database
-from ivr.services import services
 
 
 def heard(step) -> str:

@@ -67,7 +67,7 @@ class Recorder:
         assert self.sid.startswith("RE"), "the recorder did not start"
         self.path = captured_path(app.config["IVR_SETTINGS"], self.sid)
 
-    def killed(self) -> "Recorder":
+    def killed(self) -> Recorder:
         if self.proc.poll() is None and self.proc.stdin:
             self.proc.kill()
         assert self.proc.wait(10) == -9

@@ -16,10 +16,10 @@ from sqlalchemy.engine import make_url
 from ivr.db import session_scope
 from ivr.jobs import queue
 from ivr.jobs.models import Job
+from ivr.services import services
 from ivr.tickets.models import Ticket
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT
-from ivr.services import services
 
 ADMIN_URL = os.environ.get("IVR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -43,8 +43,9 @@ def pg_url():
 
 @pytest.fixture
 def pg_app(pg_url, tmp_path):
-    from .conftest import make_test_app
     from ivr.kb.loader import load_knowledge_base
+
+    from .conftest import make_test_app
 
     app = make_test_app({"twilio_account_sid": ACCOUNT_SID, "twilio_auth_token": AUTH_TOKEN,
                       "secret_key": "s" * 32, "database_url": pg_url, "instance_path": tmp_path,

@@ -10,6 +10,7 @@ from ivr.db import session_scope
 from ivr.jobs.queue import Worker
 from ivr.recordings.models import RecordingBlob
 from ivr.recordings.store import DatabaseStore, get_store
+from ivr.services import services
 from ivr.simulate.driver import CallDriver, FlaskTransport
 from ivr.tickets.models import Ticket
 from ivr.users.service import create_user
@@ -18,7 +19,6 @@ from .conftest import ACCOUNT_SID, AUTH_TOKEN, make_test_app
 from .fake_twilio_api import FakeServer
 from .test_dashboard import PASSWORD, login
 from .test_postgres import pg_url  # noqa: F401 - the throw-away database fixture
-from ivr.services import services
 
 WAV = b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x00" * 40  # bytes as Twilio served them; content is opaque here
 

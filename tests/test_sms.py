@@ -10,12 +10,12 @@ from sqlalchemy import select
 from ivr.calls.log import ensure_call
 from ivr.jobs.models import Job
 from ivr.jobs.queue import Worker
+from ivr.services import services
 from ivr.sms.models import TextMessage
 from ivr.sms.service import SmsRefused, request_text
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN
 from .fake_twilio_api import FakeServer, MessagesApi
-from ivr.services import services
 
 CALLER = "+15005550006"  # the phone on sample order 1001
 OUR_NUMBER = "+15005550001"

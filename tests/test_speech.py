@@ -21,6 +21,7 @@ from ivr.db import utcnow
 from ivr.jobs.models import Job
 from ivr.jobs.queue import Worker
 from ivr.recordings.fetch import RecordingUnavailable, fetch_recording
+from ivr.services import services
 from ivr.speech.audio import AudioError, read_wav
 from ivr.speech.engine import SpeechEngine, get_engine
 from ivr.speech.models import DownloadError, download_model
@@ -29,7 +30,6 @@ from ivr.tickets.models import Ticket
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT, cli_env
 from .fake_twilio_api import FakeServer, slow
-from ivr.services import services
 
 KOREAN = "안녕하세요 주문한 물건이 아직 도착하지 않았어요"
 KOREAN_B = "배송 조회를 하고 싶습니다 감사합니다"
@@ -296,9 +296,10 @@ def test_download_command_unreachable_site_is_one_line(tmp_path):
 @pytest.fixture
 def vosk_app(settings_overrides, ko_model):
     """The app using Vosk (the Korean model stands in for English) and a local 'Twilio' API."""
-    from .conftest import make_test_app
     from ivr.db import session_scope
     from ivr.kb.loader import load_knowledge_base
+
+    from .conftest import make_test_app
 
     api = FakeServer(auth=(ACCOUNT_SID, AUTH_TOKEN)).__enter__()
     app = make_test_app({**settings_overrides, "twilio_api_base": api.url,

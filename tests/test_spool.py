@@ -11,9 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from ivr import spool
-from ivr.tickets.models import Ticket
 from ivr.services import EXTENSION_KEY, services
-
+from ivr.tickets.models import Ticket
 
 # The replayers the fake app declares (a real app's come from ivr/registry.py).
 REPLAYERS: dict = {}
@@ -143,8 +142,9 @@ def test_processes_appending_at_once_lose_and_tear_nothing(tmp_path, seen):
     ({"From": "+1" * 200}, "caller longer"),
 ])
 def test_malformed_recording_callback_is_rejected_with_a_reason(app, form, reason):
-    from .conftest import AUTH_TOKEN
     from twilio.request_validator import RequestValidator
+
+    from .conftest import AUTH_TOKEN
 
     params = {"CallSid": "CA" + "1" * 32, "RecordingSid": "RE" + "2" * 32, "RecordingDuration": "7",
               "RecordingStatus": "completed", "From": "+15005550006",

@@ -7,9 +7,9 @@ import threading
 from ivr.db import session_scope
 from ivr.kb.loader import load_knowledge_base
 from ivr.kb.service import search_engine
+from ivr.services import services
 
 from .conftest import ROOT
-from ivr.services import services
 
 
 def test_healthz_is_503_until_every_warm_up_task_is_done(app):
@@ -96,11 +96,10 @@ def test_warm_up_renders_the_choose_menu_line_of_every_article(app):
 
 def test_a_serving_process_runs_one_blas_thread_per_request(app):
     """Many requests embed questions at once: BLAS thread pools per product would fight over the cores."""
+    import numpy  # noqa: F401 - loads OpenBLAS
     from threadpoolctl import threadpool_info, threadpool_limits
 
     from ivr.cli.serve import start_background
-
-    import numpy  # noqa: F401 - loads OpenBLAS
 
     original = threadpool_limits(limits=None)  # remember, restore after
     try:

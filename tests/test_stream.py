@@ -8,7 +8,7 @@ from __future__ import annotations
 import shutil
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -18,13 +18,13 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from ivr.calls.models import CallEvent
+from ivr.services import services
 from ivr.simulate.media_stream import StreamCaller, speech_ulaw
 from ivr.stream.audio import wav_header
 from ivr.tickets.models import Ticket
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT, make_test_app
 from .fake_twilio_api import FakeServer, live_call
-from ivr.services import services
 
 pytestmark = pytest.mark.slow  # real-time Media Streams with espeak-ng speech and the Vosk model
 
@@ -32,7 +32,7 @@ QUESTION = "배송은 얼마나 걸리나요"  # "how long does delivery take?"
 TOPIC = "반품"  # "returns", a topic of the fixture knowledge base
 MESSAGE = "안녕하세요 주문한 물건이 아직 도착하지 않았어요"
 DESK = "+15005550009"
-MONDAY_NOON = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+MONDAY_NOON = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="session")
@@ -455,12 +455,12 @@ def test_recognisers_are_pooled_warm_and_a_broken_one_is_not_reused(ko_model, sp
 def test_utterances_are_assembled_from_frames_as_they_arrive(ko_model, speech):
     """The assembler (VAD + streaming Vosk) says when speech starts, hands over the words when it
     ends, and gives its recogniser back to the engine's pool."""
+    from ivr.flow.actions import Vocabulary
     from ivr.speech.engine import SpeechEngine
     from ivr.stream.audio import ulaw_to_pcm16
     from ivr.stream.endpoint import EndpointSettings
     from ivr.stream.recognizer import Heard
     from ivr.stream.utterance import Metrics, UtteranceAssembler
-    from ivr.flow.actions import Vocabulary
 
     engine = SpeechEngine(ko_model)
     engine.warm_up(ulaw_to_pcm16(speech[QUESTION]), 8000, recognizers=1)

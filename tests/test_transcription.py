@@ -6,8 +6,8 @@ import secrets
 from sqlalchemy import func, select
 
 from ivr.recordings.jobs import transcribe_voicemail
-from ivr.tickets.models import Ticket
 from ivr.services import services
+from ivr.tickets.models import Ticket
 
 TEXT = "Hi, my blender arrived with a cracked jug, please call me back."
 

@@ -5,16 +5,17 @@ import re
 import shutil
 import subprocess
 import sys
+from datetime import UTC
 from pathlib import Path
 
 import pytest
 
+from ivr.services import services
 from ivr.speech.audio import read_wav
 from ivr.tts.service import TTSService
 from ivr.tts.spoken import spell_out_digits, spoken_reference
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT, cli_app, cli_env, invoke_cli
-from ivr.services import services
 
 
 @pytest.fixture
@@ -85,7 +86,7 @@ def test_clip_keys_depend_on_the_secret_so_a_sentence_cannot_be_guessed(tmp_path
 
 
 def test_private_clips_are_served_today_and_deleted_after_the_day(tmp_path):
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     tts = TTSService(tmp_path, secret="s" * 32)
     text = "Your reference is K X 17."
@@ -95,7 +96,7 @@ def test_private_clips_are_served_today_and_deleted_after_the_day(tmp_path):
     assert path.is_file() and "private" in path.parts
     assert tts.cached_path(text) is not None  # found by key, whichever folder it is in
     assert tts.purge_private() == 0  # today's stay
-    assert tts.purge_private(datetime.now(timezone.utc) + timedelta(days=1, hours=1)) == 1
+    assert tts.purge_private(datetime.now(UTC) + timedelta(days=1, hours=1)) == 1
     assert not path.exists() and tts.cached_path(text) is None
 
 
@@ -237,8 +238,9 @@ def test_audio_route_headers_head_ranges_and_traversal(tts_app):
 
 
 def test_renderer_failure_falls_back_to_say_in_a_real_call(settings_overrides):
-    from .conftest import make_test_app
     from ivr.simulate.driver import CallDriver, FlaskTransport
+
+    from .conftest import make_test_app
 
     app = make_test_app({**settings_overrides, "extra": {"IVR_TTS": "on", "IVR_TTS_VOICE": "no-such-voice-xyz"}})
     driver = CallDriver(FlaskTransport(app.test_client()), "http://localhost", AUTH_TOKEN, account_sid=ACCOUNT_SID)

@@ -19,12 +19,12 @@ from twilio.request_validator import RequestValidator
 from ivr import spool
 from ivr.db import utcnow
 from ivr.recordings.reconcile import reconcile
+from ivr.services import services
 from ivr.simulate.driver import CallDriver, HttpTransport
 from ivr.tickets.models import Ticket
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT, cli_app, cli_env, invoke_cli, make_test_app
 from .fake_twilio_api import FakeServer, recordings_list, twilio_recording
-from ivr.services import services
 
 
 def _tickets(sessions):

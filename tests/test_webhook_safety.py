@@ -12,12 +12,12 @@ from twilio.request_validator import RequestValidator
 
 from ivr import spool
 from ivr.config import ConfigError, load_settings
+from ivr.flow import engine as flow
+from ivr.services import services
 from ivr.simulate.twiml_check import TwimlError, check_twiml
 from ivr.tickets.models import Ticket
-from ivr.flow import engine as flow
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT, cli_env
-from ivr.services import services
 
 TWILIO_ROUTES = [
     "/voice",

@@ -2,13 +2,22 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from flask import Blueprint, g, jsonify, request
 
 from ..db import get_session
-from ..tickets.queries import (TicketError, TicketFilter, add_note, find_ticket, list_tickets, set_assignee,
-                               set_status, ticket_dict)
+from ..tickets.queries import (
+    TicketError,
+    TicketFilter,
+    add_note,
+    find_ticket,
+    list_tickets,
+    set_assignee,
+    set_status,
+    ticket_dict,
+)
 from ..users.service import user_for_token
 
 bp = Blueprint("api", __name__, url_prefix="/api")

@@ -18,16 +18,14 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..db import session_scope, utcnow
-from .events import Event
-from .log import ensure_call
-from .models import CallEvent
-from ..services import services
 from .. import spool
-from ..spool import Rejected
+from ..db import session_scope, utcnow
 from ..kb.models import QuestionAsked
-from .log import mark_ended
-from .models import Call
+from ..services import services
+from ..spool import Rejected
+from .events import Event
+from .log import ensure_call, mark_ended
+from .models import Call, CallEvent
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ class Call(Base):
     order_failures: Mapped[int] = mapped_column(default=0, server_default="0")
     # ... and the TwiML a Media Stream handed the call to, served by the `<Connect>` action.
     handoff_twiml: Mapped[str | None] = mapped_column(Text, nullable=True)
-    events: Mapped[list["CallEvent"]] = relationship(
+    events: Mapped[list[CallEvent]] = relationship(
         back_populates="call", order_by="CallEvent.id", cascade="all, delete-orphan"
     )
 

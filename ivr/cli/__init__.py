@@ -12,13 +12,13 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 import click
 from flask.cli import FlaskGroup
 
-from ..config import ConfigError
 from .. import create_app
+from ..config import ConfigError
 
 
 class CLIError(click.ClickException):
@@ -26,7 +26,7 @@ class CLIError(click.ClickException):
 
     exit_code = 1
 
-    def show(self, file=None) -> None:  # noqa: ANN001 - click's signature
+    def show(self, file=None) -> None:
         click.echo(f"error: {self.format_message()}", err=True)
 
 
@@ -95,20 +95,20 @@ def cli(ctx: click.Context) -> None:
 
 
 # In the order of the table below: `doctor` lists its checks in the order their modules load.
-from .serve import serve, worker  # noqa: E402 - each area's commands import CLIError from here
+from .calls import calls  # noqa: E402
 from .db import db  # noqa: E402
+from .doctor import doctor  # noqa: E402
+from .hours import hours  # noqa: E402
 from .kb import kb  # noqa: E402
 from .orders import orders  # noqa: E402
-from .calls import calls  # noqa: E402
-from .simulate import simulate  # noqa: E402
-from .speech import models, transcribe  # noqa: E402
-from .doctor import doctor  # noqa: E402
 from .prompts import prompts  # noqa: E402
-from .users import users  # noqa: E402
-from .tickets import tickets  # noqa: E402
 from .recordings import recordings  # noqa: E402
 from .report import report  # noqa: E402
-from .hours import hours  # noqa: E402
+from .serve import serve, worker  # noqa: E402 - each area's commands import CLIError from here
+from .simulate import simulate  # noqa: E402
+from .speech import models, transcribe  # noqa: E402
+from .tickets import tickets  # noqa: E402
+from .users import users  # noqa: E402
 
 # The command line: every area's commands, in one table.
 COMMANDS: list[click.Command] = [

@@ -1,18 +1,18 @@
 """Shared helpers for commands that need the app, its database or its settings."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import click
 from flask import Flask
 from flask.cli import ScriptInfo
 from sqlalchemy.orm import Session
 
-from ..db import session_scope
-from ..services import services
 from ..config import load_settings
+from ..db import session_scope
 from ..migrations import SchemaBehind, current_revision
+from ..services import services
 
 
 def load_app() -> Flask:

@@ -5,13 +5,11 @@ import json
 
 import click
 
-from . import AreaGroup
-from ..db import make_engine
-from ..migrations import upgrade
-from ..migrations import head_revision
-from .context import load_migrated_app
 from ..config import load_settings
-from ..migrations import current_revision
+from ..db import make_engine
+from ..migrations import current_revision, head_revision, upgrade
+from . import AreaGroup
+from .context import load_migrated_app
 
 
 @click.group(cls=AreaGroup, help="database schema: upgrade to the code's revision, or show it")
@@ -54,5 +52,6 @@ def cmd_current(as_json: bool) -> int:
     if as_json:
         print(json.dumps({"current": current, "head": head, "up_to_date": current == head}))
     else:
-        print(f"database at {current or 'nothing'}, code at {head}" + ("" if current == head else " (run python -m ivr db upgrade)"))
+        behind = "" if current == head else " (run python -m ivr db upgrade)"
+        print(f"database at {current or 'nothing'}, code at {head}{behind}")
     return 0 if current == head else 1

@@ -3,17 +3,18 @@ from __future__ import annotations
 
 import json
 import shutil
-from typing import Callable
-from ..language import line_language
-from ..services import services
+from collections.abc import Callable
 
 import click
-from ..kb.models import KBRevision
-from ..twilio.client import TwilioUnreachable, api_timeout, http_status, twilio_client
-from ..jobs.models import Job
+
 from .. import spool as spool_module
+from ..jobs.models import Job
+from ..kb.models import KBRevision
+from ..language import line_language
 from ..recordings.orphans import ORPHAN_AFTER_SECONDS, quarantine_dir, quarantined_captures
 from ..recordings.store import captured_dir
+from ..services import services
+from ..twilio.client import TwilioUnreachable, api_timeout, http_status, twilio_client
 from .context import load_app
 
 CHECKS: list[Callable] = []

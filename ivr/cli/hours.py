@@ -6,11 +6,12 @@ from datetime import datetime
 
 import click
 
-from . import CLIError
+from ..clock import system_clock
 from ..config import load_settings
 from ..hours.schedule import HoursError, load_hours
 from ..hours.spoken import closed_phrase, open_phrase
 from ..prompts import PromptCatalogue, PromptError
+from . import CLIError
 
 
 @click.command("hours", help="whether the desk is open now and when that next changes (kb_data/hours.yaml)")
@@ -56,11 +57,11 @@ def _until(delta) -> str:
     minutes = int(delta.total_seconds() // 60)
     days, rest = divmod(minutes, 24 * 60)
     h, m = divmod(rest, 60)
-    return " ".join(p for p in (f"{days}d" if days else "", f"{h}h" if h else "", f"{m}m" if m or not (days or h) else "") if p)
+    parts = (f"{days}d" if days else "", f"{h}h" if h else "", f"{m}m" if m or not (days or h) else "")
+    return " ".join(p for p in parts if p)
 
 
 from .doctor import check  # noqa: E402 - `doctor` reports the hours too
-from ..clock import system_clock
 
 
 @check

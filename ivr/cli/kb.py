@@ -8,13 +8,13 @@ import click
 from sqlalchemy import func, or_, select
 
 from ..hours.kb import HoursError, publish_configured_hours
+from ..kb.evaluate import evaluate, read_labelled_csv
 from ..kb.files import KBFormatError, add_sample_question
 from ..kb.loader import load_knowledge_base
 from ..kb.models import QuestionAsked
+from ..kb.service import search_engine
 from . import AreaGroup, CLIError
 from .context import app_session, load_app
-from ..kb.evaluate import evaluate, read_labelled_csv
-from ..kb.service import search_engine
 
 
 @click.group(cls=AreaGroup, help="knowledge base: load, find gaps, add caller phrasings, evaluate")
@@ -27,7 +27,8 @@ def _kb_path(app, override: Path | None) -> Path:
 
 
 @kb.command("load", help="validate kb_data/ and load it (all or nothing)")
-@click.option("--path", type=click.Path(path_type=Path), help="knowledge-base folder (default: IVR_KB_PATH or kb_data/)")
+@click.option("--path", type=click.Path(path_type=Path),
+              help="knowledge-base folder (default: IVR_KB_PATH or kb_data/)")
 @click.option("--json", "as_json", is_flag=True)
 def cmd_load(path: Path | None, as_json: bool) -> int:
     app = load_app()

@@ -8,9 +8,9 @@ from pathlib import Path
 import click
 
 from ..orders.lookup import OrderImportError, count_orders, delete_orders, import_orders, list_orders
+from ..orders.source import OrderSourceError, lookup_order
 from . import AreaGroup, CLIError
 from .context import app_session, load_app
-from ..orders.source import OrderSourceError, lookup_order
 
 
 @click.group(cls=AreaGroup, help="manage the orders callers can check")
@@ -107,7 +107,8 @@ def orders_source(app) -> tuple[str, bool, str]:
             return "orders", False, f"shop database: {exc}"
     from sqlalchemy.engine import make_url
 
-    return "orders", True, f"shop database {make_url(settings.orders_sql_url).render_as_string(hide_password=True)} (read-only)"
+    shown = make_url(settings.orders_sql_url).render_as_string(hide_password=True)
+    return "orders", True, f"shop database {shown} (read-only)"
 
 
 @check

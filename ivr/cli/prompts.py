@@ -8,11 +8,11 @@ from pathlib import Path
 
 import click
 
-from . import AreaGroup, CLIError
-from ..services import services
 from ..config import load_settings
 from ..prompts import PromptCatalogue, PromptError
+from ..services import services
 from ..tts.service import texts_to_render
+from . import AreaGroup, CLIError
 from .context import load_app
 
 MAX_PROMPT_WORDS = 25  # about ten seconds: one sentence or two a caller can hold in mind on the phone

@@ -6,11 +6,10 @@ import json
 
 import click
 
-from . import AreaGroup
-from ..recordings.reconcile import ReconcileError, reconcile
-from . import CLIError
-from .context import load_app
 from ..recordings.orphans import ORPHAN_AFTER_SECONDS, recover_captures
+from ..recordings.reconcile import ReconcileError, reconcile
+from . import AreaGroup, CLIError
+from .context import load_app
 
 
 @click.group(cls=AreaGroup, help="voicemail recordings: reconcile with Twilio, recover captures")
@@ -52,7 +51,8 @@ def cmd_recover(as_json: bool) -> int:
           f"(or idle under {ORPHAN_AFTER_SECONDS:.0f}s), {len(report.ticketed)} waiting for the store, "
           f"{len(report.removed)} empty removed, {len(report.quarantined)} quarantined, {len(report.failed)} failed")
     for item in report.created:
-        print(f"  {item['reference']}  {item['created_at']}  {item['recording_sid']}  {item['caller'] or 'caller unknown'}")
+        caller = item["caller"] or "caller unknown"
+        print(f"  {item['reference']}  {item['created_at']}  {item['recording_sid']}  {caller}")
     for item in report.quarantined:
         print(f"  quarantined {item['name']}: {item['reason']} ({item['moved_to']})")
     for item in report.failed:

@@ -5,10 +5,10 @@ import json
 
 import click
 
-from . import CLIError
-from .context import app_session, load_app
 from ..insights.clock import business_tz, format_duration
 from ..insights.figures import Period, PeriodError, compute
+from . import CLIError
+from .context import app_session, load_app
 
 
 def _pct(rate: float | None) -> str:
@@ -38,7 +38,8 @@ def report(since: str | None, until: str | None, as_json: bool) -> int:
         "tickets: " + ", ".join(f"{k} {v}" for k, v in fig.tickets_by_kind.items())
         + f", missed transfers {fig.missed_transfers}",
         f"resolved: {fig.resolved_tickets}  average handling time: {aht}",
-        f"ratings: {sum(fig.ratings.values())}  average: {fig.average_rating if fig.average_rating is not None else '-'}",
+        f"ratings: {sum(fig.ratings.values())}  "
+        f"average: {fig.average_rating if fig.average_rating is not None else '-'}",
         "busiest days: " + (", ".join(f"{d} {n}" for d, n in sorted(fig.calls_per_day, key=lambda x: -x[1])[:3]
                                       if n) or "-"),
         "top questions:",

@@ -15,12 +15,12 @@ import sys
 
 import click
 
-from ..config import PROJECT_ROOT
-from ..services import services
 from .. import spool
+from ..config import PROJECT_ROOT
 from ..jobs.queue import Worker
-from .context import load_migrated_app
 from ..registry import RECOVER_CAPTURES
+from ..services import services
+from .context import load_migrated_app
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def start_background(app, with_worker: bool) -> None:
     threadpool_limits(limits=app.config["IVR_SETTINGS"].blas_threads, user_api="blas")
     try:
         spool.replay(app)
-    except Exception:  # noqa: BLE001 - e.g. the database is still locked; the worker retries
+    except Exception:
         log.exception("spool replay at start failed; the worker will retry")
     if with_worker:
         worker = Worker(app)
@@ -61,7 +61,8 @@ def gunicorn_argv(host: str, port: int, workers: int, threads: int | None, gunic
 @click.option("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
 @click.option("--port", type=int, default=8000, help="port (default 8000)")
 @click.option("--threads", type=int, default=None, help="request threads per process (default 8; 16 with --production)")
-@click.option("--production", is_flag=True, help="run gunicorn (gthread) with several processes; see README 'Production'")
+@click.option("--production", is_flag=True,
+              help="run gunicorn (gthread) with several processes; see README 'Production'")
 @click.option("--workers", type=int, default=2, help="processes with --production (default 2)")
 @click.option("--gunicorn-config", default=None, metavar="PATH",
               help="gunicorn settings file for --production (default: gunicorn.conf.py in the project)")

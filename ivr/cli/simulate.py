@@ -6,18 +6,18 @@ While recording, type a number of seconds (or press enter) to leave a message.
 from __future__ import annotations
 
 import re
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import click
 
-from ..simulate.driver import CallDriver, CallError, FlaskTransport, HttpTransport, Step
-from ..simulate.twiml_check import TwimlError
-from . import CLIError
-from ..services import services
 from ..config import load_settings
-from .context import load_app
+from ..services import services
+from ..simulate.driver import CallDriver, CallError, FlaskTransport, HttpTransport, Step
 from ..simulate.media_stream import NotStreamed, StreamCaller
 from ..simulate.stream_call import Transcript, espeak_voice, run_stream_call, save_call
+from ..simulate.twiml_check import TwimlError
+from . import CLIError
+from .context import load_app
 from .serve import start_background
 
 KEYS_RE = re.compile(r"^[0-9*#]+$")

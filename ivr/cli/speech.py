@@ -6,12 +6,11 @@ from pathlib import Path
 
 import click
 
-from . import AreaGroup, CLIError
 from ..config import load_settings
-from ..speech.models import MODEL_LIST_URL, DownloadError, download_model
-from ..speech.engine import model_paths
 from ..speech.audio import AudioError
-from ..speech.engine import ModelError, SpeechEngine, model_path_for
+from ..speech.engine import ModelError, SpeechEngine, model_path_for, model_paths
+from ..speech.models import MODEL_LIST_URL, DownloadError, download_model
+from . import AreaGroup, CLIError
 
 
 @click.group(cls=AreaGroup, help="speech models (Vosk)")
@@ -65,7 +64,8 @@ def transcribe(file: Path, model: Path | None, language: str, as_json: bool) -> 
     if model is None:
         model = model_path_for(_settings(), language)
         if model is None:
-            raise CLIError(f"no speech model for {language!r}: pass --model or run `python -m ivr models download {language}`")
+            raise CLIError(f"no speech model for {language!r}: pass --model or run "
+                           f"`python -m ivr models download {language}`")
     try:
         engine = SpeechEngine(model)
         transcript = engine.transcribe(audio)

@@ -5,11 +5,20 @@ import json
 
 import click
 
-from ..tickets.queries import STATUS_LABELS, TicketError, TicketFilter, export, find_ticket, list_tickets, set_status, ticket_dict
+from ..recordings.retention import purge_recordings
+from ..tickets.models import Ticket
+from ..tickets.queries import (
+    STATUS_LABELS,
+    TicketError,
+    TicketFilter,
+    export,
+    find_ticket,
+    list_tickets,
+    set_status,
+    ticket_dict,
+)
 from . import AreaGroup, CLIError
 from .context import app_session, load_app
-from ..tickets.models import Ticket
-from ..recordings.retention import purge_recordings
 
 
 @click.group(cls=AreaGroup, help="voicemail tickets")
@@ -38,7 +47,8 @@ def cmd_list(status: str | None, q: str | None, limit: int, as_json: bool) -> in
         print("no tickets")
     for r in rows:
         text = (r["transcript"] or f"({r['transcript_status']})")[:60]
-        print(f"{r['reference']:<8} {STATUS_LABELS[r['status']]:<18} {r['caller'] or '-':<14} {r['created_at'][:16]}  {text}")
+        status, caller = STATUS_LABELS[r["status"]], r["caller"] or "-"
+        print(f"{r['reference']:<8} {status:<18} {caller:<14} {r['created_at'][:16]}  {text}")
     return 0
 
 
@@ -60,7 +70,8 @@ def cmd_show(ticket: str, as_json: bool) -> int:
     if as_json:
         print(json.dumps(data, indent=2))
         return 0
-    print(f"ticket {data['reference']} ({STATUS_LABELS[data['status']]}) from {data['caller'] or 'unknown'} at {data['created_at'][:16]}")
+    print(f"ticket {data['reference']} ({STATUS_LABELS[data['status']]}) from {data['caller'] or 'unknown'} "
+          f"at {data['created_at'][:16]}")
     print(f"transcript: {data['transcript'] or '(' + data['transcript_status'] + ')'}")
     for q in data["questions"]:
         print(f"asked: {q['text']} -> {q['article_id'] or 'nothing'} ({q['outcome']})")

@@ -9,8 +9,17 @@ import click
 from sqlalchemy import select
 
 from ..users.models import ROLES, User
-from ..users.service import (UserError, create_user, issue_token, list_tokens, reset_password, revoke_token,
-                             set_active, set_role, token_dict)
+from ..users.service import (
+    UserError,
+    create_user,
+    issue_token,
+    list_tokens,
+    reset_password,
+    revoke_token,
+    set_active,
+    set_role,
+    token_dict,
+)
 from . import AreaGroup, CLIError
 from .context import app_session, load_app
 

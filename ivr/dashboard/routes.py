@@ -4,28 +4,61 @@ from __future__ import annotations
 import functools
 import io
 import threading
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from flask import (Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request,
-                   send_file, url_for)
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from ..clock import system_clock
 from ..db import get_session, utcnow
 from ..insights.clock import business_tz, format_duration, format_local
 from ..recordings.store import get_store
 from ..tickets.models import TICKET_STATUSES, Ticket
-from ..tickets.queries import (KIND_LABELS, OPEN, STATUS_LABELS, TicketError, TicketFilter, add_note, call_log,
-                               export, list_tickets, set_assignee, set_status, ticket_history)
+from ..tickets.queries import (
+    KIND_LABELS,
+    OPEN,
+    STATUS_LABELS,
+    TicketError,
+    TicketFilter,
+    add_note,
+    call_log,
+    export,
+    list_tickets,
+    set_assignee,
+    set_status,
+    ticket_history,
+)
 from ..users import throttle
 from ..users.models import ROLES, User
-from ..users.service import (UserError, change_password, create_user, issue_token, list_tokens, reset_password,
-                             revoke_token, set_active, set_role)
+from ..users.service import (
+    UserError,
+    change_password,
+    create_user,
+    issue_token,
+    list_tokens,
+    reset_password,
+    revoke_token,
+    set_active,
+    set_role,
+)
 from .security import valid_id
-from ..clock import system_clock
 
 bp = Blueprint("dashboard", __name__, template_folder="templates", static_folder="static",
                static_url_path="/dashboard-static")

@@ -41,7 +41,8 @@ Transport obligations, per action:
   nothing recorded -> `on_empty`.
 * `Transfer`: connect the caller to `destinations` (E.164 numbers or `sip:` URIs, taken from
   settings by the flow and only ever from there), all rung together, for `timeout_s`, showing
-  `caller_id` (ringing in order is the flow's job: one Transfer per destination). When the dialled leg ends -> `on_done` with
+  `caller_id` (ringing in order is the flow's job: one Transfer per destination). When the
+  dialled leg ends -> `on_done` with
   `Input(dial_status=...)` using Twilio's DialCallStatus words (completed, answered, busy,
   no-answer, failed, canceled). The Media Streams transport hands the call to TwiML for this.
 * `Hangup`: end the call.
@@ -52,10 +53,11 @@ itself uses only what the action carries and never reads the knowledge base or t
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping, Union
+from typing import Any, Literal
 
-ParamValue = Union[str, int]
+ParamValue = str | int
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ class Step:
     state: str
     params: Mapping[str, ParamValue] = field(default_factory=dict)
 
-    def with_params(self, **params: ParamValue | None) -> "Step":
+    def with_params(self, **params: ParamValue | None) -> Step:
         merged = {**self.params, **{k: v for k, v in params.items() if v is not None}}
         return Step(self.state, merged)
 
@@ -148,24 +150,24 @@ class Hangup:
     """End the call."""
 
 
-Action = Union[Say, Listen, Record, Transfer, Goto, Hangup]
+Action = Say | Listen | Record | Transfer | Goto | Hangup
 WAITING = (Listen, Record, Transfer, Hangup)
 
 
 class Turn(tuple):
     """An immutable sequence of actions; `Turn(a, b)` or `Turn.of([a, b])`."""
 
-    def __new__(cls, *actions: Action) -> "Turn":
+    def __new__(cls, *actions: Action) -> Turn:
         return super().__new__(cls, actions)
 
     @classmethod
-    def of(cls, actions: "list[Action] | tuple[Action, ...]") -> "Turn":
+    def of(cls, actions: list[Action] | tuple[Action, ...]) -> Turn:
         return cls(*actions)
 
-    def __add__(self, other: "tuple[Action, ...]") -> "Turn":  # type: ignore[override]
+    def __add__(self, other: tuple[Action, ...]) -> Turn:  # type: ignore[override]
         return Turn(*self, *other)
 
-    def __radd__(self, other: "tuple[Action, ...]") -> "Turn":
+    def __radd__(self, other: tuple[Action, ...]) -> Turn:
         return Turn(*other, *self)
 
     @property

@@ -11,13 +11,14 @@ and star for the main menu. Menus never declare those keys for anything else.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ..calls.events import Event
+from ..services import services
 from .actions import Listen, Say, Step, Turn, Vocabulary
 from .context import CallContext
-from ..services import services
 
 MAIN_MENU_KEY = "*"
 MESSAGE_KEY = "8"

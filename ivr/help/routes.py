@@ -14,15 +14,15 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
 
+from ..clock import system_clock
 from ..db import get_session
 from ..jobs.queue import enqueue
 from ..kb.files import ID_RE, read_written_answer
 from ..kb.models import Article, Topic
 from ..kb.service import search_engine
 from ..tickets.models import Ticket
-from ..users import throttle
 from ..tickets.service import new_reference
-from ..clock import system_clock
+from ..users import throttle
 
 bp = Blueprint("help", __name__, url_prefix="/help", template_folder="templates")
 
@@ -71,7 +71,8 @@ def index():
     articles = {a.id: a for a in session.scalars(select(Article).where(
         Article.id.in_([h.article_id for h in decision.hits])))}
     shown = decision.hits[:1] if decision.kind == "answer" else decision.hits[:2] if decision.kind == "choose" else []
-    answers = [(articles[h.article_id], written_answer(articles[h.article_id])) for h in shown if h.article_id in articles]
+    answers = [(articles[h.article_id], written_answer(articles[h.article_id]))
+               for h in shown if h.article_id in articles]
     related = [articles[h.article_id] for h in decision.hits if h.article_id in articles
                and h not in shown and h.score >= 0.1]
     return _page(question=question, answers=answers, related=related, kind=decision.kind,

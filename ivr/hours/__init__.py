@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app
 
-from .schedule import Change, HoursError, OpeningHours, load_hours, parse_hours
 from ..services import services
+from .schedule import Change, HoursError, OpeningHours, load_hours, parse_hours
 
 __all__ = ["Change", "HoursCache", "HoursError", "OpeningHours", "business_tz", "current_hours", "load_hours",
            "parse_hours"]

@@ -13,13 +13,12 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from ..clock import system_clock
 from ..kb.models import Article, KBRevision
 from ..prompts import PromptCatalogue
-from .schedule import HoursError, OpeningHours
-from .spoken import hours_answer
 from ..services import services
-from .schedule import load_hours
-from ..clock import system_clock
+from .schedule import HoursError, OpeningHours, load_hours
+from .spoken import hours_answer
 
 
 def publish_hours_article(session: Session, hours: OpeningHours, catalogue: PromptCatalogue,

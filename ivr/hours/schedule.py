@@ -23,10 +23,11 @@ File format::
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any, Iterator, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -64,7 +65,7 @@ class TimeRange:
         start = datetime.combine(day, self.start, tzinfo=tz)
         end = (datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz) if self.end is None
                else datetime.combine(day, self.end, tzinfo=tz))
-        return start.astimezone(timezone.utc), end.astimezone(timezone.utc)
+        return start.astimezone(UTC), end.astimezone(UTC)
 
     def __str__(self) -> str:
         return f"{self.start:%H:%M}-{'24:00' if self.end is None else format(self.end, '%H:%M')}"
@@ -187,7 +188,7 @@ class OpeningHours:
 def _utc(now: datetime) -> datetime:
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("opening hours need an aware datetime (with a timezone), not a naive one")
-    return now.astimezone(timezone.utc)
+    return now.astimezone(UTC)
 
 
 # ---------------------------------------------------------------------- parsing
@@ -234,7 +235,7 @@ def _parse_local(value: Any, tz: ZoneInfo, where: str, problems: list[str]) -> d
         if local.tzinfo is not None:
             problems.append(f"{where}: {value!r}: give local time without an offset (the timezone is {tz.key})")
             return None
-    return local.replace(tzinfo=tz).astimezone(timezone.utc)
+    return local.replace(tzinfo=tz).astimezone(UTC)
 
 
 def parse_hours(raw: Any, source: str = "hours.yaml") -> OpeningHours:

@@ -6,8 +6,8 @@ fill them, given a `t(prompt_id, **values)` function such as `CallContext.t` or
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
-from typing import Callable
 
 from .schedule import DAYS, OpeningHours, TimeRange
 

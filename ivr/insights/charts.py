@@ -72,7 +72,8 @@ def hbar_chart(points: list[tuple[str, int]], title: str, unit: str = "times", c
         short = label if len(label) <= 80 else label[:77] + "…"
         parts.append(f'<text x="0" y="{y + 13}" font-size="13" fill="#1d2330">{escape(short)}</text>')
         parts.append(f'<rect class="bar" x="0" y="{y + 18}" width="{max(w, 2):.1f}" height="14" fill="{BAR}" '
-                     f'data-label="{escape(label)}" data-value="{value}"><title>{escape(label)}: {value} {unit}</title></rect>')
+                     f'data-label="{escape(label)}" data-value="{value}">'
+                     f'<title>{escape(label)}: {value} {unit}</title></rect>')
         parts.append(f'<text x="{max(w, 2) + 6:.1f}" y="{y + 30}" font-size="12" fill="{AXIS}">{value}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))

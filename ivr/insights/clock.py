@@ -4,7 +4,7 @@ The zone itself comes from one place, `ivr.hours.business_tz` (the hours file, e
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from ..hours import business_tz
@@ -15,7 +15,7 @@ __all__ = ["business_tz", "format_duration", "format_local", "to_local"]
 def to_local(moment: datetime, tz: ZoneInfo) -> datetime:
     """A stored (naive UTC) time in the business's zone."""
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(tz)
 
 

@@ -11,7 +11,7 @@ import csv
 import io
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,12 +20,12 @@ from sqlalchemy.orm import Session
 
 from ..calls.events import Event
 from ..calls.models import Call, CallEvent
+from ..clock import system_clock
 from ..kb.models import Article, QuestionAsked
 from ..tickets.activity import TicketChange
 from ..tickets.models import TICKET_KINDS, Ticket
-from .clock import to_local
 from ..tickets.queries import neutralise
-from ..clock import system_clock
+from .clock import to_local
 
 MAX_DAYS = 366
 # Events meaning the caller was handed to a person: a transfer tried, a callback asked for or made.
@@ -47,7 +47,7 @@ class Period:
 
     @classmethod
     def parse(cls, since: str | None, until: str | None, tz: ZoneInfo, default_days: int = 30,
-              today: date | None = None) -> "Period":
+              today: date | None = None) -> Period:
         today = today or system_clock().astimezone(tz).date()
         try:
             end = date.fromisoformat(until) if until else today
@@ -63,7 +63,7 @@ class Period:
     def bounds(self) -> tuple[datetime, datetime]:
         """The period as naive UTC datetimes [start, end), as stored."""
         def utc(d: date) -> datetime:
-            return datetime.combine(d, time.min, self.tz).astimezone(timezone.utc).replace(tzinfo=None)
+            return datetime.combine(d, time.min, self.tz).astimezone(UTC).replace(tzinfo=None)
 
         return utc(self.since), utc(self.until + timedelta(days=1))
 

@@ -32,7 +32,8 @@ def page():
                              "Calls per day", label_every=max(1, len(fig.calls_per_day) // 7), chart_id="chart-day"),
         "per_hour": bar_chart([(f"{h:02d}", n) for h, n in fig.calls_per_hour], "Calls by hour of day",
                               label_every=3, chart_id="chart-hour"),
-        "outcomes": hbar_chart([("Solved by the phone line", fig.contained), ("Hung up before an answer", fig.abandoned),
+        "outcomes": hbar_chart([("Solved by the phone line", fig.contained),
+                                ("Hung up before an answer", fig.abandoned),
                                 ("Handed to a person (message, callback, transfer)", fig.escalated),
                                 ("Other (answer did not help, still going)",
                                  fig.calls - fig.contained - fig.abandoned - fig.escalated)],
@@ -47,7 +48,8 @@ def page():
                                chart_id="chart-articles"),
         "unanswered": hbar_chart([(q, n) for q, n, _, _ in fig.unanswered], "Questions declined or unhelpful",
                                  chart_id="chart-unanswered"),
-        "ratings": bar_chart([(f"{r} ★", n) for r, n in fig.ratings.items()], "Caller ratings", chart_id="chart-ratings"),
+        "ratings": bar_chart([(f"{r} ★", n) for r, n in fig.ratings.items()], "Caller ratings",
+                             chart_id="chart-ratings"),
     }
     query = {"since": fig.since, "until": fig.until}
     return render_template("insights.html", fig=fig, charts=charts, query=query,

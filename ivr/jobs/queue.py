@@ -15,9 +15,10 @@ import threading
 import time
 import traceback
 import uuid
-from datetime import timedelta
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from datetime import timedelta
+from typing import Any
 
 from flask import Flask
 from sqlalchemy import and_, or_, select, update
@@ -166,7 +167,7 @@ class Worker:
                 if not self.heartbeat(job_id):
                     log.warning("job %s: lease lost to another worker", job_id)
                     return
-            except Exception:  # noqa: BLE001 - database briefly unavailable; try again
+            except Exception:
                 log.warning("job %s: could not renew the lease", job_id, exc_info=True)
 
     def run_once(self) -> bool:
@@ -270,7 +271,7 @@ class Worker:
                     last_schedule = time.monotonic()
                     self.schedule_periodic()
                 busy = self.run_once()
-            except Exception:  # noqa: BLE001 - e.g. database briefly unavailable
+            except Exception:
                 log.exception("worker loop error; retrying")
             if not busy:
                 self._wake.wait(min(self.poll_seconds, SPOOL_REPLAY_SECONDS))
@@ -282,7 +283,7 @@ class Worker:
         try:
             with self.app.app_context():
                 job_kind.on_final_failure(self.app, payload, error)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("failure callback for %s raised", kind)
 
     def start_thread(self) -> threading.Thread:

@@ -12,7 +12,8 @@ HOMOPHONES = {
     "cash": "catch", "fee": "free", "fees": "freeze", "charged": "charge", "exchange": "change",
     "transfer": "transfers", "account": "count", "top": "stop", "pin": "pen", "rate": "right",
 }
-ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen".split()
+ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+        "seventeen eighteen nineteen").split()
 TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
 
 

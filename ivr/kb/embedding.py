@@ -11,8 +11,8 @@ import json
 import logging
 import struct
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

@@ -127,7 +127,8 @@ def parse_article(path: Path, topic_ids: set[str] | None = None) -> ArticleText:
     if not answer:
         problems.append(f"{path}: the spoken answer (text after the front matter) is empty")
     elif len(answer.split()) > MAX_ANSWER_WORDS:
-        problems.append(f"{path}: the answer has {len(answer.split())} words; keep it under {MAX_ANSWER_WORDS} for the phone")
+        problems.append(f"{path}: the answer has {len(answer.split())} words; "
+                        f"keep it under {MAX_ANSWER_WORDS} for the phone")
     if problems:
         raise KBFormatError(problems)
     return ArticleText(id=aid, title=" ".join(str(title).split()), topic=topic, answer=answer,

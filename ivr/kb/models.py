@@ -17,7 +17,7 @@ class Topic(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     position: Mapped[int] = mapped_column(Integer)
-    articles: Mapped[list["Article"]] = relationship(back_populates="topic", order_by="Article.position")
+    articles: Mapped[list[Article]] = relationship(back_populates="topic", order_by="Article.position")
 
 
 class Article(Base):

@@ -30,17 +30,18 @@ import math
 import re
 import threading
 from collections import Counter, OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 
 from . import head as article_head
 from .article import ArticleText
-from .soundalike import SoundAlike
 from .embedding import EmbeddingUnavailable, get_embedder
+from .soundalike import SoundAlike
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +180,7 @@ class _Lexical:
 
 
 # Embeddings of texts already seen in this process, so a reload only embeds what changed.
-_EMBED_CACHE: "OrderedDict[str, np.ndarray]" = OrderedDict()
+_EMBED_CACHE: OrderedDict[str, np.ndarray] = OrderedDict()
 _EMBED_CACHE_MAX = 200_000
 _cache_lock = threading.Lock()
 
@@ -252,7 +253,7 @@ class SearchEngine:
 
     @classmethod
     def build(cls, articles: Sequence[ArticleText], *, embedder: object | None = None,
-              thresholds: Thresholds | None = None, calibrate: bool = True) -> "SearchEngine":
+              thresholds: Thresholds | None = None, calibrate: bool = True) -> SearchEngine:
         engine = cls(articles=list(articles), thresholds=thresholds or Thresholds())
         fields: list[tuple[int, str]] = []
         for i, a in enumerate(engine.articles):

@@ -17,9 +17,9 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..services import services
 from .models import Article, KBRevision
 from .search import SearchEngine
-from ..services import services
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def _install(app: Flask, holder: EngineHolder, revision: str, engine: SearchEngi
         for hook in services(app).kb_reload_hooks:
             try:
                 hook(app)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("knowledge-base reload hook failed")
 
 
@@ -72,7 +72,7 @@ def _build_in_background(app: Flask, holder: EngineHolder, revision: str) -> Non
             engine = _build(session)
             _install(app, holder, latest, engine)
             log.info("knowledge base %s swapped in", latest[:12])
-        except Exception:  # noqa: BLE001 - keep answering with the engine we have
+        except Exception:
             log.exception("could not build the search index for revision %s", revision[:12])
             with holder.state:
                 holder.building = None

@@ -4,8 +4,8 @@ Speech recognition swaps a word for one that sounds the same: "cart" for "card",
 "pin", "cent" for "sent". Such a word is usually one the knowledge base never uses, while
 the word the caller said is one it uses often. So a question word the knowledge base doesn't
 know, which sounds like a word it does (same Metaphone key) and is spelt within two edits of
-it (one edit for words of up to four letters), is read as that word. Words the knowledge base uses are never touched, so typed or
-well-recognised questions pass through unchanged.
+it (one edit for words of up to four letters), is read as that word. Words the knowledge base
+uses are never touched, so typed or well-recognised questions pass through unchanged.
 
 jellyfish supplies Metaphone and edit distance (a small Rust-backed wheel, no dependencies).
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Collection, Iterable
+from collections.abc import Collection, Iterable
 
 import jellyfish
 

@@ -11,9 +11,9 @@ from flask import Flask
 from ..config import Settings
 from ..db import session_scope
 from ..jobs.queue import enqueue
+from ..services import services
 from ..tickets.models import Ticket
 from ..tts.spoken import spoken_reference
-from ..services import services
 
 
 def _settings(app: Flask) -> Settings:
@@ -31,7 +31,8 @@ def _headline(info: dict) -> str:
 
 def _body(info: dict) -> str:
     if info["kind"] == "callback":
-        what = f"A caller asked to be called back on {info['callback_number'] or info['caller'] or 'an unknown number'}.\n"
+        number = info["callback_number"] or info["caller"] or "an unknown number"
+        what = f"A caller asked to be called back on {number}.\n"
     elif info["kind"] == "web":
         what = "Someone sent a message from the help page.\n"
     else:

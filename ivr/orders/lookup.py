@@ -80,7 +80,8 @@ def read_orders_csv(path: Path) -> list[dict[str, str | None]]:
                 if number in seen:
                     raise OrderImportError(f"{path}:{line}: order {number} appears twice")
                 if not re.match(r"^[a-z_]{2,32}$", status):
-                    raise OrderImportError(f"{path}:{line}: status {status!r} is not a word such as {', '.join(KNOWN_STATUSES)}")
+                    raise OrderImportError(f"{path}:{line}: status {status!r} is not a word such as "
+                                           f"{', '.join(KNOWN_STATUSES)}")
                 if phone and not _PHONE_RE.match(phone):
                     raise OrderImportError(f"{path}:{line}: phone {phone!r} is not a phone number such as +12075550123")
                 if postcode and not _POSTCODE_RE.match(postcode):

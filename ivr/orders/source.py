@@ -18,8 +18,8 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from .lookup import find_order, is_order_number
 from ..services import services
+from .lookup import find_order, is_order_number
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()

@@ -76,7 +76,8 @@ def normalise_postcode(value: str | None) -> str:
 
 
 def postcodes_match(order_postcode: str | None, typed: str | None) -> bool:
-    """'04101' == '04101'; a US ZIP+4 on the order also matches its first five digits; letters count for UK-style codes."""
+    """'04101' == '04101'; a US ZIP+4 on the order also matches its first five digits; letters count
+    for UK-style codes."""
     want, got = normalise_postcode(order_postcode), normalise_postcode(typed)
     if not want or not got:
         return False

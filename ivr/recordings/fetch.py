@@ -43,7 +43,8 @@ def fetch_recording(settings, recording_sid: str, *, timeout_seconds: float = 8.
             if resp.status_code == 200 and resp.body:
                 return resp.body
             if resp.status_code in (401, 403):
-                raise RecordingUnavailable(f"Twilio refused the credentials for {recording_sid} (HTTP {resp.status_code})")
+                raise RecordingUnavailable(f"Twilio refused the credentials for {recording_sid} "
+                                           f"(HTTP {resp.status_code})")
             last = f"HTTP {resp.status_code}"
         except TwilioUnreachable as exc:
             last = exc.reason

@@ -10,12 +10,12 @@ from flask import Flask
 
 from ..db import session_scope, utcnow
 from ..jobs.queue import enqueue
-from ..tickets.models import Ticket
-from .fetch import delete_recording, fetch_recording
-from .store import captured_path, get_store
 from ..language import line_language
 from ..services import services
 from ..speech.audio import AudioError
+from ..tickets.models import Ticket
+from .fetch import delete_recording, fetch_recording
+from .store import captured_path, get_store
 
 
 def fetch_voicemail(app: Flask, payload: dict) -> None:

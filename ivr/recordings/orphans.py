@@ -45,7 +45,7 @@ import stat
 import struct
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,12 +56,13 @@ from ..calls.events import Event
 from ..calls.log import log_event
 from ..calls.models import CallEvent
 from ..db import utcnow
+from ..services import services
+from ..speech.audio import TELEPHONE_RATE as SAMPLE_RATE
+from ..speech.audio import wav_header
 from ..spool import Rejected
-from ..speech.audio import TELEPHONE_RATE as SAMPLE_RATE, wav_header
 from ..tickets.models import Ticket
 from ..tickets.service import RecordingCallback, create_ticket, unknown_call_sid
 from .store import capture_is_live_here, captured_dir
-from ..services import services
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +141,7 @@ def recover_captures(app: Flask, *, stale_after: float = ORPHAN_AFTER_SECONDS) -
             continue
         try:
             _recover(app, path, stale_after, report)
-        except Exception as exc:  # noqa: BLE001 - the file stays; the next pass tries again
+        except Exception as exc:
             log.warning("could not recover captured message %s yet", path.name, exc_info=True)
             report.failed.append({"name": path.name, "error": f"{type(exc).__name__}: {exc}"[:300]})
     if report.created:
@@ -181,7 +182,7 @@ def _recover(app: Flask, path: Path, stale_after: float, report: RecoveryReport)
         if _fix_header(fd, data_bytes):
             os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))  # its age stays the recorder's, not ours
         seconds = data_bytes / SAMPLE_RATE
-        started = datetime.fromtimestamp(st.st_mtime - seconds, timezone.utc).replace(tzinfo=None)
+        started = datetime.fromtimestamp(st.st_mtime - seconds, UTC).replace(tzinfo=None)
         try:
             created = _make_ticket(app, sid, seconds, started)
         except Rejected as exc:

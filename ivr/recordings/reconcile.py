@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any, Iterator
+from typing import Any
 
 from flask import Flask
 from sqlalchemy import select
@@ -31,10 +32,10 @@ from twilio.base.exceptions import TwilioException
 from ..calls.events import Event
 from ..calls.models import Call, CallEvent
 from ..db import session_scope, utcnow
+from ..services import services
 from ..spool import Rejected
 from ..tickets.models import Ticket
 from ..tickets.service import RecordingCallback, create_ticket
-from ..services import services
 from ..twilio.client import NotTwilioApi, TwilioUnreachable, api_timeout, http_status, twilio_client
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ def _parse_date(raw: Any) -> datetime | None:
         except (TypeError, ValueError):
             return None
     if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        value = value.astimezone(UTC).replace(tzinfo=None)
     return value
 
 
@@ -141,12 +142,14 @@ def reconcile(app: Flask, *, lookback_hours: int | None = None) -> ReconcileRepo
         if sid in ticketed:
             continue
         if call_sid not in voicemail_calls or sid in questions:
-            report.skipped.append({"recording_sid": sid[:64], "reason": "not a voicemail (a question or no message prompt)"})
+            report.skipped.append({"recording_sid": sid[:64],
+                                   "reason": "not a voicemail (a question or no message prompt)"})
             continue
         try:
             duration = str(rec.get("duration") or "0")
             cb = RecordingCallback(call_sid=call_sid, caller="", recording_sid=sid,
-                                   recording_url=settings.twilio_api_base + str(rec.get("uri") or "").removesuffix(".json"),
+                                   recording_url=(settings.twilio_api_base
+                                                  + str(rec.get("uri") or "").removesuffix(".json")),
                                    duration=int(duration) if duration.isdigit() and len(duration) < 7 else -1,
                                    at=_parse_date(rec.get("date_created")))
         except Rejected as exc:

@@ -7,9 +7,9 @@ from flask import Flask
 from sqlalchemy import select
 
 from ..db import session_scope, utcnow
-from .store import get_store
-from ..tickets.models import Ticket
 from ..services import services
+from ..tickets.models import Ticket
+from .store import get_store
 
 
 def purge_recordings(app: Flask, days: int, dry_run: bool = False) -> list[dict]:

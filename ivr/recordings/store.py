@@ -18,9 +18,9 @@ from typing import Protocol
 from flask import Flask
 from sqlalchemy.orm import sessionmaker
 
-from .fetch import RECORDING_SID_RE
-from ..services import services
 from ..db import session_scope
+from ..services import services
+from .fetch import RECORDING_SID_RE
 from .models import RecordingBlob
 
 KEY_RE = re.compile(r"[0-9]{4}/[0-9]+-RE[0-9a-fA-F]{32}\.wav")
@@ -155,7 +155,7 @@ def captured_path(settings, recording_sid: str) -> Path:
 # Captures being written by recorders of this process (path -> recorder, held weakly so a recorder
 # dropped without finishing stops counting). A lock can't say this within one process on every
 # filesystem (NFS turns flock into POSIX locks, which never conflict inside a process).
-_LIVE_CAPTURES: "weakref.WeakValueDictionary[str, object]" = weakref.WeakValueDictionary()
+_LIVE_CAPTURES: weakref.WeakValueDictionary[str, object] = weakref.WeakValueDictionary()
 _LIVE_LOCK = threading.Lock()
 
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import secrets
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 from twilio.request_validator import RequestValidator
@@ -189,7 +190,8 @@ class CallDriver:
     # ------------------------------------------------------------------ interpreter
     def _require_waiting(self) -> ET.Element:
         if self._waiting_el is None:
-            raise CallError("the call is not waiting for the caller" + (f" (ended: {self.ended})" if self.ended else ""))
+            ended = f" (ended: {self.ended})" if self.ended else ""
+            raise CallError(f"the call is not waiting for the caller{ended}")
         return self._waiting_el
 
     def _answer(self, params: dict[str, str]) -> Step:

@@ -19,15 +19,15 @@ import time
 import uuid
 import xml.etree.ElementTree as ET
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import requests
 from simple_websocket import Client, ConnectionClosed
-from wsproto.utilities import LocalProtocolError
 from twilio.request_validator import RequestValidator
+from wsproto.utilities import LocalProtocolError
 
 from ..speech.audio import read_wav
 from ..stream.audio import frames, pcm16_to_ulaw
@@ -304,7 +304,8 @@ class StreamCaller:
                         self._pending_marks = []
                         self._finish_clip()
                     else:
-                        raise AssertionError(f"the service sent {kind!r}: a bidirectional stream takes media, mark, clear")
+                        raise AssertionError(f"the service sent {kind!r}: "
+                                             "a bidirectional stream takes media, mark, clear")
         except ConnectionClosed as exc:
             self.close_reason = f"{exc.reason} {exc.message}".strip()
         finally:

@@ -12,9 +12,9 @@ from flask import Flask
 
 from ..calls.models import Call
 from ..db import session_scope, utcnow
+from ..services import services
 from ..twilio.client import api_timeout, twilio_client
 from .models import TextMessage
-from ..services import services
 
 log = logging.getLogger(__name__)
 SEND_TIMEOUT_SECONDS = 10

@@ -17,13 +17,13 @@ from sqlalchemy.orm import Session
 from ..calls.models import Call
 from ..db import utcnow
 from ..jobs.queue import enqueue
-from .models import TextMessage
-from ..services import services
 from ..kb.models import Article
 from ..orders.lookup import KNOWN_STATUSES
 from ..orders.source import lookup_order
 from ..orders.verify import order_verified
+from ..services import services
 from ..tickets.models import Ticket
+from .models import TextMessage
 
 E164_RE = re.compile(r"^\+[1-9][0-9]{6,14}$")
 # The numbers Twilio puts in From for callers who hide theirs (anonymous, restricted, blocked, unavailable).

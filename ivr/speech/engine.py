@@ -13,8 +13,8 @@ recognisers (alphacep/vosk-api#868). Measured on the Korean model with espeak-ng
 sequential runs on the same audio gave 5 texts, differing in one or two low-confidence words
 and never in the ending; recognisers alive at the same time diverge more (a different ending
 in 6 of 28 runs), and serialising every call into the recognisers under one lock still gave 2
-of 16, so it is not a data race but order-dependent shared state. Each result is still a decoding of its own audio (no words cross between calls);
-nothing downstream may rely on identical text.
+of 16, so it is not a data race but order-dependent shared state. Each result is still a decoding
+of its own audio (no words cross between calls); nothing downstream may rely on identical text.
 """
 from __future__ import annotations
 
@@ -23,10 +23,11 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from .audio import AudioError, read_wav
 from .vocabulary import correct_toward, grammar_for
@@ -82,7 +83,7 @@ class SpeechEngine:
         start = time.perf_counter()
         try:
             self.model = vosk.Model(str(path))
-        except Exception as exc:  # vosk raises a bare Exception on a corrupt model
+        except Exception as exc:  # noqa: BLE001 - vosk raises a bare Exception on a corrupt model
             raise ModelError(f"{path}: the Vosk model could not be loaded ({exc})") from None
         self.path = path
         self.load_seconds = time.perf_counter() - start

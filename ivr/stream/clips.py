@@ -7,7 +7,7 @@ service's private folder, kept for the day only, like the TwiML transport's clip
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..tts.service import TTSService
 from .audio import mulaw_payload

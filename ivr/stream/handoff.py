@@ -17,10 +17,10 @@ from twilio.base.exceptions import TwilioException
 from twilio.twiml.voice_response import VoiceResponse
 
 from ..flow.actions import Turn
-from ..twiml.renderer import TwimlRenderer
 from ..language import line_language
 from ..services import services
 from ..twilio.client import TwilioUnreachable, api_timeout, http_status, twilio_client
+from ..twiml.renderer import TwimlRenderer
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .protocol import FRAME_MS, clear_message, mark_message, media_message
 
@@ -38,7 +38,7 @@ class Player:
         self._send = send
         self.stream_sid = stream_sid
         self._clock = clock
-        self._queue: "queue.Queue[Clip | None]" = queue.Queue()
+        self._queue: queue.Queue[Clip | None] = queue.Queue()
         self._lock = threading.Lock()  # one writer on the socket at a time
         self._generation = 0  # bumped by clear(): frames of older clips are dropped
         self.current: Clip | None = None

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Union
+from typing import Any
 
 SAMPLE_RATE = 8000
 FRAME_MS = 20
@@ -75,7 +76,7 @@ class Stop:
     call_sid: str
 
 
-Event = Union[Connected, Start, Media, Dtmf, Mark, Stop]
+Event = Connected | Start | Media | Dtmf | Mark | Stop
 
 
 def _int(value: Any, default: int = 0) -> int:
@@ -118,7 +119,8 @@ def parse(message: str | bytes) -> Event | None:
         stream_sid = str(body.get("streamSid") or data.get("streamSid") or "")
         if not stream_sid or not body.get("callSid"):
             raise ProtocolError("start message lacks streamSid or callSid")
-        return Start(stream_sid=stream_sid, call_sid=str(body["callSid"]), account_sid=str(body.get("accountSid") or ""),
+        return Start(stream_sid=stream_sid, call_sid=str(body["callSid"]),
+                     account_sid=str(body.get("accountSid") or ""),
                      tracks=tuple(body.get("tracks") or ("inbound",)),
                      custom_parameters={str(k): str(v) for k, v in params.items()},
                      encoding=str(fmt.get("encoding") or "audio/x-mulaw"),

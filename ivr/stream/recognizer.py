@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from ..speech.engine import SpeechEngine
 from ..speech.vocabulary import correct_toward, grammar_for, model_words
@@ -31,7 +31,7 @@ class Heard:
     final_seconds: float  # time spent producing the final result after the utterance ended
 
     @classmethod
-    def join(cls, parts: "list[Heard]") -> "Heard":
+    def join(cls, parts: list[Heard]) -> Heard:
         """One utterance from the segments it was finished in (split where the caller paused)."""
         texts = [p.text for p in parts if p.text]
         spoken = [p for p in parts if p.text]
@@ -72,7 +72,7 @@ class StreamingRecognizer:
         self._grammar = grammar
         try:
             self._rec = engine.acquire(8000, grammar)  # warm from the engine's pool when one is idle
-        except Exception as exc:  # noqa: BLE001 - vosk raises bare exceptions
+        except Exception as exc:
             raise RecognizerError(f"could not start the recogniser: {exc}") from exc
         self._pending = bytearray()
         self._results: list[dict] = []
@@ -99,7 +99,7 @@ class StreamingRecognizer:
         try:
             if self._rec.AcceptWaveform(chunk):
                 self._results.append(json.loads(self._rec.Result()))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._rec = None  # not pooled again
             raise RecognizerError(f"recogniser failed: {exc}") from exc
 
@@ -107,7 +107,7 @@ class StreamingRecognizer:
         """What has been heard so far in this utterance (may still change)."""
         try:
             self.partial = json.loads(self._rec.PartialResult()).get("partial", "")
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise RecognizerError(f"recogniser failed: {exc}") from exc
         done = " ".join(r.get("text", "") for r in self._results)
         return " ".join(f"{done} {self.partial}".replace("[unk]", "").split())
@@ -118,7 +118,7 @@ class StreamingRecognizer:
             self._feed()
         try:
             self._results.append(json.loads(self._rec.FinalResult()))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._rec = None
             raise RecognizerError(f"recogniser failed: {exc}") from exc
         self.close()

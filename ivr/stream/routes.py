@@ -15,10 +15,10 @@ from flask_sock import Sock
 from simple_websocket import ConnectionClosed
 
 from ..calls.models import Call
-from ..twilio import paths
-from ..twilio.signature import base_url_twilio_used, is_valid_twilio_request
 from ..language import call_language
 from ..services import services
+from ..twilio import paths
+from ..twilio.signature import base_url_twilio_used, is_valid_twilio_request
 from . import protocol
 from .session import SocketGone, StreamCall
 

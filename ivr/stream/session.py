@@ -15,24 +15,24 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from flask import Flask
 
-from ..speech.engine import SpeechEngine
+from ..calls.events import Event
 from ..flow.actions import WAITING, Hangup, Input, Listen, Record, Say, Step, Transfer, Turn
+from ..services import services
+from ..speech.engine import SpeechEngine
 from . import protocol
 from .audio import frames
 from .clips import ClipSource
 from .endpoint import EndpointSettings
 from .flowrun import FlowRunner
-from ..calls.events import Event
 from .handoff import HandoffError, render_turn, update_call
 from .player import Clip, Player
 from .recognizer import RecognizerError
 from .utterance import Metrics, UtteranceAssembler
 from .waits import MARK_GRACE_S, Leave, Next, Outcome, Phase, Wait, wait_for
-from ..services import services
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ class StreamCall:
         except SocketGone:
             log.info("stream %s for call %s closed by the other side", self.stream_sid, self.call_sid)
             self._socket_gone()
-        except Exception as exc:  # noqa: BLE001 - recogniser, audio or flow failure: TwiML takes over
+        except Exception as exc:
             log.exception("stream for call %s failed; handing the call to TwiML", self.call_sid)
             self._fail_over(exc)
         finally:
@@ -181,7 +181,7 @@ class StreamCall:
         self._salvage(wait)
         try:
             self.note(Event.STREAM_FAILED, error=f"{type(exc).__name__}: {exc}"[:300])
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("could not log the stream failure for %s", self.call_sid)
         if wait is not None and wait.phase is Phase.WAITING:
             turn = Turn(wait.action)  # the caller heard the prompts: TwiML waits for the same input
@@ -194,7 +194,7 @@ class StreamCall:
                 turn = Turn(Hangup())
         try:
             self._leave(turn, "stream_failed")
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("could not hand call %s to TwiML", self.call_sid)
 
     def _socket_gone(self) -> None:
@@ -209,7 +209,7 @@ class StreamCall:
             return
         try:
             self.flow.run(left.step, left.input)
-        except Exception:  # noqa: BLE001 - the audio is on disk; the spool/replay path is the flow's
+        except Exception:
             log.exception("call %s: message %s kept on disk but no ticket yet", self.call_sid,
                           left.input.recording.sid if left.input.recording else "")
 

@@ -12,8 +12,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..speech.engine import SpeechEngine
 from ..flow.actions import Vocabulary
+from ..speech.engine import SpeechEngine
 from .endpoint import Endpointer, EndpointSettings
 from .recognizer import Heard, StreamingRecognizer
 

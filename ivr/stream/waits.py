@@ -17,7 +17,7 @@ from __future__ import annotations
 import enum
 import logging
 from dataclasses import dataclass
-from typing import Protocol, Union
+from typing import Protocol
 
 from ..calls.events import Event
 from ..flow.actions import Hangup, Input, Listen, Record, Recording, Step, Transfer, Turn, Vocabulary
@@ -49,7 +49,7 @@ class Leave:
     reason: str
 
 
-Outcome = Union[Next, Leave, None]
+Outcome = Next | Leave | None
 
 
 class Line(Protocol):

@@ -4,9 +4,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
-from typing import Any, Iterable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -14,11 +15,10 @@ from sqlalchemy.orm import Session
 from ..calls.events import Event
 from ..calls.models import CallEvent
 from ..db import utcnow
-from ..kb.models import QuestionAsked
+from ..kb.models import Article, QuestionAsked
 from ..users.models import User
 from .activity import TicketChange, TicketNote
 from .models import TICKET_STATUSES, Ticket
-from ..kb.models import Article
 
 SORTS = {"newest": Ticket.created_at.desc(), "oldest": Ticket.created_at.asc(),
          "updated": Ticket.updated_at.desc(), "status": Ticket.status.asc()}
@@ -47,7 +47,7 @@ class TicketFilter:
     tz: Any = None  # the zone `since`/`until` days are in (the business's on the dashboard); None = UTC
 
     @classmethod
-    def from_args(cls, args: Any, default_status: str | None = None) -> "TicketFilter":
+    def from_args(cls, args: Any, default_status: str | None = None) -> TicketFilter:
         def parse_date(value: str | None) -> date | None:
             try:
                 return date.fromisoformat(value) if value else None
@@ -85,7 +85,7 @@ class TicketFilter:
         start = datetime.combine(day, datetime.min.time())
         if self.tz is None:
             return start
-        return start.replace(tzinfo=self.tz).astimezone(timezone.utc).replace(tzinfo=None)
+        return start.replace(tzinfo=self.tz).astimezone(UTC).replace(tzinfo=None)
 
     def query(self):
         query = select(Ticket)
@@ -314,8 +314,10 @@ def describe_event(kind: str, detail: dict[str, Any], titles: dict[str, str]) ->
         return f"Said “{d.get('text', '')}”"
     if kind == Event.SEARCH:
         hits = d.get("hits") or []
-        best = f"; best match {title(hits[0].get('article_id'))} ({round(100 * float(hits[0].get('score') or 0))}% sure)" \
-            if hits and isinstance(hits[0], dict) else ""
+        best = ""
+        if hits and isinstance(hits[0], dict):
+            sure = round(100 * float(hits[0].get("score") or 0))
+            best = f"; best match {title(hits[0].get('article_id'))} ({sure}% sure)"
         verdict = {"answer": "answered", "choose": "offered a choice", "none": "no answer found"}.get(
             str(d.get("decision")), str(d.get("decision")))
         return f"Asked “{d.get('text', '')}”: {verdict}{best}"
@@ -325,7 +327,9 @@ def describe_event(kind: str, detail: dict[str, Any], titles: dict[str, str]) ->
         return f"Said the answer {title(d.get('article_id'))} {'helped' if d.get('helped') else 'did not help'}"
     if kind == Event.CHOICE:
         rank = d.get("rank")
-        return f"Picked answer {rank + 1} of those offered" if isinstance(rank, int) else "Picked one of the answers offered"
+        if isinstance(rank, int):
+            return f"Picked answer {rank + 1} of those offered"
+        return "Picked one of the answers offered"
     if kind == Event.ORDER:
         status = d.get("status")
         return f"Checked order {d.get('number')}: " + (f"{status}" if status else "not found")

@@ -4,10 +4,11 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -19,9 +20,9 @@ from ..calls.log import log_event
 from ..calls.models import Call
 from ..db import utcnow
 from ..jobs.queue import enqueue
+from ..services import services
 from ..spool import Rejected
 from .models import Ticket
-from ..services import services
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ class RecordingCallback:
         return bool(CALL_SID_RE.match(self.call_sid or ""))
 
     @classmethod
-    def from_form(cls, form: Mapping[str, str], at: datetime | None = None) -> "RecordingCallback":
+    def from_form(cls, form: Mapping[str, str], at: datetime | None = None) -> RecordingCallback:
         if not CALL_SID_RE.match(form.get("CallSid", "")):  # Twilio always names its call
             raise Rejected(f"not a call sid: {form.get('CallSid', '')[:80]!r}")
         raw = (form.get("RecordingDuration") or "0").strip()
@@ -93,7 +94,7 @@ class RecordingCallback:
                 "recording_url": self.recording_url, "duration": self.duration}
 
     @classmethod
-    def from_payload(cls, payload: Mapping[str, Any], at: datetime | None) -> "RecordingCallback":
+    def from_payload(cls, payload: Mapping[str, Any], at: datetime | None) -> RecordingCallback:
         try:
             return cls(call_sid=str(payload["call_sid"]), caller=str(payload.get("caller") or ""),
                        recording_sid=str(payload["recording_sid"]),
@@ -176,7 +177,7 @@ def store_recording(app: Any, session: Session, cb: RecordingCallback) -> Ticket
         spooled = False
     try:
         ticket, _created = create_ticket(session, cb)
-    except Exception:  # noqa: BLE001 - the spooled copy becomes the ticket later
+    except Exception:
         session.rollback()
         if not spooled:
             raise

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, send_file
+
 from ..services import services
 
 bp = Blueprint("audio", __name__, url_prefix="/audio")

@@ -23,14 +23,15 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Iterable, Sequence
-from ..services import services
-from ..kb.models import Article
-from ..speech.audio import AudioError, read_wav
+
 from ..clock import system_clock
+from ..kb.models import Article
+from ..services import services
+from ..speech.audio import AudioError, read_wav
 
 log = logging.getLogger(__name__)
 
@@ -185,13 +186,13 @@ class TTSService:
         self.voice, self.rate, self.volume, self.timeout = voice, int(rate), float(volume), timeout
         self._version: str | None = None
         self._lock = threading.Lock()  # one renderer child at a time: the engine is not thread-safe
-        self._pending: "queue.Queue[str]" = queue.Queue()
+        self._pending: queue.Queue[str] = queue.Queue()
         self._queued: set[str] = set()
         self._thread: threading.Thread | None = None
         self._renderer = RendererProcess()
 
     @classmethod
-    def from_settings(cls, settings) -> "TTSService":
+    def from_settings(cls, settings) -> TTSService:
         return cls(
             cache_dir=settings.tts_cache_path, voice=settings.tts_voice, rate=settings.tts_rate,
             volume=settings.tts_volume, timeout=settings.tts_timeout, secret=settings.secret_key,
@@ -350,7 +351,7 @@ class TTSService:
                     break
             try:
                 self.render(batch)
-            except Exception:  # noqa: BLE001 - background work must never die loudly
+            except Exception:
                 log.exception("background rendering failed")
             finally:
                 self._queued.difference_update(batch)
@@ -389,7 +390,7 @@ def render_missing_in_background(app) -> threading.Thread:
     def run() -> None:
         try:
             render_known_texts(app)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("background prompt rendering failed")
 
     thread = threading.Thread(target=run, name="tts-startup", daemon=True)

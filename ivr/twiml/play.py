@@ -6,9 +6,9 @@ import threading
 
 from flask import has_request_context, request
 
+from ..tts.service import TTSService
 from ..twilio.signature import base_url_twilio_used
 from .speaker import Container, SaySpeaker
-from ..tts.service import TTSService
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class PlaySpeaker:
                 return
             if not private:
                 self.service.schedule([text])
-        except Exception:  # noqa: BLE001 - the caller must hear the words whatever broke
+        except Exception:
             log.exception("audio for %r unavailable; using <Say>", text[:60])
         self.fallback.speak(container, text)
 

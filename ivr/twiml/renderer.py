@@ -6,7 +6,8 @@ by the app's Speaker (our rendered clip with <Play>, or <Say>).
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlencode
 
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse

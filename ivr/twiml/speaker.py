@@ -5,11 +5,11 @@ own rendered audio (and falls back to `<Say>` itself when a clip is missing).
 """
 from __future__ import annotations
 
-from typing import Protocol, Union
+from typing import Protocol
 
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-Container = Union[VoiceResponse, Gather]
+Container = VoiceResponse | Gather
 
 
 class Speaker(Protocol):

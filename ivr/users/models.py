@@ -81,7 +81,7 @@ class ApiToken(Base):
         return hashlib.sha256(token.encode()).hexdigest()
 
     @classmethod
-    def issue(cls, user_id: int, name: str, expires_at: datetime | None = None) -> tuple["ApiToken", str]:
+    def issue(cls, user_id: int, name: str, expires_at: datetime | None = None) -> tuple[ApiToken, str]:
         token = "ivr_" + secrets.token_urlsafe(32)
         return cls(user_id=user_id, name=name, token_hash=cls.hash(token), expires_at=expires_at), token
 

@@ -38,7 +38,8 @@ def create_user(session: Session, email: str, role: str, password: str | None = 
 
 
 def user_for_token(session: Session, token: str) -> User | None:
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == ApiToken.hash(token), ApiToken.revoked.is_(False)))
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == ApiToken.hash(token),
+                                                ApiToken.revoked.is_(False)))
     if row is None or row.state(utcnow()) != "active":
         return None
     user = session.get(User, row.user_id)

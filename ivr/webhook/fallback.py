@@ -13,12 +13,12 @@ import logging
 from flask import Blueprint, Response, current_app, request
 from twilio.twiml.voice_response import VoiceResponse
 
+from ..calls.events import Event
+from ..calls.journal import PendingEvent, journal
+from ..services import services
 from ..tickets.service import RecordingCallback, spool_callback
 from ..twilio.signature import twilio_only
 from ..twiml.speaker import SaySpeaker
-from ..services import services
-from ..calls.events import Event
-from ..calls.journal import PendingEvent, journal
 
 log = logging.getLogger(__name__)
 bp = Blueprint("voice_fallback", __name__, url_prefix="/voice/fallback")
@@ -57,10 +57,11 @@ def _note_in_spool(settings) -> None:
         return
     try:
         journal(settings.instance_path, sid[:64], request.form.get("From", "")[:64], request.form.get("To", "")[:64],
-                [PendingEvent(Event.ERROR, {"path": "/voice/fallback", "twilio_error": request.form.get("ErrorCode", "")[:16],
-                                        "error_url": request.form.get("ErrorUrl", "")[:300]}),
+                [PendingEvent(Event.ERROR, {"path": "/voice/fallback",
+                                            "twilio_error": request.form.get("ErrorCode", "")[:16],
+                                            "error_url": request.form.get("ErrorUrl", "")[:300]}),
                  PendingEvent(Event.MESSAGE_PROMPT, {"via": "fallback"})])
-    except Exception:  # noqa: BLE001 - the caller's message matters more than the log
+    except Exception:
         log.exception("could not note fallback call %s in the spool", sid)
 
 
@@ -104,7 +105,7 @@ def saved() -> Response:
         try:
             spool_callback(current_app.config["IVR_SETTINGS"].instance_path,
                            RecordingCallback.from_form(request.form.to_dict(flat=True)))
-        except Exception:  # noqa: BLE001 - the recording status callback and reconciliation still have it
+        except Exception:
             log.exception("could not spool fallback recording %s", request.form.get("RecordingSid"))
         speaker.speak(resp, t("message_saved_no_reference"))
     else:

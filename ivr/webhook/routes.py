@@ -3,20 +3,24 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 from twilio.twiml.voice_response import VoiceResponse
 
 from ..calls.events import Event
+from ..calls.journal import journal_status
 from ..calls.log import mark_ended
 from ..calls.models import Call
 from ..db import get_session
 from ..flow.actions import Step, Turn
 from ..flow.context import CallContext
+from ..flow.engine import handle_input, start_call
+from ..flow.engine import run_state as run_step
 from ..language import call_language
-from ..flow.engine import handle_input, run_state as run_step, start_call
-from ..spool import Rejected
+from ..services import services
+from ..spool import TRANSIENT, Rejected
 from ..tickets.service import RecordingCallback, store_voicemail
 from ..twilio import paths
 from ..twilio.signature import twilio_only
@@ -24,9 +28,6 @@ from ..twiml.renderer import TwimlRenderer, input_from_form
 from .fallback import apology_twiml
 from .stream_offer import answer as media_stream_answer
 from .transcription import needs_twilio_transcript
-from ..services import services
-from ..calls.journal import journal_status
-from ..spool import TRANSIENT
 
 log = logging.getLogger(__name__)
 bp = Blueprint("voice", __name__, url_prefix=paths.VOICE)
@@ -74,13 +75,13 @@ def voice_route(view: Callable[..., Turn]) -> Callable[..., Response]:
             if not ctx.commit():
                 log.warning("database busy: call %s answered, its log kept in the spool", ctx.call_sid)
             return twiml(render(turn))
-        except Exception:  # noqa: BLE001 - never answer Twilio with a 500
+        except Exception:
             log.exception("voice route %s failed for call %s", request.path, request.form.get("CallSid"))
             session.rollback()
             ctx.log(Event.ERROR, path=request.path)
             try:
                 ctx.journal()  # what the turn noted is kept; no database wait on the error path
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("could not keep the call log of %s", ctx.call_sid)
             return twiml(apology())
 
@@ -96,7 +97,7 @@ def _params() -> dict[str, str]:
 def incoming() -> Response:
     try:
         streamed = media_stream_answer(current_app._get_current_object(), request)
-    except Exception:  # noqa: BLE001 - the stream is an upgrade; TwiML still answers the call
+    except Exception:
         log.exception("could not offer a media stream for call %s", request.form.get("CallSid"))
         get_session().rollback()
         streamed = None
@@ -139,7 +140,7 @@ def call_status() -> tuple[str, int]:
         except TRANSIENT:
             session.rollback()
             journal_status(current_app.config["IVR_SETTINGS"].instance_path, sid, status, duration)
-        except Exception:  # noqa: BLE001
+        except Exception:
             session.rollback()
             log.exception("could not record status for call %s", sid)
     return "", 204
@@ -179,7 +180,7 @@ def stream_ended() -> Response:
         turn = run_step(ctx, Step("menu", {"name": "main"}))
         ctx.commit()  # with the turn's call log (the stream lost, the menu), as every transport does
         return twiml(render(turn))
-    except Exception:  # noqa: BLE001 - never a 500 to Twilio
+    except Exception:
         session.rollback()
         log.exception("could not continue call %s after its stream", sid)
         return twiml(apology())

@@ -9,13 +9,13 @@ from __future__ import annotations
 from flask import Flask, Request
 from twilio.twiml.voice_response import Connect, VoiceResponse
 
+from ..calls.events import Event
+from ..calls.log import ensure_call, log_event
+from ..db import get_session
 from ..language import call_language
 from ..services import services
 from ..twilio import paths
 from ..twilio.signature import base_url_twilio_used
-from ..calls.events import Event
-from ..calls.log import ensure_call, log_event
-from ..db import get_session
 
 
 def stream_url(req: Request, public_base_url: str) -> str:

@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 
 from ..db import get_session
 from ..language import call_language
-from ..speech.policy import SpeechPolicy
 from ..recordings.fetch import RECORDING_SID_RE
+from ..speech.policy import SpeechPolicy
 from ..tickets.models import Ticket
 from ..tickets.service import RecordingCallback, create_ticket
 from ..twilio import paths
@@ -76,7 +76,7 @@ def transcription() -> tuple[str, int]:
         session.commit()
         if changed:
             log.info("Twilio transcription %s stored on ticket %s", status, ticket.reference)
-    except Exception:  # noqa: BLE001 - never a 500 to Twilio; the recording itself is already kept
+    except Exception:
         session.rollback()
         current_app.logger.exception("could not store Twilio's transcription of %s", recording_sid)
     return "", 204

@@ -5,7 +5,7 @@ A state is `(ctx, **params) -> Turn` (see ../actions.py); a menu builder is `(ct
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from ..actions import Turn
 from ..menus import MENU_INPUT, Menu

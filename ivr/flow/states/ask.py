@@ -5,14 +5,13 @@ from sqlalchemy import select
 
 from ...calls.events import Event
 from ...kb.models import Article, QuestionAsked, Topic
-from ..actions import Listen, Record, Say, Step, Turn, Vocabulary
-from ..context import CallContext
-from ..actions import as_int, goto
-from ..menus import INVALID_LIMIT, MAIN_MENU_KEY, Choice, Menu, menu_turn, spoken_key
-from ...services import services
 from ...kb.service import search_engine
 from ...recordings.fetch import fetch_recording
+from ...services import services
 from ...speech.vocabulary import kb_phrases
+from ..actions import Listen, Record, Say, Step, Turn, Vocabulary, as_int, goto
+from ..context import CallContext
+from ..menus import INVALID_LIMIT, MAIN_MENU_KEY, Choice, Menu, menu_turn, spoken_key
 
 QUESTION_ATTEMPTS = 3
 # The choose menu's keys, declared once: the menu and the lines rendered ahead both use them.
@@ -231,8 +230,8 @@ def choose_menu(ctx: CallContext, q: int | str = 0) -> Menu:
             Choice(CHOOSE_KEYS["choice_second"], "chosen", {"q": q, "rank": 1},
                    words=(second["title"].lower(), "second", "the second one"),
                    line="choice_second", values={"title": second["title"]}),
-            Choice(CHOOSE_KEYS["choice_neither"], "declined_choice", {"q": q}, words=("neither", "none", "none of them"),
-                   line="choice_neither"),
+            Choice(CHOOSE_KEYS["choice_neither"], "declined_choice", {"q": q},
+                   words=("neither", "none", "none of them"), line="choice_neither"),
         ],
         questions=False,
     )

@@ -9,15 +9,27 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ...calls.events import Event
 from ...kb.models import Article, Topic
+from ...tickets.activity import TicketNote
 from ...tickets.models import Ticket
 from ...tts.spoken import spoken_reference
-from ..actions import Say, Step, Turn
+from ..actions import Say, Step, Turn, as_int, goto
 from ..context import CallContext
-from ..actions import as_int, goto
-from ..menus import (INVALID_LIMIT, MESSAGE_KEY, NO_INPUT_LIMIT, PERSON_KEY, REPEAT_KEY, Choice, Menu, all_choices,
-                     is_menu, match_speech, menu_builder, menu_turn, wants_main_menu)
+from ..menus import (
+    INVALID_LIMIT,
+    MESSAGE_KEY,
+    NO_INPUT_LIMIT,
+    PERSON_KEY,
+    REPEAT_KEY,
+    Choice,
+    Menu,
+    all_choices,
+    is_menu,
+    match_speech,
+    menu_builder,
+    menu_turn,
+    wants_main_menu,
+)
 from .desk import desk_now, spoken_day
-from ...tickets.activity import TicketNote
 
 TOPICS_SHOWN = 7  # keys 1-7; 8, 9, 0 and star mean the same in every menu
 ARTICLES_PER_PAGE = 5  # keys 1-5, then 6 for more and 7 for the topics
@@ -94,7 +106,8 @@ def request_status(ctx: CallContext, ticket: int | str = 0) -> Turn:
 def note_for_caller(ctx: CallContext, ticket: Ticket) -> str:
     """The newest staff note marked for the caller (notes are internal unless staff mark them)."""
 
-    note = ctx.session.scalars(select(TicketNote).where(TicketNote.ticket_id == ticket.id, TicketNote.for_caller.is_(True))
+    note = ctx.session.scalars(select(TicketNote)
+                               .where(TicketNote.ticket_id == ticket.id, TicketNote.for_caller.is_(True))
                                .order_by(TicketNote.id.desc()).limit(1)).first()
     return note.body if note is not None else ""
 

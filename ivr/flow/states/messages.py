@@ -8,9 +8,8 @@ from ...calls.models import Call
 from ...kb.models import QuestionAsked
 from ...tickets.service import RecordingCallback, store_voicemail
 from ...tts.spoken import spoken_reference
-from ..actions import Hangup, Listen, Record, Say, Step, Turn
+from ..actions import Hangup, Listen, Record, Say, Step, Turn, as_int, goto
 from ..context import CallContext
-from ..actions import as_int, goto
 from ..menus import Choice, Menu, menu_turn
 
 

@@ -18,13 +18,21 @@ import logging
 from ...calls.events import Event
 from ...orders.lookup import KNOWN_STATUSES, is_order_number
 from ...orders.source import OrderRecord, OrderSourceError, lookup_order
-from ...orders.verify import (MAX_FAILURES, caller_may_hear, count_failure, digits_from_speech, failed_attempts,
-                              mark_verified, order_verified, postcode_can_prove, postcodes_match)
+from ...orders.verify import (
+    MAX_FAILURES,
+    caller_may_hear,
+    count_failure,
+    digits_from_speech,
+    failed_attempts,
+    mark_verified,
+    order_verified,
+    postcode_can_prove,
+    postcodes_match,
+)
 from ...spool import TRANSIENT
 from ...tts.spoken import spell_out_digits
-from ..actions import Listen, Say, Step, Turn
+from ..actions import Listen, Say, Step, Turn, as_int, goto
 from ..context import CallContext
-from ..actions import as_int, goto
 from ..menus import NO_INPUT_LIMIT, Choice, Menu, choice_vocabulary, menu_turn, wants_main_menu
 
 log = logging.getLogger(__name__)
@@ -103,7 +111,8 @@ def order_number(ctx: CallContext, attempt: int | str = 0) -> Turn:
     ctx.log(Event.DIGITS if keyed else Event.SPEECH, menu="order", digits=number, text=said or None)
     if not number:
         return _listen_for_digits(ctx, [ctx.t("order_not_digits"), ctx.t("order_ask")],
-                                  Step("order_number", {"attempt": attempt}), Step("order_missed", {"attempt": attempt}))
+                                  Step("order_number", {"attempt": attempt}),
+                                  Step("order_missed", {"attempt": attempt}))
     if not is_order_number(number):
         return _fail(ctx, "malformed", ctx.t("order_malformed"), retry=Step("order", {"attempt": attempt}))
     return menu_turn(ctx, "order_confirm", {"number": number},

@@ -9,13 +9,12 @@ from __future__ import annotations
 import re
 
 from ...calls.events import Event
+from ...tickets.callbacks import request_callback
 from ...tts.spoken import spell_out_digits, spoken_reference
-from ..actions import Hangup, Listen, Say, Step, Transfer, Turn
+from ..actions import Hangup, Listen, Say, Step, Transfer, Turn, as_int, goto
 from ..context import CallContext
-from ..actions import as_int, goto
 from ..menus import MESSAGE_KEY, REPEAT_KEY, Choice, Menu, menu_turn
 from .desk import desk_now
-from ...tickets.callbacks import request_callback
 
 ANSWERED = {"completed", "answered"}
 

@@ -14,12 +14,11 @@ from __future__ import annotations
 from typing import Any
 
 from ...calls.events import Event
-from ...sms.service import SmsRefused, request_text, text_status
-from ..actions import Listen, Say, Step, Turn
-from ..context import CallContext
-from ..actions import as_int
-from ..menus import is_menu, menu_turn
 from ...services import services
+from ...sms.service import SmsRefused, request_text, text_status
+from ..actions import Listen, Say, Step, Turn, as_int
+from ..context import CallContext
+from ..menus import is_menu, menu_turn
 
 WAIT_SECONDS = 2  # per check: the worker usually sends within one
 MAX_CHECKS = 4  # then tell the caller it's on its way and move on

@@ -1,12 +1,11 @@
 """initial schema: calls, knowledge base, orders, tickets, jobs, staff
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-23 00:47:05.560257
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0001'
 down_revision = None
