@@ -131,10 +131,23 @@ def test_concurrent_threads_share_one_model(engine, ko_speech):
 
 
 @pytest.mark.slow
-def test_same_audio_one_after_another_keeps_its_stable_words(engine, ko_speech):
-    """One run after another, the variation (vosk-api#868) stays in a few uncertain words."""
-    texts = [engine.transcribe(ko_speech["ulaw"]).text for _ in range(2)]
-    assert _overlap(texts[0], texts[1]) >= 0.4
+def test_same_audio_one_after_another_keeps_its_stable_words(ko_model, ko_speech):
+    """One run after another, the same audio still gives words of that audio (vosk-api#868).
+
+    Vosk does not promise the same words twice: on one engine in one process, the word overlap of
+    two runs of this sentence was measured from 0.18 to 1.0 (most runs 0.6-1.0, with no threads
+    and with BLAS pinned to one thread alike), so an overlap threshold failed at random. What the
+    search relies on holds every time: each run keeps words of the sentence (the ones most runs
+    agree on) and shares words with the other run. On an engine of its own, so no other test's
+    recognisers are recycled into it.
+    """
+    engine = SpeechEngine(ko_model)
+    texts = [engine.transcribe(ko_speech["ulaw"]).text for _ in range(3)]
+    assert all(_words(t) for t in texts)
+    stable = {w for w in _words(texts[0]) | _words(texts[1]) | _words(texts[2])
+              if sum(w in _words(t) for t in texts) >= 2}
+    assert stable and all(_words(t) & stable for t in texts), texts
+    assert _words(texts[0]) & _words(texts[1]), texts
 
 
 @pytest.mark.parametrize("data,message", [
