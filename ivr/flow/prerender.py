@@ -9,6 +9,8 @@ with no list to keep: topic lists, article titles, "For X, press N", the sentenc
 Answers reached by a spoken question are walked from a stand-in question per article (first and
 second candidate, so "For A, press 1. For B, press 2." and both intros are met); the hours are
 walked at an open and a closed instant, and the closed-desk sentences sampled over the next days.
+A menu that only a caller's own data leads to (an order number read back) has its choice lines
+rendered from its declaration.
 
 The walk never writes: it runs in a session that may not flush (a state that must write, such as
 storing a callback, is skipped: what it says holds the caller's data) and is rolled back.
@@ -30,7 +32,7 @@ from ..services import services
 from .actions import Input, Listen, Record, Say, Step, Transfer, Turn
 from .context import CallContext
 from .engine import run_state
-from .menus import MENU_INPUT, all_choices, is_menu, menu_builder
+from .menus import MENU_INPUT, all_choices, is_menu, menu_builder, menu_says
 from .states.desk import desk_now
 
 log = logging.getLogger(__name__)
@@ -108,8 +110,9 @@ def _stand_in_questions(ctx: CallContext) -> tuple[list[Step], list[QuestionAske
     return seeds, stand_ins
 
 
-def walk(ctx: CallContext, seeds: Iterable[Step | tuple[Step, Input]]) -> list[str]:
-    """Run every step reachable from `seeds`; returns what the turns say, in the order first met."""
+def walk(ctx: CallContext, seeds: Iterable[Step | tuple[Step, Input]], menus: set[str] | None = None) -> list[str]:
+    """Run every step reachable from `seeds`; returns what the turns say, in the order first met.
+    The names of the menus met are added to `menus`."""
     texts: dict[str, None] = {}
     queue = deque(s if isinstance(s, tuple) else (s, Input()) for s in seeds)
     seen: set[str] = set()
@@ -128,6 +131,9 @@ def walk(ctx: CallContext, seeds: Iterable[Step | tuple[Step, Input]]) -> list[s
             log.warning("prerender walk: step %s failed", step, exc_info=True)
             continue
         texts.update(dict.fromkeys(_turn_texts(turn)))
+        if menus is not None:
+            menus.update(str(a.on_input.params.get("menu")) for a in turn
+                         if isinstance(a, Listen) and a.on_input.state == MENU_INPUT)
         queue.extend(_next_steps(ctx, turn))
     if queue:
         log.warning("prerender walk stopped after %d steps", len(seen))
@@ -148,6 +154,23 @@ def _desk_instants(ctx: WalkContext, start: datetime) -> tuple[list[datetime], l
         at += HOURS_STEP
     ctx.at = None
     return [start, *(t for t in instants.values() if t != start)], list(sentences)
+
+
+def _menu_lines(ctx: CallContext, names: Iterable[str]) -> list[str]:
+    """The choice lines of menus the walk could not reach (only a caller's own data leads there, such
+    as an order number read back): built with their default parameters, without the intro, which
+    would be about that data."""
+    from dataclasses import replace
+
+    texts: list[str] = []
+    for name in names:
+        try:
+            built = menu_builder(name)(ctx)
+        except Exception:  # noqa: BLE001
+            log.warning("prerender walk: menu %s needs parameters", name, exc_info=True)
+            continue
+        texts += menu_says(ctx, name, replace(built, intro=[]))
+    return texts
 
 
 def _heard_questions(app, at: datetime) -> tuple[list[str], list[tuple[Step, Input]]]:
@@ -189,10 +212,14 @@ def lines_to_prerender(app) -> list[str]:
             instants, texts = _desk_instants(ctx, start)
             questions, _keep = _stand_in_questions(ctx)
             seeds = [Step("start"), *questions]
+            met: set[str] = set()
             for at in instants:
                 heard, follow = _heard_questions(app, at)
                 ctx.at = at
-                texts += heard + walk(ctx, [*seeds, *follow])
+                texts += heard + walk(ctx, [*seeds, *follow], met)
+            from .states import MENUS
+
+            texts += _menu_lines(ctx, [name for name in MENUS if name not in met])
         return list(dict.fromkeys(texts))
     finally:
         session.rollback()
