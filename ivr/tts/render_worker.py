@@ -86,11 +86,12 @@ class Piper:
     def __init__(self) -> None:
         self.proc: subprocess.Popen | None = None
         self.args: list[str] = []
-        self.out_dir = tempfile.mkdtemp(prefix="ivr-piper-")
+        self.out_dir = ""  # made when Piper first starts; removed when this process ends its loop
 
     def _start(self, args: list[str]) -> None:
         self.close()
         self.args = args
+        self.out_dir = self.out_dir or tempfile.mkdtemp(prefix="ivr-piper-")
         self.proc = subprocess.Popen([sys.executable, "-m", "piper", *args, "--output-dir", self.out_dir],
                                      stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      text=True, bufsize=1, close_fds=True)
@@ -189,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
             result = {"path": job["path"], "ok": False, "error": f"{type(exc).__name__}: {exc}"}
         print(json.dumps(result), flush=True)
     piper.close()
-    shutil.rmtree(piper.out_dir, ignore_errors=True)
+    if piper.out_dir:
+        shutil.rmtree(piper.out_dir, ignore_errors=True)
     return 0
 
 

@@ -189,11 +189,18 @@ class RendererProcess:
         except ValueError:
             return {}
 
-    def _stop(self, why: str) -> str:
-        """Kill the child; returns why, with the last line it wrote to stderr."""
+    def _stop(self, why: str, *, gently: bool = False) -> str:
+        """Kill the child (`gently`: close its input and let it tidy up first); returns why, with the
+        last line it wrote to stderr."""
         proc, self._proc = self._proc, None
         detail = ""
         if proc is not None and self._owner == os.getpid():
+            if gently and proc.stdin is not None:
+                try:
+                    proc.stdin.close()
+                    proc.wait(2)
+                except (OSError, subprocess.TimeoutExpired):
+                    pass
             proc.kill()
             proc.wait()
             for pipe in (proc.stdin, proc.stdout):
@@ -214,7 +221,7 @@ class RendererProcess:
         deadline = time.monotonic() + timeout
         if not self._alive() or self._jobs >= self.MAX_JOBS:
             if self._proc is not None:
-                self._stop("restart")
+                self._stop("restart", gently=self._alive())
             try:
                 error = self._start(deadline)
             except OSError as exc:
@@ -241,7 +248,7 @@ class RendererProcess:
 
     def close(self) -> None:
         if self._proc is not None:
-            self._stop("closed")
+            self._stop("closed", gently=True)
 
 
 class TTSService:
