@@ -1,11 +1,15 @@
 """Prompt audio: cold rendering speed, cache-hit serving latency under concurrency, and size.
 
-    python bench/tts.py [--clips 40] [--threads 8] [--requests 400]
+    python bench/tts.py [--clips 40] [--threads 8] [--requests 400] [--engines espeak,piper]
 
 Renders the prompt catalogue and knowledge-base answers into a fresh cache (cold), then serves
 clips over real HTTP (waitress on 127.0.0.1) to concurrent clients, as Twilio's <Play> would
 fetch them. Prints render speed as audio seconds per wall second (target >= 20x real time),
 serving latency p50/p99 in ms (target p99 < 5 ms), and bytes per second of audio.
+
+Then, per engine (espeak-ng, and Piper where piper-tts and a voice are installed), the same
+sentences rendered by a warm renderer: render time, real-time factor (render seconds per second of
+audio) and the loudness of the engine's own output and of our phone clips (RMS dBFS at 8 kHz).
 """
 from __future__ import annotations
 
@@ -28,6 +32,8 @@ def main() -> int:
     p.add_argument("--clips", type=int, default=40)
     p.add_argument("--threads", type=int, default=8)
     p.add_argument("--requests", type=int, default=400)
+    p.add_argument("--engines", default="espeak,piper")
+    p.add_argument("--skip-serving", action="store_true")
     args = p.parse_args()
 
     import numpy as np
@@ -67,6 +73,9 @@ def main() -> int:
     print(f"render_speed_x_realtime={audio_s / cold:.1f}")
     print(f"render_s_per_audio_s={cold / audio_s:.4f}")
     print(f"bytes_per_audio_second={sum(sizes) / audio_s:.0f}")
+    engines(texts, args.engines.split(","), tmp)
+    if args.skip_serving:
+        return 0
 
     import subprocess
 
@@ -126,6 +135,55 @@ def main() -> int:
     print(f"baseline_healthz_p99_ms={np.percentile(base_lat, 99):.2f}")
     print(f"clip_vs_healthz_p99_ratio={np.percentile(lat, 99) / np.percentile(base_lat, 99):.2f}")
     return 0
+
+
+def raw_loudness(engine: str, service, text: str, tmp: Path) -> float | None:
+    """The engine's own output level, before our conversion: espeak-ng or Piper run directly."""
+    import subprocess
+
+    from ivr.tts.render_worker import loudness
+
+    raw = tmp / f"raw-{engine}.wav"
+    if engine == "piper":
+        cmd = [sys.executable, "-m", "piper", "-m", str(service.piper.model), "-c", str(service.piper.config),
+               "-f", str(raw)]
+        subprocess.run(cmd, input=text, text=True, capture_output=True, timeout=120)
+    else:
+        subprocess.run(["espeak-ng", "-v", service.voice, "-s", str(service.rate), "-w", str(raw), text],
+                       capture_output=True, timeout=60)
+    level = loudness(str(raw)) if raw.is_file() else None
+    return level[0] if level else None
+
+
+def engines(texts: list[str], names: list[str], tmp: Path) -> None:
+    import numpy as np
+
+    from ivr.tts.render_worker import loudness
+    from ivr.tts.service import TTSService
+
+    for name in names:
+        service = TTSService(tmp / f"engine-{name}", engine=name)
+        if service.engine != name:
+            print(f"[{name}] not available: {service.engine_note}")
+            continue
+        try:
+            start = time.perf_counter()
+            service.render(["Warm up the renderer."])
+            startup = time.perf_counter() - start
+            start = time.perf_counter()
+            result = service.render(texts)
+            took = time.perf_counter() - start
+            rms = [lv[0] for t in texts if (p := service.cached_path(t)) and (lv := loudness(str(p)))]
+            raw = [v for t in texts[:8] if (v := raw_loudness(name, service, t, tmp)) is not None]
+            print(f"[{name}] {service.engine_note}")
+            print(f"[{name}] clips={result.rendered} failed={len(result.failed)} fell_back={len(result.fell_back)} "
+                  f"audio_s={result.audio_seconds:.1f} render_s={took:.2f} first_render_with_start_s={startup:.2f}")
+            print(f"[{name}] rtf={took / result.audio_seconds:.3f} x_realtime={result.audio_seconds / took:.1f} "
+                  f"ms_per_sentence={1000 * took / max(result.rendered, 1):.0f}")
+            print(f"[{name}] loudness_engine_rms_db={np.mean(raw):.1f} (sd {np.std(raw):.1f}, {len(raw)} sentences) "
+                  f"loudness_clip_rms_db={np.mean(rms):.1f} (sd {np.std(rms):.1f}, {len(rms)} clips)")
+        finally:
+            service.close()
 
 
 if __name__ == "__main__":

@@ -204,6 +204,10 @@ class Settings:
     tts_enabled: bool = setting("IVR_TTS", True, boolean)
     tts_cache: Path | None = setting("IVR_TTS_CACHE", None, optional_path)
     tts_voice: str = setting("IVR_TTS_VOICE", "gmw/en-us")
+    # espeak (pyttsx3/espeak-ng, every language) or piper (a neural voice where one is installed for the
+    # line's language; espeak-ng otherwise and whenever Piper fails).
+    tts_engine: str = setting("IVR_TTS_ENGINE", "espeak", one_of("espeak", "piper"))
+    tts_piper_voice: Path | None = setting("IVR_TTS_PIPER_VOICE", None, optional_path)
     tts_rate: int = setting("IVR_TTS_RATE", 165, whole(60, 450))
     tts_volume: float = setting("IVR_TTS_VOLUME", 1.0, number(0, 1))
     tts_timeout: float = setting("IVR_TTS_TIMEOUT", 20.0, number(1, 600))

@@ -55,6 +55,26 @@ def voice(app) -> tuple[str, bool, str]:
 
 
 @check
+def tts(app) -> tuple[str, bool, str]:
+    """Which engine speaks, and how often in the last week a line fell back (<Say>, or espeak-ng for Piper)."""
+    settings = app.config["IVR_SETTINGS"]
+    if not settings.tts_enabled:
+        return "tts", True, "off (IVR_TTS=off): Twilio <Say> speaks every line"
+    service = services(app).tts
+    events = service.recent_events()
+    says = sum(n for (kind, _), n in events.items() if kind == "say")
+    fallbacks = sum(n for (kind, _), n in events.items() if kind == "engine_fallback")
+    detail = service.engine_note
+    ok = service.engine == settings.tts_engine and says == 0 and fallbacks == 0
+    if says:
+        reasons = ", ".join(f"{reason} {n}" for (kind, reason), n in events.most_common(3) if kind == "say")
+        detail += f"; {says} line(s) spoken with Twilio's <Say> in the last 7 days ({reasons})"
+    if fallbacks:
+        detail += f"; Piper failed {fallbacks} time(s) in the last 7 days (espeak-ng spoke instead)"
+    return "tts", ok, detail
+
+
+@check
 def knowledge_base(app) -> tuple[str, bool, str]:
     session = services(app).sessionmaker()
     try:

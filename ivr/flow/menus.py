@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..calls.events import Event
-from ..services import services
 from .actions import Listen, Say, Step, Turn, Vocabulary
 from .context import CallContext
 
@@ -107,14 +106,6 @@ def choice_line(ctx: CallContext, choice: Choice) -> str:
 
 def common_keys_line_text(catalogue) -> str:
     return catalogue.text("common_keys", message=MESSAGE_KEY, repeat=REPEAT_KEY, main=spoken_key(MAIN_MENU_KEY))
-
-
-def menu_lines_to_prerender(app) -> list[str]:
-    """Menu lines ("To leave a message, press 8.") differ only by their key: every key's, for warm-up."""
-    catalogue = services(app).prompts
-    texts = [catalogue.text(pid, key=spoken_key(k)) for pid, prompt in catalogue.prompts.items()
-             if prompt.placeholders == {"key"} for k in "0123456789*"]
-    return texts + [common_keys_line_text(catalogue)]
 
 
 def common_keys_line(ctx: CallContext) -> str:

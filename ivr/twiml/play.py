@@ -12,10 +12,12 @@ from .speaker import Container, SaySpeaker
 
 log = logging.getLogger(__name__)
 
-# Short, call-specific sentences (order statuses, references) are rendered during the call
-# when it fits the budget (IVR_TTS_BUDGET_SECONDS); longer or slower ones are spoken with <Say>
-# and rendered for next time (never, for a caller's own data: it is kept only for the day).
-ON_DEMAND_MAX_CHARS = 160
+ON_DEMAND_MAX_CHARS = 400  # about 25 s of speech: longer lines are rendered ahead or not at all
+
+# Every line known ahead is rendered before the service says it is ready (ivr/flow/prerender.py).
+# Anything else (a caller's own sentence: an order's status, a reference, a number read back) is
+# rendered during the call within IVR_TTS_BUDGET_SECONDS, in the same voice. <Say> is the fallback
+# only when our renderer failed or could not finish in time: logged, and counted for `doctor`.
 
 
 class PlaySpeaker:
@@ -38,34 +40,48 @@ class PlaySpeaker:
 
     def speak(self, container: Container, text: str, *, private: bool = False) -> None:
         """Play the clip for `text`; `private` marks a caller's data (its clip is kept for the day only)."""
+        why = ""
         try:
-            path = self.service.cached_path(text, private)
-            if (path is None and private and len(text) <= ON_DEMAND_MAX_CHARS and self.budget_seconds > 0
-                    and not self.service.busy):
-                # Only a caller's own sentence (an order's status, a reference) is worth a short wait:
-                # anything else is spoken with <Say> now and rendered in the background for next time,
-                # so no request thread queues behind the renderer. When the renderer is busy (a burst of
-                # calls) a caller's sentence isn't queued at all: it would be ready only after the call
-                # had moved on, and nobody else will ever hear it.
-                self._render_within_budget(text, private)
-                path = self.service.cached_path(text, private)
-            if path is not None:
-                container.play(self.clip_url(self.service.key(text)))
+            key = self.service.cached_key(text, private)
+            if key is None:
+                why = self._render_within_budget(text, private)
+                key = self.service.cached_key(text, private)
+            if key is not None:
+                container.play(self.clip_url(key))
                 return
-            if not private:
-                self.service.schedule([text])
-        except Exception:
-            log.exception("audio for %r unavailable; using <Say>", text[:60])
+            if not private and why != "render failed":
+                self.service.schedule([text])  # ready for the next caller
+        except Exception as exc:
+            log.exception("audio for %r unavailable", text[:60])
+            why = f"error: {type(exc).__name__}"
+        self.service.note_say_fallback(why or "no clip", text)
         self.fallback.speak(container, text)
 
-    def _render_within_budget(self, text: str, private: bool) -> None:
+    def _render_within_budget(self, text: str, private: bool) -> str:
+        """Render `text` now, waiting at most the budget; returns why it isn't ready ("" when it is).
+
+        When the renderer is busy (a burst of calls, a background render) the sentence isn't queued:
+        it would be ready only after the call had moved on."""
+        if self.budget_seconds <= 0:
+            return "no budget"
+        if len(text) > ON_DEMAND_MAX_CHARS and not private:
+            # A long line nobody rendered ahead (a knowledge base changed a moment ago): the
+            # background render has it for the next caller; this one would wait too long.
+            return "long line not rendered ahead"
+        if self.service.busy:
+            return "renderer busy"
         done = threading.Event()
+        outcome: list[str] = []
 
         def work() -> None:
             try:
-                self.service.render([text], timeout=max(self.budget_seconds * 4, 2.0), private=private)
+                result = self.service.render([text], timeout=max(self.budget_seconds * 4, 2.0), private=private)
+                if result.failed:
+                    outcome.append("render failed")
             finally:
                 done.set()
 
         threading.Thread(target=work, name="tts-on-demand", daemon=True).start()
-        done.wait(self.budget_seconds)
+        if not done.wait(self.budget_seconds):
+            return "over budget"
+        return outcome[0] if outcome else ""

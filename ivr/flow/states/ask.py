@@ -14,7 +14,7 @@ from ..context import CallContext
 from ..menus import INVALID_LIMIT, MAIN_MENU_KEY, Choice, Menu, menu_turn, spoken_key
 
 QUESTION_ATTEMPTS = 3
-# The choose menu's keys, declared once: the menu and the lines rendered ahead both use them.
+# The choose menu's keys, declared once.
 CHOOSE_KEYS = {"choice_first": "1", "choice_second": "2", "choice_neither": "3"}
 
 
@@ -235,19 +235,6 @@ def choose_menu(ctx: CallContext, q: int | str = 0) -> Menu:
         ],
         questions=False,
     )
-
-
-def choice_lines_to_prerender(app) -> list[str]:
-    """"For <title>, press 1/2." for every article, so a close call is spoken in our voice at once
-    instead of rendered while the caller waits (two lines per article)."""
-    catalogue = services(app).prompts
-    session = services(app).sessionmaker()
-    try:
-        titles = list(session.scalars(select(Article.title)))
-    finally:
-        session.close()
-    return [catalogue.text(line, key=spoken_key(CHOOSE_KEYS[line]), title=title)
-            for title in titles for line in ("choice_first", "choice_second")]
 
 
 def chosen(ctx: CallContext, q: int | str = 0, rank: int | str = 0) -> Turn:
