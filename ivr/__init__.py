@@ -10,7 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import dashboard, db, registry
 from .config import Settings, load_settings
-from .flow.menus import menu_lines_to_prerender
+from .flow.menus import menu_texts_to_prerender
 from .flow.states.ask import choice_lines_to_prerender
 from .hours import HoursCache
 from .kb import embedding, service as kb_service
@@ -72,7 +72,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         jobs=registry.job_table(),
         speaker=(PlaySpeaker(tts, say, settings.public_base_url, settings.tts_budget_seconds)
                  if settings.tts_enabled else say),
-        prerender=[menu_lines_to_prerender, choice_lines_to_prerender],
+        prerender=[menu_texts_to_prerender, choice_lines_to_prerender],
     )
     app.extensions[EXTENSION_KEY] = svc
 

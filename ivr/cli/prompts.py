@@ -41,8 +41,12 @@ def ids_used_in_code(root: Path = CODE_ROOT) -> tuple[set[str], set[str]]:
             if isinstance(node, ast.Call):
                 # A menu choice names the line that offers it: Choice(..., line="choice_ask").
                 used.update(kw.value.value for kw in node.keywords
-                            if kw.arg == "line" and isinstance(kw.value, ast.Constant)
+                            if kw.arg in ("line", "lead") and isinstance(kw.value, ast.Constant)
                             and isinstance(kw.value.value, str) and kw.value.value)
+            if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict)
+                    and any(isinstance(t, ast.Name) and t.id.endswith("_LINES") for t in node.targets)):
+                # A table of lines by meaning (menus.SHARED_LINES): its values are prompt ids.
+                used.update(v.value for v in node.value.values if isinstance(v, ast.Constant) and isinstance(v.value, str))
             if isinstance(node, ast.JoinedStr) and node.values and isinstance(node.values[0], ast.Constant):
                 head = str(node.values[0].value)
                 if head.endswith("_") and head.replace("_", "").isalpha():

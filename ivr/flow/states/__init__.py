@@ -5,10 +5,11 @@ A state is `(ctx, **params) -> Turn` (see ../actions.py); a menu builder is `(ct
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable
 
 from ..actions import Turn
-from ..menus import MENU_INPUT, Menu
+from ..menus import MENU_INPUT, MESSAGE, PERSON, TEXT_ME, Menu, menu_choice_lines, shared, shared_keys_line
 from . import ask, main, messages, orders, people, sms
 
 STATES: dict[str, Callable[..., Turn]] = {
@@ -68,3 +69,43 @@ MENUS: dict[str, Callable[..., Menu]] = {
     "callback_number": people.callback_number_menu,
     "callback_confirm": people.callback_confirm_menu,
 }
+
+
+def prerender_menus(app) -> list[str]:
+    """What every menu's choices sound like ("Press 1 for yes, 2 for another answer, or 7 for a text."),
+    in each form a call can meet: with and without the person key, texting, each topic's pages."""
+    from sqlalchemy import select
+
+    from ...kb.models import Article, Topic
+    from ...services import services
+    from ..context import CallContext
+
+    session = services(app).sessionmaker()
+    texts: list[str] = []
+    try:
+        ctx = CallContext(app=app, session=session, call_sid="CA" + "0" * 32)
+
+        def add(name: str, built: Menu) -> None:
+            texts.extend(menu_choice_lines(ctx, name, built))
+            if ctx.settings.sms_enabled and name in {"feedback"}:
+                texting = shared(TEXT_ME, "text_me")
+                texts.extend(menu_choice_lines(ctx, name, replace(built, choices=[*built.choices, texting])))
+
+        for name, builder in MENUS.items():
+            if name == "choose":  # a sentence per article: choice_lines_to_prerender
+                continue
+            add(name, builder(ctx))
+        main_built = main.main_menu(ctx)
+        for universal in ((PERSON,), (MESSAGE,)):
+            add("main", replace(main_built, read_universal=universal))
+        add("main", main.main_menu(ctx, brief=1))
+        texts.append(shared_keys_line(ctx))
+        for topic in session.scalars(select(Topic)):
+            count = len(session.scalars(select(Article.id).where(Article.topic_id == topic.id)).all())
+            for page in range(max(1, count)):
+                add("articles", main.articles_menu(ctx, topic=topic.id, page=page))
+        for article_id in session.scalars(select(Article.id)):
+            add("after_article", main.after_article_menu(ctx, id=article_id))
+    finally:
+        session.close()
+    return list(dict.fromkeys(texts))

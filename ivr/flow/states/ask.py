@@ -7,15 +7,16 @@ from ...kb.models import Article, QuestionAsked, Topic
 from ..actions import Listen, Record, Say, Step, Turn, Vocabulary
 from ..context import CallContext
 from ..actions import as_int, goto
-from ..menus import INVALID_LIMIT, MAIN_MENU_KEY, Choice, Menu, menu_turn, spoken_key
+from ..menus import (ASK_ANOTHER, MESSAGE, INVALID_LIMIT, LIST_KEYS, TEXT_ME, Menu, listed, menu_turn, option, shared,
+                     spoken_key)
 from ...services import services
 from ...kb.service import search_engine
 from ...recordings.fetch import fetch_recording
 from ...speech.vocabulary import kb_phrases
 
 QUESTION_ATTEMPTS = 3
-# The choose menu's keys, declared once: the menu and the lines rendered ahead both use them.
-CHOOSE_KEYS = {"choice_first": "1", "choice_second": "2", "choice_neither": "3"}
+# The choose menu's keys, from the list keys in the order read: the menu and the lines rendered ahead use them.
+CHOOSE_KEYS = {"choice_first": LIST_KEYS[0], "choice_second": LIST_KEYS[1], "choice_neither": LIST_KEYS[2]}
 
 
 def speech_engine(ctx: CallContext):
@@ -155,26 +156,26 @@ def answer(ctx: CallContext, q: int | str = 0, rank: int | str = 0) -> Turn:
     return menu_turn(ctx, "feedback", {"q": asked.id, "rank": rank}, preface=[intro, article.answer])
 
 
-TEXT_ME_WORDS = ("text", "text me", "send it", "text message", "sms")
-
-
 def feedback_menu(ctx: CallContext, q: int | str = 0, rank: int | str = 0) -> Menu:
     texting = []
     asked = ctx.session.get(QuestionAsked, as_int(q))
     if ctx.settings.sms_enabled and asked is not None and as_int(rank) < len(asked.candidates or []):
         # "Text me that": the answer's written form, to the caller's own number only.
         article_id = asked.candidates[as_int(rank)]["article_id"]
-        texting = [Choice("4", "text_me", {"what": "article", "about": article_id, "back": "feedback",
-                                           "q": q, "rank": rank}, words=TEXT_ME_WORDS, line="choice_text_me")]
+        texting = [shared(TEXT_ME, "text_me", {"what": "article", "about": article_id, "back": "feedback",
+                                               "q": q, "rank": rank})]
     return Menu(
         intro=[ctx.t("did_that_help")],
-        choices=[*texting,
-            Choice("1", "helped", {"q": q}, words=("yes", "yeah", "it did", "that helped", "thanks"),
-                   line="choice_helped"),
-            Choice("2", "next_answer", {"q": q, "rank": as_int(rank) + 1},
-                   words=("no", "another", "another answer", "next", "something else"), line="choice_next_answer"),
-            Choice("3", "ask", {"again": 1}, words=("ask", "different question", "another question"),
-                   line="choice_ask_different"),
+        choices=[
+            *listed(
+                option("helped", {"q": q}, words=("yes", "yeah", "it did", "that helped", "thanks"),
+                       line="choice_helped"),
+                option("next_answer", {"q": q, "rank": as_int(rank) + 1},
+                       words=("no", "another", "another answer", "next"), line="choice_next_answer"),
+            ),
+            *texting,
+            # Not read (the prompt after an answer is kept short): the caller can just ask, or press 6.
+            shared(ASK_ANOTHER, "ask", {"again": 1}, line=""),
         ],
         repeat=Step("answer", {"q": q, "rank": rank}),
         # Leaving a message right after an answer means it didn't help: count it as a gap.
@@ -204,9 +205,10 @@ def helped(ctx: CallContext, q: int | str = 0) -> Turn:
 
 def after_help_menu(ctx: CallContext) -> Menu:
     # Silence here means the caller is done: end the call politely.
-    return Menu(intro=[ctx.t("anything_else", main=spoken_key(MAIN_MENU_KEY))],
-                choices=[Choice("1", "menu", {"name": "main"}, words=("yes", "more", "another question"))],
-                on_silence=Step("goodbye"), announce_common=False)
+    return Menu(intro=[ctx.t("anything_else")],
+                choices=[*listed(option("menu", {"name": "main"}, words=("yes", "more", "menu"), line="choice_main_menu")),
+                         shared(ASK_ANOTHER, "ask", {"again": 1}, line="")],
+                on_silence=Step("goodbye"))
 
 
 def next_answer(ctx: CallContext, q: int | str = 0, rank: int | str = 1) -> Turn:
@@ -223,31 +225,42 @@ def choose_menu(ctx: CallContext, q: int | str = 0) -> Menu:
                      else [{"title": "", "article_id": ""}] * 2)
     return Menu(
         intro=[ctx.t("choose_between")],
-        choices=[
-            Choice(CHOOSE_KEYS["choice_first"], "chosen", {"q": q, "rank": 0},
-                   words=(first["title"].lower(), "first", "the first one"),
-                   line="choice_first", values={"title": first["title"]}),
-            Choice(CHOOSE_KEYS["choice_second"], "chosen", {"q": q, "rank": 1},
-                   words=(second["title"].lower(), "second", "the second one"),
-                   line="choice_second", values={"title": second["title"]}),
-            Choice(CHOOSE_KEYS["choice_neither"], "declined_choice", {"q": q}, words=("neither", "none", "none of them"),
-                   line="choice_neither"),
-        ],
+        choices=listed(
+            option("chosen", {"q": q, "rank": 0}, words=(first["title"].lower(), "first", "the first one"),
+                   line="choice_first", values={"title": title_in_sentence(first["title"])}),
+            option("chosen", {"q": q, "rank": 1}, words=(second["title"].lower(), "second", "the second one"),
+                   line="choice_second", values={"title": title_in_sentence(second["title"])}),
+            option("declined_choice", {"q": q}, words=("neither", "none", "none of them"), line="choice_neither"),
+        ),
         questions=False,
+        one_line=False,  # a sentence per article, each rendered ahead (choice_lines_to_prerender)
     )
 
 
+def title_in_sentence(title: str) -> str:
+    """'How long you have to return an item' as it sounds inside a sentence."""
+    return title[:1].lower() + title[1:] if title[:2].isalpha() and not title[:2].isupper() else title
+
+
 def choice_lines_to_prerender(app) -> list[str]:
-    """"For <title>, press 1/2." for every article, so a close call is spoken in our voice at once
-    instead of rendered while the caller waits (two lines per article)."""
+    """The choose menu's sentences for every article ("Press 1 for <title>." / "2 for <title>."), so a close
+    call is spoken in our voice at once instead of rendered while the caller waits."""
     catalogue = services(app).prompts
     session = services(app).sessionmaker()
     try:
         titles = list(session.scalars(select(Article.title)))
+        texts = []
+        for title in titles:
+            first = catalogue.text("choice_first", key=spoken_key(CHOOSE_KEYS["choice_first"]),
+                                   title=title_in_sentence(title))
+            second = catalogue.text("choice_second", key=spoken_key(CHOOSE_KEYS["choice_second"]),
+                                    title=title_in_sentence(title))
+            texts += [catalogue.text("menu_press", choices=first), catalogue.text("choices_next", choice=second)]
+        neither = catalogue.text("choice_neither", key=spoken_key(CHOOSE_KEYS["choice_neither"]))
+        texts.append(catalogue.text("choices_last", choice=neither))
     finally:
         session.close()
-    return [catalogue.text(line, key=spoken_key(CHOOSE_KEYS[line]), title=title)
-            for title in titles for line in ("choice_first", "choice_second")]
+    return texts
 
 
 def chosen(ctx: CallContext, q: int | str = 0, rank: int | str = 0) -> Turn:
@@ -264,6 +277,7 @@ def declined_choice(ctx: CallContext, q: int | str = 0) -> Turn:
 
 def not_found_menu(ctx: CallContext, q: int | str = 0) -> Menu:
     return Menu(
-        choices=[Choice("1", "ask", {"again": 1}, words=("ask", "again", "try again", "rephrase"),
+        choices=[shared(ASK_ANOTHER, "ask", {"again": 1}, words=("ask", "again", "try again", "rephrase"),
                         line="choice_ask_again")],
+        read_universal=(MESSAGE,),
     )

@@ -12,7 +12,7 @@ from ...tts.spoken import spell_out_digits, spoken_reference
 from ..actions import Hangup, Listen, Say, Step, Transfer, Turn
 from ..context import CallContext
 from ..actions import as_int, goto
-from ..menus import MESSAGE_KEY, REPEAT_KEY, Choice, Menu, menu_turn
+from ..menus import MESSAGE, Menu, listed, menu_turn, option
 from .desk import desk_now
 from ...tickets.callbacks import request_callback
 
@@ -56,11 +56,11 @@ def transfer_done(ctx: CallContext, i: int | str = 0) -> Turn:
 
 
 def after_hours_menu(ctx: CallContext) -> Menu:
-    # The same keys as the main menu: 4 for a callback, 8 (everywhere) for a message.
-    return Menu(intro=[ctx.t("after_hours_intro")], questions=False, universal_lines=(MESSAGE_KEY, REPEAT_KEY),
-                offer_person=False, choices=[
-                    Choice("4", "callback", words=("call back", "call me back", "callback"), line="choice_callback"),
-                ])
+    # What the flow can do instead of a person: the main menu's callback (the same key) or a message.
+    from .main import main_menu
+
+    callback = next(c for c in main_menu(ctx, brief=0).choices if c.target == "callback")
+    return Menu(questions=False, read_universal=(MESSAGE,), choices=[callback])
 
 
 # --------------------------------------------------------------------------- callbacks
@@ -82,12 +82,12 @@ def callback(ctx: CallContext) -> Turn:
 
 def callback_number_menu(ctx: CallContext) -> Menu:
     return Menu(intro=[ctx.t("callback_own_number", last4=spell_out_digits(ctx.caller[-4:]))], questions=False,
-                choices=[
-                    Choice("1", "callback_confirmed", {}, words=("yes", "confirm", "that's right"),
+                choices=listed(
+                    option("callback_confirmed", {}, words=("yes", "confirm", "that's right"),
                            line="choice_callback_confirm"),
-                    Choice("2", "callback_type", {}, words=("different", "another number", "no"),
+                    option("callback_type", {}, words=("different", "another number", "no"),
                            line="choice_callback_other"),
-                ])
+                ))
 
 
 def callback_type(ctx: CallContext, attempt: int | str = 0, bad: int | str = 0) -> Turn:
@@ -118,11 +118,11 @@ def callback_typed(ctx: CallContext, attempt: int | str = 0) -> Turn:
 
 
 def callback_confirm_menu(ctx: CallContext, number: str = "") -> Menu:
-    return Menu(questions=False, choices=[
-        Choice("1", "callback_confirmed", {"number": number}, words=("yes", "confirm", "that's right"),
+    return Menu(questions=False, choices=listed(
+        option("callback_confirmed", {"number": number}, words=("yes", "confirm", "that's right"),
                line="choice_callback_confirm"),
-        Choice("2", "callback_type", {}, words=("no", "again", "wrong"), line="choice_callback_retype"),
-    ])
+        option("callback_type", {}, words=("no", "again", "wrong"), line="choice_callback_retype"),
+    ))
 
 
 def callback_confirmed(ctx: CallContext, number: str = "") -> Turn:
