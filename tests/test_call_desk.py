@@ -414,15 +414,16 @@ def test_the_same_key_leaves_a_message_in_every_menu(desk_app, dial, menu_name):
 
 
 def test_every_menu_declares_its_keys_once_and_says_exactly_those(desk_app):
-    """Each menu's spoken words name exactly its keys; 8, 9, 0 and star mean the same everywhere."""
+    """Each menu's spoken words name exactly its keys; a key means one thing across all menus (the key map)."""
     from ivr.flow.context import CallContext
-    from ivr.flow.menus import all_choices, announced_keys, menu_says
+    from ivr.flow.menus import KEYS, LIST_KEYS, MAX_READ, all_choices, announced_keys, menu_says, read_choices
     from ivr.flow.states import MENUS
 
     session = services(desk_app).sessionmaker()
     ctx = CallContext(app=desk_app, session=session, call_sid="CA" + "f" * 32, caller="+15557654321")
     params = {"articles": {"topic": "returns"}, "after_article": {"id": "refund-timing"},
               "callback_confirm": {"number": "+15551239876"}}
+    meanings: dict[str, set[str]] = {}
     with desk_app.app_context():
         for name, builder in MENUS.items():
             built = builder(ctx, **params.get(name, {}))
@@ -430,8 +431,31 @@ def test_every_menu_declares_its_keys_once_and_says_exactly_those(desk_app):
             keys = {c.key for c in choices}
             said = " ".join(menu_says(ctx, name, built))
             assert announced_keys(said) <= keys | {"*"}, name
-            assert {c.key for c in built.choices if c.line} <= announced_keys(said), name
+            assert {c.key for c in read_choices(name, built)} <= announced_keys(said), name
+            assert len(read_choices(name, built)) <= MAX_READ, name
             by_key = {c.key: c.target for c in choices}
             assert by_key["8"] in {"message", "message_after_answer"}, name
             assert by_key["0"] == "operator", name
+            for c in choices:
+                if c.key:
+                    meanings.setdefault(c.key, set()).add(c.meaning or "the menu's own list")
+            # A menu's own choices are keyed 1, 2, 3... in the order they are read.
+            own = [c.key for c in built.choices if c.key and not c.meaning]
+            assert own == sorted(own) and set(own) <= set(LIST_KEYS), name
     session.close()
+    conflicts = {key: m for key, m in meanings.items() if len(m) > 1}
+    assert not conflicts, f"keys meaning two things across menus: {conflicts}"
+    for meaning, key in KEYS.items():
+        assert meanings.get(key, {meaning}) == {meaning}
+    assert meanings["7"] == {"text_me"} and meanings["6"] == {"ask_another"}
+
+
+def test_a_menu_that_breaks_the_key_map_is_refused():
+    from ivr.flow.menus import KEYS, TEXT_ME, Choice, Menu, all_choices, key_map_errors, option, shared
+
+    bad = Menu(choices=[Choice(KEYS[TEXT_ME], "ask")])  # 7 is "text me" everywhere
+    with pytest.raises(ValueError, match="means text_me"):
+        all_choices("bad", bad, {})
+    assert key_map_errors("ok", [shared(TEXT_ME, "text_me"), Choice("1", "ask")]) == []
+    assert key_map_errors("twice", [Choice("1", "ask"), Choice("1", "order")])
+    assert key_map_errors("stray", [Choice("#", "ask")])

@@ -66,13 +66,15 @@ def test_a_reload_keeps_answering_with_the_old_index_until_the_new_one_is_swappe
 
 
 def test_warm_up_renders_every_keys_menu_lines(app):
-    """Menu lines have a {key} placeholder: warm-up must still render them, or every call waits."""
+    """Menus read their choices in one sentence built from the key map: warm-up renders each menu's, or every
+    call waits (the main menu with and without the person key, the prompt after an answer with texting)."""
     from ivr.tts.service import texts_to_render
 
-    prompts = services(app).prompts
     texts = texts_to_render(app)
-    assert prompts.text("choice_message", key="8") in texts and prompts.text("choice_text_me", key="4") in texts
-    assert prompts.text("common_keys", message="8", repeat="9", main="star") in texts
+    assert "Say what you need, or press 1 to ask, 2 for help topics, 3 for orders, 4 for a call back, or 0 for a person." in texts
+    assert "Say what you need, or press 1 to ask, 2 for help topics, 3 for orders, 4 for a call back, or 8 for a message." in texts
+    assert "Press 1 for yes, 2 for another answer, or 7 for a text." in texts
+    assert "Star is the main menu." in texts
 
 
 def test_warm_up_renders_the_choose_menu_line_of_every_article(app):
@@ -89,9 +91,13 @@ def test_warm_up_renders_the_choose_menu_line_of_every_article(app):
         session.close()
     assert titles
     texts = set(texts_to_render(app))
+    from ivr.flow.states.ask import title_in_sentence
+
     for title in titles:
-        assert prompts.text("choice_first", key="1", title=title) in texts
-        assert prompts.text("choice_second", key="2", title=title) in texts
+        first = prompts.text("choice_first", key="1", title=title_in_sentence(title))
+        assert prompts.text("menu_press", choices=first) in texts
+        second = prompts.text("choice_second", key="2", title=title_in_sentence(title))
+        assert prompts.text("choices_next", choice=second) in texts
 
 
 def test_a_serving_process_runs_one_blas_thread_per_request(app):
