@@ -71,8 +71,8 @@ def test_warm_up_renders_every_keys_menu_lines(app):
     from ivr.tts.service import texts_to_render
 
     texts = texts_to_render(app)
-    assert "Say what you need, or press 1 to ask, 2 for help topics, 3 for orders, 4 for a call back, or 0 for a person." in texts
-    assert "Say what you need, or press 1 to ask, 2 for help topics, 3 for orders, 4 for a call back, or 8 for a message." in texts
+    assert "Say what you need, or press 1 to ask, 2 for topics, 3 for orders, 4 for a callback, or 0 for a person." in texts
+    assert "Say what you need, or press 1 to ask, 2 for topics, 3 for orders, 4 for a callback, or 8 for a message." in texts
     assert "Press 1 for yes, 2 for another answer, or 7 for a text." in texts
     assert "Star is the main menu." in texts
 

@@ -100,6 +100,8 @@ def prerender_menus(app) -> list[str]:
             add("main", replace(main_built, read_universal=universal))
         add("main", main.main_menu(ctx, brief=1))
         texts.append(shared_keys_line(ctx))
+        topics = ask.topic_names(ctx)  # said when a question is off topic, or matches nothing at a menu
+        texts += [ctx.t("off_topic", topics=topics), ctx.t("can_help_with", topics=topics)]
         for topic in session.scalars(select(Topic)):
             count = len(session.scalars(select(Article.id).where(Article.topic_id == topic.id)).all())
             for page in range(max(1, count)):

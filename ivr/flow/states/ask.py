@@ -126,16 +126,15 @@ def answer_question(ctx: CallContext, text: str, *, at_menu: int | None = None) 
             return offer_message(ctx)
         return menu_turn(ctx, "main", {"brief": 1}, attempt=at_menu,
                          preface=[ctx.t("can_help_with", topics=topic_names(ctx))])
-    preface = [ctx.t("not_found")]
-    if decision.signal == "off_topic":
-        # Not what this desk covers: say what it does cover, rather than only "no answer".
-        preface.append(ctx.t("can_help_with", topics=topic_names(ctx)))
+    # Not what this desk covers: say what it does cover, rather than only "no answer".
+    preface = ([ctx.t("off_topic", topics=topic_names(ctx))] if decision.signal == "off_topic"
+               else [ctx.t("not_found")])
     return menu_turn(ctx, "not_found", {"q": asked.id}, preface=preface)
 
 
 def topic_names(ctx: CallContext) -> str:
-    """'orders and shipping, returns and refunds, and payments and billing'."""
-    names = [n.lower() for n in ctx.session.scalars(select(Topic.name).order_by(Topic.position)).all()][:5]
+    """'orders and shipping, returns and refunds, and your account': the first three, to keep it short."""
+    names = [n.lower() for n in ctx.session.scalars(select(Topic.name).order_by(Topic.position)).all()][:3]
     if len(names) <= 2:
         return " and ".join(names)
     return ", ".join(names[:-1]) + ", and " + names[-1]

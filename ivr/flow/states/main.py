@@ -20,7 +20,7 @@ from .desk import desk_now, spoken_day
 from ...tickets.activity import TicketNote
 
 TOPICS_SHOWN = len(LIST_KEYS)  # the list keys; the rest of the keypad means the same in every menu
-ARTICLES_PER_PAGE = len(LIST_KEYS) - 1  # and the last list key for the next page
+ARTICLES_PER_PAGE = 3  # titles are long: three a page and "4 for more" stay within a menu's ten seconds
 
 
 def main_menu(ctx: CallContext, brief: int | str = 0) -> Menu:
@@ -168,7 +168,7 @@ def menu_input(ctx: CallContext, menu: str = "main", attempt: int | str = 0, **p
 
 def topics_menu(ctx: CallContext) -> Menu:
     topics = ctx.session.scalars(select(Topic).order_by(Topic.position)).all()
-    return Menu(intro=[ctx.t("topics_intro")], choices=listed(*(
+    return Menu(choices=listed(*(
         option("menu", {"name": "articles", "topic": topic.id, "page": 0},
                words=tuple({topic.name.lower(), topic.id.replace("-", " ")}), line="topic_choice",
                values={"name": topic.name.lower()})
@@ -176,7 +176,7 @@ def topics_menu(ctx: CallContext) -> Menu:
 
 
 def articles_menu(ctx: CallContext, topic: str = "", page: int | str = 0) -> Menu:
-    """A page of a topic's articles: up to four, and the fifth key for the next page."""
+    """A page of a topic's articles: up to three, and the next list key for the next page."""
     page = as_int(page)
     found = ctx.session.get(Topic, topic)
     if found is None:
@@ -184,10 +184,9 @@ def articles_menu(ctx: CallContext, topic: str = "", page: int | str = 0) -> Men
     articles = ctx.session.scalars(
         select(Article).where(Article.topic_id == topic).order_by(Article.position, Article.title)
     ).all()
-    more = len(articles) > len(LIST_KEYS) and (page + 1) * ARTICLES_PER_PAGE < len(articles)
-    per_page = ARTICLES_PER_PAGE if len(articles) > len(LIST_KEYS) else len(LIST_KEYS)
-    shown = articles[page * per_page:(page + 1) * per_page]
-    intro = [ctx.t("articles_intro" if page == 0 else "articles_more_intro", topic=found.name)]
+    more = (page + 1) * ARTICLES_PER_PAGE < len(articles)
+    shown = articles[page * ARTICLES_PER_PAGE:(page + 1) * ARTICLES_PER_PAGE]
+    intro = [ctx.t("articles_more_intro", topic=found.name)] if page else []
     if not articles:
         intro.append(ctx.t("no_articles"))
     options = [option("article", {"id": article.id}, words=(article.title.lower(),),
