@@ -277,6 +277,29 @@ def test_prompts_check_catches_a_missing_id(tmp_path):
     assert "never_used_prompt" in report["unused"] and "rambling" in report["too_long"]
 
 
+def test_prompts_check_measures_every_menu_on_rendered_audio(tmp_path):
+    """The shipped menus keep their budgets; a prompt after an answer that grows past six seconds fails."""
+    import json
+
+    import yaml
+
+    proc = prompts_cli(tmp_path, "check", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    rows = {(r["menu"], r["variant"]): r for r in report["menus"]}
+    assert rows[("first turn", "person")]["seconds"] <= 12 and rows[("feedback", "texting")]["seconds"] <= 6
+    assert all(r["seconds"] > 0 for r in report["menus"])  # measured on audio, not counted in words
+
+    catalogue = yaml.safe_load((ROOT / "prompts" / "catalogue.yaml").read_text())
+    catalogue["prompts"]["did_that_help"]["text"] = (
+        "Did that answer help you today, or would you like to hear something else about it?")
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "prompts" / "catalogue.yaml").write_text(yaml.safe_dump(catalogue))
+    proc = prompts_cli(tmp_path, "check", IVR_PROMPTS_PATH=str(tmp_path / "prompts"))
+    assert proc.returncode == 1
+    assert "menu over its budget: feedback (texting)" in proc.stdout
+
+
 def test_prompts_render_command(tmp_path):
     import json
 

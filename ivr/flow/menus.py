@@ -30,6 +30,10 @@ KEYS: dict[str, str] = {
 }
 LIST_KEYS = ("1", "2", "3", "4", "5")
 MAX_READ = 5  # choices read per menu or page, shared ones included
+# Seconds of our rendered audio before the caller can act (`prompts check` measures them).
+MENU_BUDGET_SECONDS = 10.0
+MENU_BUDGETS = {"main": 8.0, "feedback": 6.0}  # the main menu repeated; the prompt after an answer
+FIRST_TURN_BUDGET_SECONDS = 12.0  # greeting, main menu and the shared keys
 UNIVERSAL = (MESSAGE, PERSON, REPEAT)  # every menu answers these keys (star: `wants_main_menu`)
 
 MAIN_MENU_KEY = KEYS[MAIN_MENU]

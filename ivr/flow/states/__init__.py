@@ -6,7 +6,7 @@ A state is `(ctx, **params) -> Turn` (see ../actions.py); a menu builder is `(ct
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Callable
+from typing import Callable, Iterator
 
 from ..actions import Turn
 from ..menus import MENU_INPUT, MESSAGE, PERSON, TEXT_ME, Menu, menu_choice_lines, shared, shared_keys_line
@@ -71,12 +71,39 @@ MENUS: dict[str, Callable[..., Menu]] = {
 }
 
 
-def prerender_menus(app) -> list[str]:
-    """What every menu's choices sound like ("Press 1 for yes, 2 for another answer, or 7 for a text."),
-    in each form a call can meet: with and without the person key, texting, each topic's pages."""
-    from sqlalchemy import select
+def menu_variants(ctx) -> Iterator[tuple[str, str, Menu]]:
+    """(menu, variant, built) for every form a call can meet: the main menu with and without the person
+    key, the prompt after an answer with texting, each topic's pages, each article's menu, the choose menu
+    with the two longest titles. `prompts check` measures them; warm-up renders them."""
+    from sqlalchemy import func, select
 
     from ...kb.models import Article, Topic
+
+    session = ctx.session
+    for name, builder in MENUS.items():
+        if name not in {"choose", "articles", "after_article"}:
+            yield name, "", builder(ctx)
+    main_built = main.main_menu(ctx)
+    yield "main", "person", replace(main_built, read_universal=(PERSON,))
+    yield "main", "no person", replace(main_built, read_universal=(MESSAGE,))
+    yield "main", "brief", main.main_menu(ctx, brief=1)
+    if ctx.settings.sms_enabled:
+        built = ask.feedback_menu(ctx)
+        yield "feedback", "texting", replace(built, choices=[*built.choices, shared(TEXT_ME, "text_me")])
+    for topic in session.scalars(select(Topic)):
+        count = len(session.scalars(select(Article.id).where(Article.topic_id == topic.id)).all())
+        for page in range(max(1, -(-count // main.ARTICLES_PER_PAGE))):
+            yield "articles", f"{topic.id} page {page + 1}", main.articles_menu(ctx, topic=topic.id, page=page)
+    first = session.scalars(select(Article.id).limit(1)).first()
+    if first:
+        yield "after_article", "", main.after_article_menu(ctx, id=first)
+    longest = session.scalars(select(Article.title).order_by(func.length(Article.title).desc()).limit(2)).all()
+    if len(longest) == 2:
+        yield "choose", "longest titles", ask.choose_between(ctx, 0, *longest)
+
+
+def prerender_menus(app) -> list[str]:
+    """What every menu's choices sound like ("Press 1 for yes, 2 for another answer, or 7 for a text.")."""
     from ...services import services
     from ..context import CallContext
 
@@ -84,30 +111,12 @@ def prerender_menus(app) -> list[str]:
     texts: list[str] = []
     try:
         ctx = CallContext(app=app, session=session, call_sid="CA" + "0" * 32)
-
-        def add(name: str, built: Menu) -> None:
-            texts.extend(menu_choice_lines(ctx, name, built))
-            if ctx.settings.sms_enabled and name in {"feedback"}:
-                texting = shared(TEXT_ME, "text_me")
-                texts.extend(menu_choice_lines(ctx, name, replace(built, choices=[*built.choices, texting])))
-
-        for name, builder in MENUS.items():
-            if name == "choose":  # a sentence per article: choice_lines_to_prerender
-                continue
-            add(name, builder(ctx))
-        main_built = main.main_menu(ctx)
-        for universal in ((PERSON,), (MESSAGE,)):
-            add("main", replace(main_built, read_universal=universal))
-        add("main", main.main_menu(ctx, brief=1))
+        for name, _, built in menu_variants(ctx):
+            if name != "choose":  # a sentence per article: ask.choice_lines_to_prerender
+                texts.extend(menu_choice_lines(ctx, name, built))
         texts.append(shared_keys_line(ctx))
         topics = ask.topic_names(ctx)  # said when a question is off topic, or matches nothing at a menu
         texts += [ctx.t("off_topic", topics=topics), ctx.t("can_help_with", topics=topics)]
-        for topic in session.scalars(select(Topic)):
-            count = len(session.scalars(select(Article.id).where(Article.topic_id == topic.id)).all())
-            for page in range(max(1, count)):
-                add("articles", main.articles_menu(ctx, topic=topic.id, page=page))
-        for article_id in session.scalars(select(Article.id)):
-            add("after_article", main.after_article_menu(ctx, id=article_id))
     finally:
         session.close()
     return list(dict.fromkeys(texts))

@@ -222,6 +222,11 @@ def choose_menu(ctx: CallContext, q: int | str = 0) -> Menu:
     asked = ctx.session.get(QuestionAsked, as_int(q))
     first, second = (asked.candidates[:2] if asked and len(asked.candidates) >= 2
                      else [{"title": "", "article_id": ""}] * 2)
+    return choose_between(ctx, q, first["title"], second["title"])
+
+
+def choose_between(ctx: CallContext, q: int | str, first_title: str, second_title: str) -> Menu:
+    first, second = {"title": first_title}, {"title": second_title}
     return Menu(
         intro=[ctx.t("choose_between")],
         choices=listed(

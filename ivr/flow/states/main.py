@@ -186,9 +186,7 @@ def articles_menu(ctx: CallContext, topic: str = "", page: int | str = 0) -> Men
     ).all()
     more = (page + 1) * ARTICLES_PER_PAGE < len(articles)
     shown = articles[page * ARTICLES_PER_PAGE:(page + 1) * ARTICLES_PER_PAGE]
-    intro = [ctx.t("articles_more_intro", topic=found.name)] if page else []
-    if not articles:
-        intro.append(ctx.t("no_articles"))
+    intro = [] if articles else [ctx.t("no_articles")]  # the caller just picked the topic: no header
     options = [option("article", {"id": article.id}, words=(article.title.lower(),),
                       line="article_choice", values={"title": spoken_title(article)})
                for article in shown]
