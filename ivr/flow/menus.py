@@ -225,6 +225,43 @@ def menu_texts_to_prerender(app) -> list[str]:
     return prerender_menus(app)
 
 
+# "press 4 to leave a message", "press star for the main menu", "pressing 0": the key, and what it's said to do.
+PRESS_RE = re.compile(r"\bpress(?:ing)?\s+(\d|star|pound|hash)\b"
+                      r"(?:\s*,?\s*(?:[\w']+\s+){0,4}?(?:to|for)\s+([^.,;:!?]*))?", re.I)
+SHARED_DOES = {PERSON: "speaks with a person", MESSAGE: "leaves a message", REPEAT: "repeats",
+               MAIN_MENU: "goes to the main menu", ASK_ANOTHER: "asks another question", TEXT_ME: "sends a text"}
+
+
+def key_descriptions() -> dict[str, tuple[str, tuple[str, ...]]]:
+    """What each key does wherever a knowledge-base answer may send the caller: the shared keys, and the main
+    menu's list (answers say "from the main menu, press 3"). key -> (what it does, words that name it)."""
+    from .states.main import MAIN_MENU_DOES, main_choices
+
+    described = {key: (SHARED_DOES[meaning], SHARED_WORDS.get(meaning, MAIN_MENU_WORDS))
+                 for meaning, key in KEYS.items()}
+    for choice in main_choices():
+        described[choice.key] = (f"{MAIN_MENU_DOES[choice.target]} in the main menu", choice.words)
+    return described
+
+
+def key_mention_problems(text: str) -> list[str]:
+    """Each "press N" in `text` that sends the caller to a key not doing what the sentence says."""
+    described = key_descriptions()
+    problems = []
+    for match in PRESS_RE.finditer(text):
+        key = KEY_NAMES.get(match.group(1).lower(), match.group(1))
+        purpose = normalise_speech(match.group(2) or "")
+        if key not in described:
+            problems.append(f'says "{match.group(0).strip()}" but {spoken_key(key)} does nothing in our menus')
+            continue
+        does, words = described[key]
+        if purpose and not any(f" {w} " in f" {purpose} " for w in words):
+            right = [k for k, (_, w) in described.items() if any(f" {x} " in f" {purpose} " for x in w)]
+            hint = f" (that's {spoken_key(right[0])})" if right else ""
+            problems.append(f'says "{match.group(0).strip()}" but {spoken_key(key)} {does}{hint}')
+    return problems
+
+
 def normalise_speech(text: str) -> str:
     # Letters of any script: a Korean menu's words must survive as well as English ones.
     return " ".join(re.sub(r"[^\w' ]+|_", " ", text.lower()).split())

@@ -13,7 +13,7 @@ from ...tts.spoken import spoken_reference
 from ..actions import Say, Step, Turn
 from ..context import CallContext
 from ..actions import as_int, goto
-from ..menus import (MESSAGE_WORDS, ASK_ANOTHER, INVALID_LIMIT, LIST_KEYS, MESSAGE, NO_INPUT_LIMIT, PERSON, TEXT_ME, Menu,
+from ..menus import (Choice, MESSAGE_WORDS, ASK_ANOTHER, INVALID_LIMIT, LIST_KEYS, MESSAGE, NO_INPUT_LIMIT, PERSON, TEXT_ME, Menu,
                      all_choices, is_menu, listed, match_speech, menu_builder, menu_turn, option, shared,
                      shared_keys_line, wants_main_menu)
 from .desk import desk_now, spoken_day
@@ -23,6 +23,21 @@ TOPICS_SHOWN = len(LIST_KEYS)  # the list keys; the rest of the keypad means the
 ARTICLES_PER_PAGE = 3  # titles are long: three a page and "4 for more" stay within a menu's ten seconds
 
 
+MAIN_MENU_DOES = {"ask": "asks a question", "menu": "browses help topics", "order": "checks an order",
+                  "callback": "asks for a callback"}
+
+
+def main_choices() -> list[Choice]:
+    """The main menu's own list, most used first (the knowledge-base check reads it too)."""
+    return listed(
+        option("ask", words=("question", "ask", "ask a question", "help"), line="choice_ask"),
+        option("menu", {"name": "topics"}, words=("browse", "topics", "topic", "help topics"), line="choice_topics"),
+        option("order", words=("order", "check an order", "my order", "track", "tracking"), line="choice_order"),
+        option("callback", words=("call back", "call me back", "callback", "call me", "call you back"),
+               line="choice_callback"),
+    )
+
+
 def main_menu(ctx: CallContext, brief: int | str = 0) -> Menu:
     """The main menu; `brief` (after "I can help with ...") offers only asking, the rest still work.
 
@@ -30,12 +45,7 @@ def main_menu(ctx: CallContext, brief: int | str = 0) -> Menu:
     """
     from .people import can_transfer
 
-    choices = listed(
-        option("ask", words=("question", "ask", "ask a question", "help"), line="choice_ask"),
-        option("menu", {"name": "topics"}, words=("browse", "topics", "topic"), line="choice_topics"),
-        option("order", words=("order", "check an order", "my order", "track", "tracking"), line="choice_order"),
-        option("callback", words=("call back", "call me back", "callback", "call me"), line="choice_callback"),
-    )
+    choices = main_choices()
     if as_int(brief):
         return Menu(choices=[c if c.key == "1" else replace(c, line="") for c in choices], repeat=Step("menu"))
     return Menu(read_universal=(PERSON,) if can_transfer(ctx) else (MESSAGE,), choices=choices,
