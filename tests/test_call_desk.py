@@ -459,3 +459,20 @@ def test_a_menu_that_breaks_the_key_map_is_refused():
     assert key_map_errors("ok", [shared(TEXT_ME, "text_me"), Choice("1", "ask")]) == []
     assert key_map_errors("twice", [Choice("1", "ask"), Choice("1", "order")])
     assert key_map_errors("stray", [Choice("#", "ask")])
+
+
+def test_open_hours_without_a_transfer_destination_never_offer_a_person(desk_app, dial):
+    """Opening hours but no IVR_TRANSFER_TO: 0 is never read; asked for anyway, the flow offers what it can do."""
+    from dataclasses import replace
+
+    desk_app.config["IVR_SETTINGS"] = replace(desk_app.config["IVR_SETTINGS"], transfer_to=())
+    freeze(desk_app, at(2026, 11, 23, 10, 0))  # open
+    driver = dial()
+    step = driver.start()
+    assert words(desk_app, "choice_person", key="0") not in heard(step)
+    assert words(desk_app, "choice_message", key="8") in heard(step)  # what it can do instead
+    step = driver.say("can I speak to a person")
+    assert not driver.dials and words(desk_app, "operator_unavailable") in heard(step)
+    assert words(desk_app, "choice_callback", key="4") in heard(step)
+    assert words(desk_app, "choice_message", key="8") in heard(step)
+    assert "0 for a person" not in " ".join(driver.heard)
