@@ -237,6 +237,19 @@ def test_callback_on_the_callers_own_number(desk_app, dial):
     assert (ticket.kind, ticket.callback_number, ticket.caller, ticket.recording_sid) == (
         "callback", "+15557654321", "+15557654321", None)
     assert "Your reference is" in heard(step) and step.ended == "hangup"
+    # The number grouped, when to expect the call (open until 5 p m today), the reference twice.
+    reference = " ".join(ticket.reference[:2]) + " " + ticket.reference[2:]
+    assert f"We'll call you on 5 5 5, 7 6 5, 4 3 2 1 today, before 5 p m. Your reference is {reference}. " \
+           f"Again, {reference}." in heard(step)
+
+
+def test_a_callback_asked_for_when_closed_says_when_we_open(desk_app, dial):
+    freeze(desk_app, at(2026, 11, 28, 18, 0))  # Saturday evening: Monday at 9 a m
+    driver = dial(caller="+15557654321")
+    driver.start()
+    driver.press("4")
+    step = driver.press("1")
+    assert "after we open Monday at 9 a m" in heard(step)
 
 
 def test_callback_on_a_typed_number_read_back_and_confirmed(desk_app, dial):
@@ -248,7 +261,8 @@ def test_callback_on_a_typed_number_read_back_and_confirmed(desk_app, dial):
     step = driver.press("123#")
     assert words(desk_app, "callback_bad_number") in heard(step)
     step = driver.press("5551239876#")
-    assert words(desk_app, "callback_read_back", number="5 5 5 1 2 3 9 8 7 6") in heard(step)
+    # Grouped the way people say a number (its national format), not ten digits in a row.
+    assert words(desk_app, "callback_read_back", number="5 5 5, 1 2 3, 9 8 7 6") in heard(step)
     step = driver.press("2")  # wrong: enter it again
     step = driver.press("5551239877#")
     step = driver.press("1")
@@ -272,6 +286,26 @@ def test_withheld_number_goes_straight_to_typing(desk_app, dial):
 
 # --------------------------------------------------------------------------- returning callers
 
+@pytest.mark.parametrize("now,said", [
+    (at(2026, 11, 23, 16, 0), "You have an open request you made today."),
+    (at(2026, 11, 24, 9, 30), "You have an open request you made yesterday."),
+    (at(2026, 11, 27, 11, 0), "You have an open request you made on Monday."),
+    (at(2026, 12, 2, 11, 0), "You have an open request you made on Monday, November 23rd."),
+])
+def test_an_open_request_is_dated_as_people_say_it(desk_app, dial, now, said):
+    first = dial(caller="+15557654321")
+    first.start()
+    first.press("8")
+    first.record(seconds=9)
+    (ticket,) = tickets(desk_app)
+    session = services(desk_app).sessionmaker()
+    session.get(Ticket, ticket.id).created_at = datetime(2026, 11, 23, 15, 0)  # Monday 10 a m in New York
+    session.commit()
+    session.close()
+    freeze(desk_app, now)
+    assert said in heard(dial(caller="+15557654321").start())
+
+
 def test_returning_caller_hears_the_open_request_and_its_status(desk_app, dial):
     first = dial(caller="+15557654321")
     first.start()
@@ -281,7 +315,7 @@ def test_returning_caller_hears_the_open_request_and_its_status(desk_app, dial):
     second = dial(caller="+15557654321")
     step = second.start()
     created = ticket.created_at
-    assert "You have an open request from" in heard(step)
+    assert "You have an open request you made on" in heard(step)  # not within the past week: the date
     assert words(desk_app, "choice_request_status", key="1") in heard(step)
     assert f"{created:%B}" in heard(step)
     step = second.press("1")

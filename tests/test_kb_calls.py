@@ -51,7 +51,11 @@ def test_close_candidates_ask_the_caller_to_choose(app, call, db):
     from ivr.kb.models import Article
 
     chosen = driver.press("2")
-    assert db.get(Article, hits[1].article_id).answer in " ".join(chosen.heard)
+    picked = db.get(Article, hits[1].article_id)
+    assert picked.answer in " ".join(chosen.heard)
+    # The caller's own pick, introduced as theirs (not "another answer that might help").
+    assert services(app).prompts.text("picked_answer_intro", title=picked.to_text().said_title) in " ".join(chosen.heard)
+    assert "another answer" not in chosen.heard[0]
     asked = question_asked(db, driver)
     assert asked.article_id == hits[1].article_id and asked.outcome == "answered"
 

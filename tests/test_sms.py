@@ -93,8 +93,26 @@ def test_twilio_down_is_retried_once_then_the_text_is_marked_failed(app, call, d
     worker.run_until_idle()
     db.refresh(row)
     assert row.status == "failed" and "HTTP 503" in row.error
+    # The call's history shows the text that failed after the caller moved on.
+    from ivr.calls.models import CallEvent
+
+    failed = db.scalars(select(CallEvent).where(CallEvent.call_sid == driver.call_sid,
+                                                CallEvent.kind == "sms_failed")).one()
+    assert failed.detail["message_id"] == row.id and "HTTP 503" in failed.detail["error"]
     step = driver.silence()
     assert t(app, "sms_failed") in heard(step)
+
+
+def test_a_text_not_sent_within_the_wait_is_never_said_to_be_on_its_way(app, call, db, twilio_api):
+    """Nothing has run the job: the caller hears that it hasn't gone yet, never that it's on its way."""
+    MessagesApi(twilio_api, ACCOUNT_SID)
+    driver = call(caller=CALLER, to=OUR_NUMBER)
+    order_details_heard(driver)
+    step = driver.press("7")
+    for _ in range(4):
+        step = driver.silence()
+    assert t(app, "sms_still_sending") in heard(step)
+    assert "on its way" not in " ".join(driver.heard) and t(app, "sms_sent") not in " ".join(driver.heard)
 
 
 def test_the_flow_cannot_choose_the_number(app, db):

@@ -99,7 +99,7 @@ def menu_variants(ctx) -> Iterator[tuple[str, str, Menu]]:
         yield "after_article", "", main.after_article_menu(ctx, id=first)
     longest = session.scalars(select(Article.title).order_by(func.length(Article.title).desc()).limit(2)).all()
     if len(longest) == 2:
-        yield "choose", "longest titles", ask.choose_between(ctx, 0, *longest)
+        yield "choose", "longest titles", ask.choose_between(ctx, 0, *(ask.title_in_sentence(t) for t in longest))
 
 
 def prerender_menus(app) -> list[str]:

@@ -140,7 +140,7 @@ def topic_names(ctx: CallContext) -> str:
     return ", ".join(names[:-1]) + ", and " + names[-1]
 
 
-def answer(ctx: CallContext, q: int | str = 0, rank: int | str = 0) -> Turn:
+def answer(ctx: CallContext, q: int | str = 0, rank: int | str = 0, picked: int | str = 0) -> Turn:
     asked = ctx.session.get(QuestionAsked, as_int(q))
     rank = as_int(rank)
     if asked is None or rank >= len(asked.candidates or []):
@@ -151,7 +151,10 @@ def answer(ctx: CallContext, q: int | str = 0, rank: int | str = 0) -> Turn:
         return menu_turn(ctx, "not_found", {"q": asked.id}, preface=[ctx.t("not_found")])
     asked.article_id, asked.score, asked.outcome = article.id, hit["score"], "answered"
     ctx.log("article", article_id=article.id, question_id=asked.id, rank=rank, score=hit["score"])
-    intro = ctx.t("answer_intro" if rank == 0 else "next_answer_intro", title=article.title)
+    # The caller's own pick is introduced as theirs, not as "another answer that might help".
+    title = spoken_title(article)
+    intro = (ctx.t("picked_answer_intro", title=title) if as_int(picked)
+             else ctx.t("answer_intro" if rank == 0 else "next_answer_intro", title=title))
     return menu_turn(ctx, "feedback", {"q": asked.id, "rank": rank}, preface=[intro, article.answer])
 
 
@@ -222,7 +225,13 @@ def choose_menu(ctx: CallContext, q: int | str = 0) -> Menu:
     asked = ctx.session.get(QuestionAsked, as_int(q))
     first, second = (asked.candidates[:2] if asked and len(asked.candidates) >= 2
                      else [{"title": "", "article_id": ""}] * 2)
-    return choose_between(ctx, q, first["title"], second["title"])
+    return choose_between(ctx, q, said_title(ctx, first), said_title(ctx, second))
+
+
+def said_title(ctx: CallContext, candidate: dict) -> str:
+    """A search hit's title as said in a sentence (the article's own spoken title when it's still loaded)."""
+    article = ctx.session.get(Article, candidate.get("article_id") or "")
+    return spoken_title(article) if article is not None else title_in_sentence(candidate.get("title", ""))
 
 
 def choose_between(ctx: CallContext, q: int | str, first_title: str, second_title: str) -> Menu:
@@ -231,9 +240,9 @@ def choose_between(ctx: CallContext, q: int | str, first_title: str, second_titl
         intro=[ctx.t("choose_between")],
         choices=listed(
             option("chosen", {"q": q, "rank": 0}, words=(first["title"].lower(), "first", "the first one"),
-                   line="choice_first", values={"title": title_in_sentence(first["title"])}),
+                   line="choice_first", values={"title": first["title"]}),
             option("chosen", {"q": q, "rank": 1}, words=(second["title"].lower(), "second", "the second one"),
-                   line="choice_second", values={"title": title_in_sentence(second["title"])}),
+                   line="choice_second", values={"title": second["title"]}),
             option("declined_choice", {"q": q}, words=("neither", "none", "none of them"), line="choice_neither"),
         ),
         questions=False,
@@ -242,34 +251,41 @@ def choose_between(ctx: CallContext, q: int | str, first_title: str, second_titl
 
 
 def title_in_sentence(title: str) -> str:
-    """'How long you have to return an item' as it sounds inside a sentence."""
-    return title[:1].lower() + title[1:] if title[:2].isalpha() and not title[:2].isupper() else title
+    """'How long you have to return an item' as it sounds inside a sentence (kb.article.spoken_title)."""
+    from ...kb.article import title_in_sentence as in_sentence
+
+    return in_sentence(title)
+
+
+def spoken_title(article: Article) -> str:
+    """The article's spoken title (front matter `spoken_title`, else its title as heard in a sentence)."""
+    return article.to_text().said_title
 
 
 def choice_lines_to_prerender(app) -> list[str]:
-    """The choose menu's sentences for every article ("Press 1 for <title>." / "2 for <title>."), so a close
-    call is spoken in our voice at once instead of rendered while the caller waits."""
+    """The choose menu's sentences for every article ("Press 1 for <title>." / "2 for <title>."), and the
+    sentences that introduce an answer, so they are spoken in our voice at once."""
     catalogue = services(app).prompts
     session = services(app).sessionmaker()
     try:
-        titles = list(session.scalars(select(Article.title)))
-        texts = []
-        for title in titles:
-            first = catalogue.text("choice_first", key=spoken_key(CHOOSE_KEYS["choice_first"]),
-                                   title=title_in_sentence(title))
-            second = catalogue.text("choice_second", key=spoken_key(CHOOSE_KEYS["choice_second"]),
-                                    title=title_in_sentence(title))
-            texts += [catalogue.text("menu_press", choices=first), catalogue.text("choices_next", choice=second)]
-        neither = catalogue.text("choice_neither", key=spoken_key(CHOOSE_KEYS["choice_neither"]))
-        texts.append(catalogue.text("choices_last", choice=neither))
+        titles = [spoken_title(a) for a in session.scalars(select(Article))]
     finally:
         session.close()
+    texts = []
+    for title in titles:
+        first = catalogue.text("choice_first", key=spoken_key(CHOOSE_KEYS["choice_first"]), title=title)
+        second = catalogue.text("choice_second", key=spoken_key(CHOOSE_KEYS["choice_second"]), title=title)
+        texts += [catalogue.text("menu_press", choices=first), catalogue.text("choices_next", choice=second),
+                  *(catalogue.text(pid, title=title) for pid in ("answer_intro", "next_answer_intro",
+                                                                 "picked_answer_intro"))]
+    neither = catalogue.text("choice_neither", key=spoken_key(CHOOSE_KEYS["choice_neither"]))
+    texts.append(catalogue.text("choices_last", choice=neither))
     return texts
 
 
 def chosen(ctx: CallContext, q: int | str = 0, rank: int | str = 0) -> Turn:
     ctx.log("choice", question_id=as_int(q), rank=as_int(rank))
-    return Turn(goto("answer", q=q, rank=rank))
+    return Turn(goto("answer", q=q, rank=rank, picked=1))
 
 
 def declined_choice(ctx: CallContext, q: int | str = 0) -> Turn:

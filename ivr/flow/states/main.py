@@ -83,11 +83,21 @@ def open_ticket(ctx: CallContext) -> Ticket | None:
 
 def returning_menu(ctx: CallContext, ticket: int | str = 0) -> Menu:
     found = ctx.session.get(Ticket, as_int(ticket))
-    when = spoken_day(ctx, found.created_at.date()) if found is not None else ""
+    when = spoken_day(ctx, local_date(ctx, found.created_at)) if found is not None else ""
     return Menu(intro=[ctx.t("open_request", date=when)] if found is not None else [],
                 choices=listed(option("request_status", {"ticket": as_int(ticket)}, words=("status", "yes"),
                                       line="choice_request_status")),
                 on_silence=Step("menu", {"name": "main"}))
+
+
+def local_date(ctx: CallContext, moment) -> "date":
+    """The business's calendar day of a stored (UTC) moment."""
+    from datetime import timezone
+
+    from ...hours import business_tz
+
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return aware.astimezone(business_tz(ctx.app)).date()
 
 
 def request_status(ctx: CallContext, ticket: int | str = 0) -> Turn:
@@ -208,9 +218,8 @@ def articles_menu(ctx: CallContext, topic: str = "", page: int | str = 0) -> Men
 
 
 def spoken_title(article: Article) -> str:
-    """A title as it sounds inside a sentence: 'How long you have to return an item' -> 'how long ...'."""
-    title = article.title
-    return title[:1].lower() + title[1:] if title[:2].isalpha() and not title[:2].isupper() else title
+    """A title as it sounds inside a sentence (front matter `spoken_title`, else derived)."""
+    return article.to_text().said_title
 
 
 def browsed_article(ctx: CallContext, id: str = "") -> Turn:

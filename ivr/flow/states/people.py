@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import re
 
-from ...tts.spoken import spell_out_digits, spoken_reference
+from ...tts.spoken import spell_out_digits, spoken_phone_number, spoken_reference
 from ..actions import Hangup, Listen, Say, Step, Transfer, Turn
 from ..context import CallContext
 from ..actions import as_int, goto
 from ..menus import MESSAGE, Menu, listed, menu_turn, option
-from .desk import desk_now
+from .desk import callback_when, desk_now
 from ...tickets.callbacks import request_callback
 
 ANSWERED = {"completed", "answered"}
@@ -113,7 +113,7 @@ def callback_typed(ctx: CallContext, attempt: int | str = 0) -> Turn:
             return offer_message(ctx)
         return Turn(goto("callback_type", attempt=attempt, bad=1 if digits else 2))
     return menu_turn(ctx, "callback_confirm", {"number": number},
-                     preface=[Say(ctx.t("callback_read_back", number=spell_out_digits(re.sub(r"\D", "", digits))),
+                     preface=[Say(ctx.t("callback_read_back", number=spoken_phone_number(number, ctx.caller)),
                                   private=True)])
 
 
@@ -133,7 +133,7 @@ def callback_confirmed(ctx: CallContext, number: str = "") -> Turn:
         return Turn(goto("callback_type"))
     ticket = request_callback(ctx.session, ctx.call_sid, ctx.caller, number)
     ctx.log("callback_ticket", ticket_id=ticket.id, reference=ticket.reference)
-    said = ctx.t("callback_saved", number=spell_out_digits(number.lstrip("+")),
+    said = ctx.t("callback_saved", number=spoken_phone_number(number, ctx.caller), when=callback_when(ctx),
                  reference=spoken_reference(ticket.reference or ""))
     return Turn(Say(said, interruptible=False, private=True), goto("goodbye"))
 
