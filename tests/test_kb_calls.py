@@ -69,3 +69,18 @@ def test_choosing_neither_is_a_gap(app, call, db):
     assert services(app).prompts.text("choice_ask_again", key="6") in " ".join(step.heard)
     asked = question_asked(db, driver)
     assert asked.outcome == "declined" and asked.helped is False
+
+
+def test_spoken_titles_from_front_matter_or_derived(tmp_path):
+    """A title said in a sentence: the front matter's spoken_title, else the title as heard mid-sentence."""
+    from ivr.kb.article import title_in_sentence
+    from ivr.kb.files import article_text, parse_article
+
+    kb = read_knowledge_base(ROOT / "kb_data")
+    by_id = {a.id: a for a in kb.articles}
+    assert by_id["damaged-item"].said_title == "a damaged item"
+    assert by_id["return-window"].said_title == "how long you have to return an item"
+    assert title_in_sentence("PayPal and Apple Pay") == "PayPal and Apple Pay"  # a name keeps its capital
+    written = tmp_path / "damaged-item.md"
+    written.write_text(article_text(by_id["damaged-item"]))  # as the dashboard writes an edited article
+    assert parse_article(written).spoken_title == "a damaged item"
