@@ -78,7 +78,7 @@ def test_warm_up_renders_every_keys_menu_lines(app):
 
 
 def test_warm_up_renders_the_choose_menu_line_of_every_article(app):
-    """A close call ("For Returns, press 1. For Refunds, press 2.") names articles: rendered ahead too."""
+    """A close call ("Press 1 for returns. 2 for refunds.") names articles: rendered ahead too."""
     from sqlalchemy import select
 
     from ivr.kb.models import Article
@@ -87,17 +87,16 @@ def test_warm_up_renders_the_choose_menu_line_of_every_article(app):
     prompts = services(app).prompts
     with app.app_context():
         session = services(app).sessionmaker()
-        titles = list(session.scalars(select(Article.title)))
+        titles = [a.to_text().said_title for a in session.scalars(select(Article))]
         session.close()
     assert titles
     texts = set(texts_to_render(app))
-    from ivr.flow.states.ask import title_in_sentence
-
     for title in titles:
-        first = prompts.text("choice_first", key="1", title=title_in_sentence(title))
+        first = prompts.text("choice_first", key="1", title=title)
         assert prompts.text("menu_press", choices=first) in texts
-        second = prompts.text("choice_second", key="2", title=title_in_sentence(title))
+        second = prompts.text("choice_second", key="2", title=title)
         assert prompts.text("choices_next", choice=second) in texts
+        assert prompts.text("picked_answer_intro", title=title) in texts
 
 
 def test_a_serving_process_runs_one_blas_thread_per_request(app):
