@@ -237,6 +237,19 @@ def test_callback_on_the_callers_own_number(desk_app, dial):
     assert (ticket.kind, ticket.callback_number, ticket.caller, ticket.recording_sid) == (
         "callback", "+15557654321", "+15557654321", None)
     assert "Your reference is" in heard(step) and step.ended == "hangup"
+    # The number grouped, when to expect the call (open until 5 p m today), the reference twice.
+    reference = " ".join(ticket.reference[:2]) + " " + ticket.reference[2:]
+    assert f"We'll call you on 5 5 5, 7 6 5, 4 3 2 1 today, before 5 p m. Your reference is {reference}. " \
+           f"Again, {reference}." in heard(step)
+
+
+def test_a_callback_asked_for_when_closed_says_when_we_open(desk_app, dial):
+    freeze(desk_app, at(2026, 11, 28, 18, 0))  # Saturday evening: Monday at 9 a m
+    driver = dial(caller="+15557654321")
+    driver.start()
+    driver.press("4")
+    step = driver.press("1")
+    assert "after we open Monday at 9 a m" in heard(step)
 
 
 def test_callback_on_a_typed_number_read_back_and_confirmed(desk_app, dial):
@@ -248,7 +261,8 @@ def test_callback_on_a_typed_number_read_back_and_confirmed(desk_app, dial):
     step = driver.press("123#")
     assert words(desk_app, "callback_bad_number") in heard(step)
     step = driver.press("5551239876#")
-    assert words(desk_app, "callback_read_back", number="5 5 5 1 2 3 9 8 7 6") in heard(step)
+    # Grouped the way people say a number (its national format), not ten digits in a row.
+    assert words(desk_app, "callback_read_back", number="5 5 5, 1 2 3, 9 8 7 6") in heard(step)
     step = driver.press("2")  # wrong: enter it again
     step = driver.press("5551239877#")
     step = driver.press("1")
@@ -272,6 +286,26 @@ def test_withheld_number_goes_straight_to_typing(desk_app, dial):
 
 # --------------------------------------------------------------------------- returning callers
 
+@pytest.mark.parametrize("now,said", [
+    (at(2026, 11, 23, 16, 0), "You have an open request you made today."),
+    (at(2026, 11, 24, 9, 30), "You have an open request you made yesterday."),
+    (at(2026, 11, 27, 11, 0), "You have an open request you made on Monday."),
+    (at(2026, 12, 2, 11, 0), "You have an open request you made on Monday, November 23rd."),
+])
+def test_an_open_request_is_dated_as_people_say_it(desk_app, dial, now, said):
+    first = dial(caller="+15557654321")
+    first.start()
+    first.press("8")
+    first.record(seconds=9)
+    (ticket,) = tickets(desk_app)
+    session = services(desk_app).sessionmaker()
+    session.get(Ticket, ticket.id).created_at = datetime(2026, 11, 23, 15, 0)  # Monday 10 a m in New York
+    session.commit()
+    session.close()
+    freeze(desk_app, now)
+    assert said in heard(dial(caller="+15557654321").start())
+
+
 def test_returning_caller_hears_the_open_request_and_its_status(desk_app, dial):
     first = dial(caller="+15557654321")
     first.start()
@@ -281,7 +315,7 @@ def test_returning_caller_hears_the_open_request_and_its_status(desk_app, dial):
     second = dial(caller="+15557654321")
     step = second.start()
     created = ticket.created_at
-    assert "You have an open request from" in heard(step)
+    assert "You have an open request you made on" in heard(step)  # not within the past week: the date
     assert words(desk_app, "choice_request_status", key="1") in heard(step)
     assert f"{created:%B}" in heard(step)
     step = second.press("1")
@@ -414,15 +448,16 @@ def test_the_same_key_leaves_a_message_in_every_menu(desk_app, dial, menu_name):
 
 
 def test_every_menu_declares_its_keys_once_and_says_exactly_those(desk_app):
-    """Each menu's spoken words name exactly its keys; 8, 9, 0 and star mean the same everywhere."""
+    """Each menu's spoken words name exactly its keys; a key means one thing across all menus (the key map)."""
     from ivr.flow.context import CallContext
-    from ivr.flow.menus import all_choices, announced_keys, menu_says
+    from ivr.flow.menus import KEYS, LIST_KEYS, MAX_READ, all_choices, announced_keys, menu_says, read_choices
     from ivr.flow.states import MENUS
 
     session = services(desk_app).sessionmaker()
     ctx = CallContext(app=desk_app, session=session, call_sid="CA" + "f" * 32, caller="+15557654321")
     params = {"articles": {"topic": "returns"}, "after_article": {"id": "refund-timing"},
               "callback_confirm": {"number": "+15551239876"}}
+    meanings: dict[str, set[str]] = {}
     with desk_app.app_context():
         for name, builder in MENUS.items():
             built = builder(ctx, **params.get(name, {}))
@@ -430,8 +465,48 @@ def test_every_menu_declares_its_keys_once_and_says_exactly_those(desk_app):
             keys = {c.key for c in choices}
             said = " ".join(menu_says(ctx, name, built))
             assert announced_keys(said) <= keys | {"*"}, name
-            assert {c.key for c in built.choices if c.line} <= announced_keys(said), name
+            assert {c.key for c in read_choices(name, built)} <= announced_keys(said), name
+            assert len(read_choices(name, built)) <= MAX_READ, name
             by_key = {c.key: c.target for c in choices}
             assert by_key["8"] in {"message", "message_after_answer"}, name
             assert by_key["0"] == "operator", name
+            for c in choices:
+                if c.key:
+                    meanings.setdefault(c.key, set()).add(c.meaning or "the menu's own list")
+            # A menu's own choices are keyed 1, 2, 3... in the order they are read.
+            own = [c.key for c in built.choices if c.key and not c.meaning]
+            assert own == sorted(own) and set(own) <= set(LIST_KEYS), name
     session.close()
+    conflicts = {key: m for key, m in meanings.items() if len(m) > 1}
+    assert not conflicts, f"keys meaning two things across menus: {conflicts}"
+    for meaning, key in KEYS.items():
+        assert meanings.get(key, {meaning}) == {meaning}
+    assert meanings["7"] == {"text_me"} and meanings["6"] == {"ask_another"}
+
+
+def test_a_menu_that_breaks_the_key_map_is_refused():
+    from ivr.flow.menus import KEYS, TEXT_ME, Choice, Menu, all_choices, key_map_errors, shared
+
+    bad = Menu(choices=[Choice(KEYS[TEXT_ME], "ask")])  # 7 is "text me" everywhere
+    with pytest.raises(ValueError, match="means text_me"):
+        all_choices("bad", bad, {})
+    assert key_map_errors("ok", [shared(TEXT_ME, "text_me"), Choice("1", "ask")]) == []
+    assert key_map_errors("twice", [Choice("1", "ask"), Choice("1", "order")])
+    assert key_map_errors("stray", [Choice("#", "ask")])
+
+
+def test_open_hours_without_a_transfer_destination_never_offer_a_person(desk_app, dial):
+    """Opening hours but no IVR_TRANSFER_TO: 0 is never read; asked for anyway, the flow offers what it can do."""
+    from dataclasses import replace
+
+    desk_app.config["IVR_SETTINGS"] = replace(desk_app.config["IVR_SETTINGS"], transfer_to=())
+    freeze(desk_app, at(2026, 11, 23, 10, 0))  # open
+    driver = dial()
+    step = driver.start()
+    assert words(desk_app, "choice_person", key="0") not in heard(step)
+    assert words(desk_app, "choice_message", key="8") in heard(step)  # what it can do instead
+    step = driver.say("can I speak to a person")
+    assert not driver.dials and words(desk_app, "operator_unavailable") in heard(step)
+    assert words(desk_app, "choice_callback", key="4") in heard(step)
+    assert words(desk_app, "choice_message", key="8") in heard(step)
+    assert "0 for a person" not in " ".join(driver.heard)

@@ -5,6 +5,8 @@ import pytest
 from sqlalchemy import func, select
 
 from ivr.calls.models import Call, CallEvent
+from ivr.flow.menus import announced_keys
+from ivr.flow.states.main import spoken_title
 from ivr.kb.models import Article, Topic
 from ivr.services import services
 from ivr.tickets.models import Ticket
@@ -29,23 +31,26 @@ def main_menu(app) -> str:
     return line(app, "choice_ask", "1")
 
 
-def common_keys(app) -> str:
-    return catalogue(app).text("common_keys", message="8", repeat="9", main="star")
+def shared_keys(app) -> str:
+    return "Star is the main menu."
 
 
 def test_greeting_and_main_menu(app, call):
     step = call().start()
-    assert "Thank you for calling Northwind Goods" in heard(step)
+    assert "Thanks for calling Northwind Goods" in heard(step)
+    # Nobody to put a call through to: the message key is read, never the person key.
     for prompt_id, key in (("choice_ask", "1"), ("choice_topics", "2"), ("choice_order", "3"),
-                           ("choice_callback", "4"), ("choice_message", "8"), ("choice_repeat", "9")):
+                           ("choice_callback", "4"), ("choice_message", "8")):
         assert line(app, prompt_id, key) in heard(step)
+    assert line(app, "choice_person", "0") not in heard(step)
+    assert shared_keys(app) in heard(step)  # the shared keys, once, early
     assert step.waiting == "gather"
     assert set(step.gather["input"].split()) == {"dtmf", "speech"}
 
 
 @pytest.mark.parametrize("key,expect_prompt,waiting", [
     ("1", "ask_question", "gather"),
-    ("2", "topics_intro", "gather"),
+    ("2", "topic_choice", "gather"),  # the topics, read at once
     ("3", "order_ask", "gather"),
     ("4", "callback_own_number", "gather"),
     ("8", "message_intro", "record"),
@@ -56,7 +61,7 @@ def test_every_main_menu_key(app, call, key, expect_prompt, waiting):
     driver = call()
     driver.start()
     step = driver.press(key)
-    assert catalogue(app).text(expect_prompt, key="1", last4="0 0 0 6") in heard(step)
+    assert catalogue(app).text(expect_prompt, key="1", last4="0 0 0 6", name="orders and shipping") in heard(step)
     assert step.waiting == waiting
 
 
@@ -65,13 +70,13 @@ def test_every_main_menu_key(app, call, key, expect_prompt, waiting):
     ("check on my order please", "order_ask"),
     ("can I talk to a person", "operator_unavailable"),
     ("please call me back", "callback_own_number"),
-    ("browse topics", "topics_intro"),
-    ("two", "topics_intro"),
+    ("browse topics", "topic_choice"),
+    ("two", "topic_choice"),
 ])
 def test_main_menu_by_voice(app, call, said, expect_prompt):
     driver = call()
     driver.start()
-    assert catalogue(app).text(expect_prompt, last4="0 0 0 6") in heard(driver.say(said))
+    assert catalogue(app).text(expect_prompt, key="1", last4="0 0 0 6", name="orders and shipping") in heard(driver.say(said))
 
 
 def test_silence_reprompts_twice_then_asks_about_a_message(app, call):
@@ -85,7 +90,7 @@ def test_silence_reprompts_twice_then_asks_about_a_message(app, call):
     assert catalogue(app).text("giving_up_offer_message") in heard(third)
     assert catalogue(app).text("offer_message") in heard(third)
     assert third.waiting == "gather"  # asked, not dropped into a recording
-    recording = driver.press("1")
+    recording = driver.press("8")  # the message key, as in every menu
     assert recording.waiting == "record"
     # Even silence during the offered message never leaves dead air: back to the menu.
     after = driver.silence()
@@ -146,9 +151,9 @@ def test_star_returns_to_main_menu_from_any_menu(app, call):
     driver = call()
     driver.start()
     topics = driver.press("2")
-    assert common_keys(app) in heard(topics)
+    assert shared_keys(app) not in heard(topics)  # explained once, at the start
     articles = driver.press("1")
-    assert common_keys(app) in heard(articles)
+    assert shared_keys(app) not in heard(articles)
     back = driver.press("*")
     assert main_menu(app) in heard(back)
 
@@ -160,9 +165,9 @@ def test_browse_topic_and_hear_article(app, call, db):
     driver = call()
     driver.start()
     topics = driver.press("2")
-    assert f"For {first_topic.name}, press 1" in heard(topics)
+    assert line(app, "topic_choice", "1", name=first_topic.name.lower()) in heard(topics)
     articles = driver.press("1")
-    assert f"For {first_article.title}, press 1" in heard(articles)
+    assert line(app, "article_choice", "1", title=spoken_title(first_article)) in heard(articles)
     answer = driver.press("1")
     assert first_article.answer in heard(answer)
     again = driver.press("9")  # the repeat key
@@ -183,20 +188,21 @@ def test_long_topic_is_paged(app, call, db):
     driver.start()
     driver.press("2")
     page1 = driver.press("1")
-    assert "For more, press 6" in heard(page1)
-    assert heard(page1).count(", press ") <= 5 + 2 + 3  # five articles, more, back, the common keys
+    more = line(app, "choice_more_articles", "4")
+    assert more in heard(page1)
+    assert len(announced_keys(heard(page1))) <= 5  # three articles and more: at most five choices read
     seen = heard(page1)
     page = page1
     pages = 1
-    while "For more, press 6" in heard(page):
-        page = driver.press("6")
+    while more in heard(page):
+        page = driver.press("4")
         seen += heard(page)
         pages += 1
-    assert pages == -(-total // 5)
-    all_titles = db.scalars(select(Article.title).where(Article.topic_id == topic.id)).all()
-    assert all(f"For {t}, press" in seen for t in all_titles)
-    back = driver.press("7")
-    assert catalogue(app).text("topics_intro") in heard(back)
+    assert pages == -(-total // 3)
+    all_articles = db.scalars(select(Article).where(Article.topic_id == topic.id)).all()
+    assert all(f"for {spoken_title(a)}" in seen for a in all_articles)
+    back = driver.say("back")  # said, not keyed: the list keys are the articles'
+    assert line(app, "topic_choice", "1", name="orders and shipping") in heard(back)
 
 
 def _sample(db, article_id=None):
@@ -229,7 +235,7 @@ def test_question_next_best_answer_then_ask_again(app, call, db):
     assert len(asked.candidates) >= 2, asked.candidates
     step = driver.press("2")
     second = db.get(Article, asked.candidates[1]["article_id"])
-    assert catalogue(app).text("next_answer_intro", title=second.title) in heard(step)
+    assert catalogue(app).text("next_answer_intro", title=spoken_title(second)) in heard(step)
     assert second.answer in heard(step)
     db.expire_all()
     assert question_asked(db, driver).helped is False
@@ -245,9 +251,9 @@ def test_question_next_best_answer_then_ask_again(app, call, db):
 def test_question_not_found_offers_rephrase_or_message(app, call, db):
     driver = call()
     step = ask(driver, "what is the airspeed velocity of an unladen swallow")
-    assert catalogue(app).text("not_found") in heard(step)
-    assert line(app, "choice_ask_again", "1") in heard(step)
-    rephrase = driver.press("1")
+    assert catalogue(app).text("off_topic", topics="orders and shipping, returns and refunds, and your account") in heard(step)
+    assert line(app, "choice_ask_again", "6") in heard(step)
+    rephrase = driver.press("6")  # the ask-another-question key
     assert catalogue(app).text("ask_again") in heard(rephrase)
     asked = question_asked(db, driver)
     assert asked.outcome == "declined" and asked.article_id is None
@@ -279,8 +285,8 @@ def test_voicemail_becomes_one_ticket_even_when_twilio_repeats(app, call, db):
     assert ticket.reference and ticket.reference[:2].isalpha()
     letters = " ".join(ticket.reference[:2])
     assert f"Your reference is {letters} {ticket.reference[2:]}" in heard(step)
-    # One key texts the reference; silence says goodbye.
-    assert catalogue(app).text("choice_text_me", key="1") in heard(step)
+    # The text-me key (7 in every menu) texts the reference; silence says goodbye.
+    assert catalogue(app).text("choice_text_me", key="7") in heard(step)
     end = driver.silence()
     assert catalogue(app).text("goodbye") in heard(end) and end.ended == "hangup"
     # Twilio retries the action and the status callback: still one ticket.

@@ -52,6 +52,26 @@ def test_kb_load_bad_file_names_it_and_changes_nothing(cli, tmp_path):
     assert count == len(list((ROOT / "kb_data" / "articles").glob("*.md")))
 
 
+def test_kb_load_refuses_an_answer_that_sends_callers_to_the_wrong_key(cli, tmp_path):
+    """The key map is the flow's: "press 4 to leave a message" is wrong (4 asks for a callback, 8 leaves a message)."""
+    cli("kb", "load")  # the shipped sample agrees with the menus
+    broken = tmp_path / "kb"
+    shutil.copytree(ROOT / "kb_data", broken)
+    article = broken / "articles" / "talk-to-person.md"
+    article.write_text(article.read_text().replace("Press 8 at any time to leave", "Press 4 at any time to leave"))
+    gift = broken / "articles" / "gift-cards.md"
+    gift.write_text(gift.read_text().rstrip() + " To hear your balance, press 5.\n")
+    proc = cli("kb", "load", "--path", str(broken), check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: knowledge base not loaded")
+    assert ('article "Reaching a person" (talk-to-person): says "Press 4 at any time to leave a message with your name"'
+            " but 4 asks for a callback in the main menu (that's 8)") in proc.stderr
+    assert '(gift-cards): says "press 5" but 5 does nothing in our menus' in proc.stderr
+    with sqlite3.connect(tmp_path / "cli.db") as conn:
+        titles = conn.execute("select answer from kb_articles where id = 'talk-to-person'").fetchone()[0]
+    assert "Press 8 at any time" in titles  # nothing changed
+
+
 def test_orders_import_and_bad_csv(cli, tmp_path):
     out = json.loads(cli("orders", "import", str(ROOT / "samples" / "orders.csv"), "--json").stdout)
     assert out["added"] >= 10 and out["updated"] == 0

@@ -43,3 +43,16 @@ def test_doctor_checks_credentials_public_url_and_spool(tmp_path, doctor):
     waiting = doctor(tmp_path, TWILIO_API_BASE="http://127.0.0.1:9")
     assert not waiting["spool"]["ok"] and "1 write(s) waiting" in waiting["spool"]["detail"]
     assert not waiting["twilio"]["ok"] and "could not reach" in waiting["twilio"]["detail"]
+
+
+def test_doctor_warns_when_opening_hours_reach_nobody(tmp_path, doctor):
+    """Opening hours but no IVR_TRANSFER_TO: a line saying nobody is reachable (the flow never offers 0)."""
+    from .conftest import ROOT
+
+    nobody = doctor(tmp_path, IVR_HOURS_PATH=str(ROOT / "kb_data" / "hours.yaml"))
+    assert not nobody["a person"]["ok"] and "nobody is reachable" in nobody["a person"]["detail"]
+    assert "IVR_TRANSFER_TO" in nobody["a person"]["detail"]
+    desk = doctor(tmp_path, IVR_HOURS_PATH=str(ROOT / "kb_data" / "hours.yaml"), IVR_TRANSFER_TO="+15550100001")
+    assert desk["a person"]["ok"] and "1 destination(s)" in desk["a person"]["detail"]
+    no_hours = doctor(tmp_path, IVR_HOURS_PATH=str(tmp_path / "none.yaml"))
+    assert no_hours["a person"]["ok"] and "no opening hours" in no_hours["a person"]["detail"]

@@ -45,7 +45,7 @@ def test_order_found_by_keypad_for_the_caller_whose_phone_is_on_it(app, call, db
     step = driver.press("1")
     assert "Order 1 0 0 1 has been delivered." in heard(step)
     assert order.detail in heard(step)
-    assert t(app, "choice_text_me", key="1") in heard(step)
+    assert t(app, "choice_text_me", key="7") in heard(step)
     assert t(app, "order_postcode_ask") not in heard(step)  # their own phone is proof enough
 
 
@@ -128,7 +128,7 @@ def test_three_failures_lock_orders_for_the_call_and_offer_a_message(app, call, 
     driver.press("1")
     step = driver.press("11111#")  # wrong postcode: the third failure
     assert t(app, "order_postcode_wrong") in heard(step)
-    assert t(app, "order_locked") in heard(step) and "To leave a message, press 8." in heard(step)
+    assert t(app, "order_locked") in heard(step) and t(app, "choice_message", key="8") in heard(step)
     assert "has shipped" not in driver.heard[-1] and "has shipped" not in " ".join(driver.heard)
     # Going back to the main menu doesn't reset the count.
     driver.press("*")

@@ -49,13 +49,13 @@ def test_order_details_texted_to_the_caller(app, call, db, twilio_api):
     messages = MessagesApi(twilio_api, ACCOUNT_SID)
     driver = call(caller=CALLER, to=OUR_NUMBER)
     order_details_heard(driver)
-    step = driver.press("1")
+    step = driver.press("7")  # the text-me key
     assert t(app, "sms_sending") in heard(step)
     assert messages.sent == []  # nothing is sent on the webhook's clock
     assert Worker(app).run_until_idle() >= 1
     step = driver.silence()
     assert t(app, "sms_sent") in heard(step)
-    assert t(app, "choice_text_me", key="1") in heard(step)  # back where the caller was
+    assert t(app, "choice_text_me", key="7") in heard(step)  # back where the caller was
     assert len(messages.sent) == 1
     sent = messages.sent[0]
     assert sent["To"] == CALLER and sent["From"] == OUR_NUMBER
@@ -69,7 +69,7 @@ def test_twilio_refusing_the_text_is_logged_and_the_caller_told(app, call, db, t
     MessagesApi(twilio_api, ACCOUNT_SID, fail_with=(400, 21614, "'To' number is not a valid mobile number"))
     driver = call(caller=CALLER, to=OUR_NUMBER)
     order_details_heard(driver)
-    driver.press("1")
+    driver.press("7")
     Worker(app).run_until_idle()
     step = driver.silence()
     assert t(app, "sms_failed") in heard(step) and t(app, "sms_sent") not in heard(step)
@@ -83,7 +83,7 @@ def test_twilio_down_is_retried_once_then_the_text_is_marked_failed(app, call, d
     MessagesApi(twilio_api, ACCOUNT_SID, fail_with=(503, 20500, "Service Unavailable"))
     driver = call(caller=CALLER, to=OUR_NUMBER)
     order_details_heard(driver)
-    driver.press("1")
+    driver.press("7")
     worker = Worker(app)
     worker.run_until_idle()
     row = db.scalars(select(TextMessage).where(TextMessage.call_sid == driver.call_sid)).one()
@@ -95,8 +95,26 @@ def test_twilio_down_is_retried_once_then_the_text_is_marked_failed(app, call, d
     worker.run_until_idle()
     db.refresh(row)
     assert row.status == "failed" and "HTTP 503" in row.error
+    # The call's history shows the text that failed after the caller moved on.
+    from ivr.calls.models import CallEvent
+
+    failed = db.scalars(select(CallEvent).where(CallEvent.call_sid == driver.call_sid,
+                                                CallEvent.kind == "sms_failed")).one()
+    assert failed.detail["message_id"] == row.id and "HTTP 503" in failed.detail["error"]
     step = driver.silence()
     assert t(app, "sms_failed") in heard(step)
+
+
+def test_a_text_not_sent_within_the_wait_is_never_said_to_be_on_its_way(app, call, db, twilio_api):
+    """Nothing has run the job: the caller hears that it hasn't gone yet, never that it's on its way."""
+    MessagesApi(twilio_api, ACCOUNT_SID)
+    driver = call(caller=CALLER, to=OUR_NUMBER)
+    order_details_heard(driver)
+    step = driver.press("7")
+    for _ in range(4):
+        step = driver.silence()
+    assert t(app, "sms_still_sending") in heard(step)
+    assert "on its way" not in " ".join(driver.heard) and t(app, "sms_sent") not in " ".join(driver.heard)
 
 
 def test_the_flow_cannot_choose_the_number(app, db):
@@ -169,7 +187,7 @@ def test_delivery_reported_later_by_twilio_is_kept_on_the_text(app, call, db, tw
     messages = MessagesApi(twilio_api, ACCOUNT_SID)
     driver = call(caller=CALLER, to=OUR_NUMBER)
     order_details_heard(driver)
-    driver.press("1")
+    driver.press("7")
     # The service behind its public address: Twilio is told where to report delivery.
     app.config["IVR_SETTINGS"] = replace(app.config["IVR_SETTINGS"], public_base_url="https://ivr.example.com")
     Worker(app).run_until_idle()
@@ -199,8 +217,8 @@ def test_an_answer_texted_after_hearing_it(app, call, db, twilio_api):
     messages = MessagesApi(twilio_api, ACCOUNT_SID)
     driver = call(caller=CALLER, to=OUR_NUMBER)
     step = ask(driver, "How do I cancel my order?")
-    assert t(app, "choice_text_me", key="4") in heard(step)
-    driver.press("4")
+    assert t(app, "choice_text_me", key="7") in heard(step)
+    driver.press("7")
     Worker(app).run_until_idle()
     step = driver.silence()
     assert t(app, "sms_sent") in heard(step) and t(app, "did_that_help") in heard(step)  # back at the question
@@ -216,8 +234,8 @@ def test_a_ticket_reference_texted_after_leaving_a_message(app, call, db, twilio
     driver.start()
     driver.press("8")
     step = driver.record(seconds=6)
-    assert t(app, "choice_text_me", key="1") in heard(step)
-    driver.press("1")
+    assert t(app, "choice_text_me", key="7") in heard(step)
+    driver.press("7")
     Worker(app).run_until_idle()
     step = driver.silence()
     assert t(app, "sms_sent") in heard(step)

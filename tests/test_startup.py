@@ -66,17 +66,19 @@ def test_a_reload_keeps_answering_with_the_old_index_until_the_new_one_is_swappe
 
 
 def test_warm_up_renders_every_keys_menu_lines(app):
-    """Menu lines have a {key} placeholder: warm-up must still render them, or every call waits."""
+    """Menus read their choices in one sentence built from the key map: warm-up renders each menu's, or every
+    call waits (the main menu with and without the person key, the prompt after an answer with texting)."""
     from ivr.tts.service import texts_to_render
 
-    prompts = services(app).prompts
     texts = texts_to_render(app)
-    assert prompts.text("choice_message", key="8") in texts and prompts.text("choice_text_me", key="4") in texts
-    assert prompts.text("common_keys", message="8", repeat="9", main="star") in texts
+    assert "Say what you need, or press 1 to ask, 2 for topics, 3 for orders, 4 for a callback, or 0 for a person." in texts
+    assert "Say what you need, or press 1 to ask, 2 for topics, 3 for orders, 4 for a callback, or 8 for a message." in texts
+    assert "Press 1 for yes, 2 for another answer, or 7 for a text." in texts
+    assert "Star is the main menu." in texts
 
 
 def test_warm_up_renders_the_choose_menu_line_of_every_article(app):
-    """A close call ("For Returns, press 1. For Refunds, press 2.") names articles: rendered ahead too."""
+    """A close call ("Press 1 for returns. 2 for refunds.") names articles: rendered ahead too."""
     from sqlalchemy import select
 
     from ivr.kb.models import Article
@@ -85,13 +87,16 @@ def test_warm_up_renders_the_choose_menu_line_of_every_article(app):
     prompts = services(app).prompts
     with app.app_context():
         session = services(app).sessionmaker()
-        titles = list(session.scalars(select(Article.title)))
+        titles = [a.to_text().said_title for a in session.scalars(select(Article))]
         session.close()
     assert titles
     texts = set(texts_to_render(app))
     for title in titles:
-        assert prompts.text("choice_first", key="1", title=title) in texts
-        assert prompts.text("choice_second", key="2", title=title) in texts
+        first = prompts.text("choice_first", key="1", title=title)
+        assert prompts.text("menu_press", choices=first) in texts
+        second = prompts.text("choice_second", key="2", title=title)
+        assert prompts.text("choices_next", choice=second) in texts
+        assert prompts.text("picked_answer_intro", title=title) in texts
 
 
 def test_a_serving_process_runs_one_blas_thread_per_request(app):

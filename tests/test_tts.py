@@ -190,12 +190,21 @@ def _played(app) -> list[str]:
             if h.startswith("[audio ")]
 
 
+def main_menu_sentence(catalogue) -> str:
+    """The main menu as a call without a person to reach reads it (the flow builds it from these lines)."""
+    items = [catalogue.text(pid, key=key) for pid, key in (("choice_ask", "1"), ("choice_topics", "2"),
+                                                             ("choice_order", "3"), ("choice_callback", "4"),
+                                                             ("choice_message", "8"))]
+    return catalogue.text("menu_say_or_press",
+                          choices=catalogue.text("choices_or", items=", ".join(items[:-1]), last=items[-1]))
+
+
 def test_calls_play_our_audio_and_changed_text_changes_the_url(tts_app, settings_overrides, tmp_path):
     from .conftest import make_test_app
 
     catalogue = services(tts_app).prompts
     service = services(tts_app).tts
-    menu = catalogue.text("choice_ask", key="1")  # a line of the main menu
+    menu = main_menu_sentence(catalogue)  # the main menu's choices, read in one sentence
     service.render([menu, catalogue.text("greeting", business="Northwind Goods")])
     urls = _played(tts_app)
     assert f"/audio/{service.key(menu)}.wav" in urls
@@ -207,7 +216,7 @@ def test_calls_play_our_audio_and_changed_text_changes_the_url(tts_app, settings
     catalogue_file = prompts / "catalogue.yaml"
     catalogue_file.write_text(catalogue_file.read_text().replace(menu.split(",")[0], "Here is what I can do"))
     changed = make_test_app({**settings_overrides, "prompts_path": prompts, "extra": {"IVR_TTS": "on"}})
-    new_menu = services(changed).prompts.text("choice_ask", key="1")
+    new_menu = main_menu_sentence(services(changed).prompts)
     assert new_menu != menu
     services(changed).tts.render([new_menu])
     new_urls = _played(changed)
@@ -246,7 +255,7 @@ def test_renderer_failure_falls_back_to_say_in_a_real_call(settings_overrides):
     driver = CallDriver(FlaskTransport(app.test_client()), "http://localhost", AUTH_TOKEN, account_sid=ACCOUNT_SID)
     step = driver.start()
     text = " ".join(step.heard)
-    assert "Thank you for calling Northwind Goods" in text and "[audio" not in text
+    assert "Thanks for calling Northwind Goods" in text and "[audio" not in text
     assert step.waiting == "gather"
 
 
@@ -277,6 +286,30 @@ def test_prompts_check_catches_a_missing_id(tmp_path):
     report = json.loads(proc.stdout)
     assert "order_ask" in report["missing"]
     assert "never_used_prompt" in report["unused"] and "rambling" in report["too_long"]
+
+
+@pytest.mark.slow
+def test_prompts_check_measures_every_menu_on_rendered_audio(tmp_path):
+    """The shipped menus keep their budgets; a prompt after an answer that grows past six seconds fails."""
+    import json
+
+    import yaml
+
+    proc = prompts_cli(tmp_path, "check", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    rows = {(r["menu"], r["variant"]): r for r in report["menus"]}
+    assert rows[("first turn", "person")]["seconds"] <= 12 and rows[("feedback", "texting")]["seconds"] <= 6
+    assert all(r["seconds"] > 0 for r in report["menus"])  # measured on audio, not counted in words
+
+    catalogue = yaml.safe_load((ROOT / "prompts" / "catalogue.yaml").read_text())
+    catalogue["prompts"]["did_that_help"]["text"] = (
+        "Did that answer help you today, or would you like to hear something else about it?")
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "prompts" / "catalogue.yaml").write_text(yaml.safe_dump(catalogue))
+    proc = prompts_cli(tmp_path, "check", IVR_PROMPTS_PATH=str(tmp_path / "prompts"))
+    assert proc.returncode == 1
+    assert "menu over its budget: feedback (texting)" in proc.stdout
 
 
 @pytest.mark.slow

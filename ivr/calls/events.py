@@ -62,6 +62,7 @@ class Event(StrEnum):
     SMS_REFUSED = "sms_refused"  # a text was not allowed (why)
     SMS_SENT = "sms_sent"  # Twilio delivered the text
     SMS_NOT_SENT = "sms_not_sent"  # Twilio could not deliver it
+    SMS_FAILED = "sms_failed"  # the sms job gave up on a text the caller asked for (they may have heard it was tried)
 
     # Media Streams
     STREAM_OFFERED = "stream_offered"  # the call was answered with a Media Stream

@@ -121,6 +121,26 @@ def public_url(app) -> tuple[str, bool, str]:
 
 
 @check
+def people(app) -> tuple[str, bool, str]:
+    """Who takes a call when a caller presses 0: opening hours without IVR_TRANSFER_TO reach nobody."""
+    from ..hours import HoursError, current_hours
+
+    settings = app.config["IVR_SETTINGS"]
+    try:
+        hours = current_hours(app)
+    except HoursError as exc:
+        return "a person", False, f"opening hours unreadable ({settings.hours_path}): {exc}"
+    destinations = len(settings.transfer_to)
+    if hours is None:
+        return ("a person", True, f"no opening hours ({settings.hours_path}): nobody is offered; "
+                "callers leave a message or ask for a callback")
+    if not destinations:
+        return ("a person", False, "opening hours are set but IVR_TRANSFER_TO is empty: nobody is reachable, so "
+                "the person key is never offered (callers get a message or a callback)")
+    return "a person", True, f"in opening hours, 0 rings {destinations} destination(s) ({settings.transfer_ring})"
+
+
+@check
 def failed_jobs(app) -> tuple[str, bool, str]:
     from sqlalchemy import func, select
 

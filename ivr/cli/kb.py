@@ -9,7 +9,7 @@ from sqlalchemy import func, or_, select
 
 from ..hours.kb import HoursError, publish_configured_hours
 from ..kb.evaluate import evaluate, read_labelled_csv
-from ..kb.files import KBFormatError, add_sample_question
+from ..kb.files import KBFormatError, add_sample_question, read_knowledge_base
 from ..kb.loader import load_knowledge_base
 from ..kb.models import QuestionAsked
 from ..kb.service import search_engine
@@ -34,6 +34,12 @@ def cmd_load(path: Path | None, as_json: bool) -> int:
     app = load_app()
     path = _kb_path(app, path)
     try:
+        wrong_keys = key_problems(read_knowledge_base(path))
+    except KBFormatError:
+        wrong_keys = []  # the load below reports the files' own problems
+    if wrong_keys:
+        raise CLIError("knowledge base not loaded (nothing changed): " + " | ".join(wrong_keys))
+    try:
         with app_session(app) as session:
             kb = load_knowledge_base(session, path)
             publish_configured_hours(app, session)  # hours.yaml is validated too, its article written
@@ -46,6 +52,18 @@ def cmd_load(path: Path | None, as_json: bool) -> int:
     else:
         print(f"loaded {summary['articles']} article(s) in {summary['topics']} topic(s) from {path}")
     return 0
+
+
+def key_problems(kb) -> list[str]:
+    """One line per article whose answer says "press N" for something key N doesn't do (the flow's key map)."""
+    from ..flow.menus import key_mention_problems
+
+    lines = []
+    for article in kb.articles:
+        problems = key_mention_problems(article.answer)
+        if problems:
+            lines.append(f'article "{article.title}" ({article.id}): ' + "; ".join(problems))
+    return lines
 
 
 def gap_rows(session, limit: int) -> list[dict]:

@@ -114,7 +114,8 @@ def _form_article(article_id: str) -> tuple[ArticleText, str]:
 
     article = ArticleText(id=article_id, title=" ".join((f.get("title") or "").split()),
                           topic=(f.get("topic") or "").strip(), answer=" ".join((f.get("answer") or "").split()),
-                          questions=lines("questions", r"[\r\n]+"), keywords=lines("keywords", r"[,\r\n]+"))
+                          questions=lines("questions", r"[\r\n]+"), keywords=lines("keywords", r"[,\r\n]+"),
+                          spoken_title=" ".join((f.get("spoken_title") or "").split()))
     return article, f.get("written") or ""
 
 

@@ -120,7 +120,11 @@ def parse_article(path: Path, topic_ids: set[str] | None = None) -> ArticleText:
     if not questions and "questions" not in meta:
         problems.append(f"{path}: 'questions' needs at least one sample question")
     keywords = _str_list(meta.get("keywords"), "keywords", path, problems)
-    unknown = set(meta) - {"id", "title", "topic", "questions", "keywords"}
+    spoken_title = meta.get("spoken_title", "")
+    if not isinstance(spoken_title, str):
+        problems.append(f"{path}: 'spoken_title' must be text (the title as said in a sentence)")
+        spoken_title = ""
+    unknown = set(meta) - {"id", "title", "spoken_title", "topic", "questions", "keywords"}
     if unknown:
         problems.append(f"{path}: unknown field(s) {', '.join(sorted(unknown))}")
     answer = " ".join(match.group(2).split())
@@ -132,7 +136,7 @@ def parse_article(path: Path, topic_ids: set[str] | None = None) -> ArticleText:
     if problems:
         raise KBFormatError(problems)
     return ArticleText(id=aid, title=" ".join(str(title).split()), topic=topic, answer=answer,
-                       questions=questions, keywords=keywords)
+                       questions=questions, keywords=keywords, spoken_title=" ".join(spoken_title.split()))
 
 
 def read_knowledge_base(kb_dir: Path) -> KnowledgeBase:
@@ -197,7 +201,7 @@ def add_sample_question(kb_dir: Path, article_id: str, question: str) -> Path:
     if question.lower() in {q.lower() for q in existing}:
         return path
     meta["questions"] = existing + [question]
-    ordered = {k: meta[k] for k in ("id", "title", "topic", "keywords", "questions") if k in meta}
+    ordered = {k: meta[k] for k in ("id", "title", "spoken_title", "topic", "keywords", "questions") if k in meta}
     front = yaml.safe_dump(ordered, sort_keys=False, allow_unicode=True, width=1000).strip()
     body = text[match.start(2):]
     tmp = path.with_suffix(".md.tmp")
@@ -215,7 +219,10 @@ MAX_WRITTEN_CHARS = 20000
 
 def article_text(article: ArticleText) -> str:
     """The file for an article, front matter in the same stable order `add_sample_question` writes."""
-    meta: dict[str, Any] = {"id": article.id, "title": article.title, "topic": article.topic}
+    meta: dict[str, Any] = {"id": article.id, "title": article.title}
+    if article.spoken_title:
+        meta["spoken_title"] = article.spoken_title
+    meta["topic"] = article.topic
     if article.keywords:
         meta["keywords"] = list(article.keywords)
     meta["questions"] = list(article.questions)

@@ -38,7 +38,8 @@ def load_knowledge_base(session: Session, kb_dir: Path) -> KnowledgeBase:
     for article in sorted(kb.articles, key=lambda a: (a.topic, a.title.lower())):
         per_topic[article.topic] = per_topic.get(article.topic, 0) + 1
         session.add(Article(
-            id=article.id, title=article.title, topic_id=article.topic, position=per_topic[article.topic],
+            id=article.id, title=article.title, spoken_title=article.spoken_title, topic_id=article.topic,
+            position=per_topic[article.topic],
             answer=article.answer, questions=list(article.questions), keywords=list(article.keywords),
             source_path=str(kb.sources[article.id]),
         ))

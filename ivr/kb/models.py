@@ -25,6 +25,7 @@ class Article(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     title: Mapped[str] = mapped_column(String(200))
+    spoken_title: Mapped[str] = mapped_column(String(200), default="", server_default="")  # "" = derived
     topic_id: Mapped[str] = mapped_column(ForeignKey("kb_topics.id"))
     position: Mapped[int] = mapped_column(Integer, default=0)
     answer: Mapped[str] = mapped_column(Text)
@@ -41,6 +42,7 @@ class Article(Base):
             answer=self.answer,
             questions=tuple(self.questions or ()),
             keywords=tuple(self.keywords or ()),
+            spoken_title=self.spoken_title or "",
         )
 
 

@@ -10,7 +10,8 @@ import logging
 
 from flask import Flask
 
-from ..calls.models import Call
+from ..calls.events import Event
+from ..calls.models import Call, CallEvent
 from ..db import session_scope, utcnow
 from ..services import services
 from ..twilio.client import api_timeout, twilio_client
@@ -60,6 +61,9 @@ def _finish(app: Flask, message_id: int, *, twilio_sid: str | None = None, error
             message.status, message.twilio_sid, message.sent_at, message.error = "sent", twilio_sid, utcnow(), None
         else:
             message.status, message.error = "failed", error
+            if session.get(Call, message.call_sid) is not None:
+                session.add(CallEvent(call_sid=message.call_sid, kind=Event.SMS_FAILED,
+                                      detail={"message_id": message.id, "error": error}, at=utcnow()))
 
 
 def gave_up(app: Flask, payload: dict, error: str) -> None:

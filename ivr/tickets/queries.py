@@ -376,6 +376,8 @@ def describe_event(kind: str, detail: dict[str, Any], titles: dict[str, str]) ->
         return "The text message was delivered"
     if kind == Event.SMS_NOT_SENT:
         return "The text message was not delivered" + _because(d, "status")
+    if kind == Event.SMS_FAILED:
+        return "The text message the caller asked for could not be sent" + _because(d, "error")
     if kind == Event.STREAM_OFFERED:
         return "Answered with live audio"
     if kind == Event.STREAM_RECORDING:

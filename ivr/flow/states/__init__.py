@@ -5,10 +5,14 @@ A state is `(ctx, **params) -> Turn` (see ../actions.py); a menu builder is `(ct
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 
+from sqlalchemy import func, select
+
+from ...kb.models import Article, Topic
 from ..actions import Turn
-from ..menus import MENU_INPUT, Menu
+from ..menus import MENU_INPUT, MESSAGE, PERSON, TEXT_ME, Menu, shared
 from . import ask, main, messages, orders, people, sms
 
 STATES: dict[str, Callable[..., Turn]] = {
@@ -68,3 +72,30 @@ MENUS: dict[str, Callable[..., Menu]] = {
     "callback_number": people.callback_number_menu,
     "callback_confirm": people.callback_confirm_menu,
 }
+
+
+def menu_variants(ctx) -> Iterator[tuple[str, str, Menu]]:
+    """(menu, variant, built) for every form a call can meet: the main menu with and without the person
+    key, the prompt after an answer with texting, each topic's pages, each article's menu, the choose menu
+    with the two longest titles. `prompts check` measures them; warm-up renders them."""
+    session = ctx.session
+    for name, builder in MENUS.items():
+        if name not in {"choose", "articles", "after_article"}:
+            yield name, "", builder(ctx)
+    main_built = main.main_menu(ctx)
+    yield "main", "person", replace(main_built, read_universal=(PERSON,))
+    yield "main", "no person", replace(main_built, read_universal=(MESSAGE,))
+    yield "main", "brief", main.main_menu(ctx, brief=1)
+    if ctx.settings.sms_enabled:
+        built = ask.feedback_menu(ctx)
+        yield "feedback", "texting", replace(built, choices=[*built.choices, shared(TEXT_ME, "text_me")])
+    for topic in session.scalars(select(Topic)):
+        count = len(session.scalars(select(Article.id).where(Article.topic_id == topic.id)).all())
+        for page in range(max(1, -(-count // main.ARTICLES_PER_PAGE))):
+            yield "articles", f"{topic.id} page {page + 1}", main.articles_menu(ctx, topic=topic.id, page=page)
+    first = session.scalars(select(Article.id).limit(1)).first()
+    if first:
+        yield "after_article", "", main.after_article_menu(ctx, id=first)
+    longest = session.scalars(select(Article.title).order_by(func.length(Article.title).desc()).limit(2)).all()
+    if len(longest) == 2:
+        yield "choose", "longest titles", ask.choose_between(ctx, 0, *(ask.title_in_sentence(t) for t in longest))

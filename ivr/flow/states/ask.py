@@ -4,6 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from ...calls.events import Event
+from ...kb.article import title_in_sentence as in_sentence
 from ...kb.models import Article, QuestionAsked, Topic
 from ...kb.service import search_engine
 from ...recordings.fetch import fetch_recording
@@ -11,11 +12,22 @@ from ...services import services
 from ...speech.vocabulary import kb_phrases
 from ..actions import Listen, Record, Say, Step, Turn, Vocabulary, as_int, goto
 from ..context import CallContext
-from ..menus import INVALID_LIMIT, MAIN_MENU_KEY, Choice, Menu, menu_turn, spoken_key
+from ..menus import (
+    ASK_ANOTHER,
+    INVALID_LIMIT,
+    LIST_KEYS,
+    MESSAGE,
+    TEXT_ME,
+    Menu,
+    listed,
+    menu_turn,
+    option,
+    shared,
+)
 
 QUESTION_ATTEMPTS = 3
-# The choose menu's keys, declared once.
-CHOOSE_KEYS = {"choice_first": "1", "choice_second": "2", "choice_neither": "3"}
+# The choose menu's keys, from the list keys in the order read: the menu and the lines rendered ahead use them.
+CHOOSE_KEYS = {"choice_first": LIST_KEYS[0], "choice_second": LIST_KEYS[1], "choice_neither": LIST_KEYS[2]}
 
 
 def speech_engine(ctx: CallContext):
@@ -125,22 +137,21 @@ def answer_question(ctx: CallContext, text: str, *, at_menu: int | None = None) 
             return offer_message(ctx)
         return menu_turn(ctx, "main", {"brief": 1}, attempt=at_menu,
                          preface=[ctx.t("can_help_with", topics=topic_names(ctx))])
-    preface = [ctx.t("not_found")]
-    if decision.signal == "off_topic":
-        # Not what this desk covers: say what it does cover, rather than only "no answer".
-        preface.append(ctx.t("can_help_with", topics=topic_names(ctx)))
+    # Not what this desk covers: say what it does cover, rather than only "no answer".
+    preface = ([ctx.t("off_topic", topics=topic_names(ctx))] if decision.signal == "off_topic"
+               else [ctx.t("not_found")])
     return menu_turn(ctx, "not_found", {"q": asked.id}, preface=preface)
 
 
 def topic_names(ctx: CallContext) -> str:
-    """'orders and shipping, returns and refunds, and payments and billing'."""
-    names = [n.lower() for n in ctx.session.scalars(select(Topic.name).order_by(Topic.position)).all()][:5]
+    """'orders and shipping, returns and refunds, and your account': the first three, to keep it short."""
+    names = [n.lower() for n in ctx.session.scalars(select(Topic.name).order_by(Topic.position)).all()][:3]
     if len(names) <= 2:
         return " and ".join(names)
     return ", ".join(names[:-1]) + ", and " + names[-1]
 
 
-def answer(ctx: CallContext, q: int | str = 0, rank: int | str = 0) -> Turn:
+def answer(ctx: CallContext, q: int | str = 0, rank: int | str = 0, picked: int | str = 0) -> Turn:
     asked = ctx.session.get(QuestionAsked, as_int(q))
     rank = as_int(rank)
     if asked is None or rank >= len(asked.candidates or []):
@@ -151,11 +162,11 @@ def answer(ctx: CallContext, q: int | str = 0, rank: int | str = 0) -> Turn:
         return menu_turn(ctx, "not_found", {"q": asked.id}, preface=[ctx.t("not_found")])
     asked.article_id, asked.score, asked.outcome = article.id, hit["score"], "answered"
     ctx.log(Event.ARTICLE, article_id=article.id, question_id=asked.id, rank=rank, score=hit["score"])
-    intro = ctx.t("answer_intro" if rank == 0 else "next_answer_intro", title=article.title)
+    # The caller's own pick is introduced as theirs, not as "another answer that might help".
+    title = spoken_title(article)
+    intro = (ctx.t("picked_answer_intro", title=title) if as_int(picked)
+             else ctx.t("answer_intro" if rank == 0 else "next_answer_intro", title=title))
     return menu_turn(ctx, "feedback", {"q": asked.id, "rank": rank}, preface=[intro, article.answer])
-
-
-TEXT_ME_WORDS = ("text", "text me", "send it", "text message", "sms")
 
 
 def feedback_menu(ctx: CallContext, q: int | str = 0, rank: int | str = 0) -> Menu:
@@ -164,17 +175,20 @@ def feedback_menu(ctx: CallContext, q: int | str = 0, rank: int | str = 0) -> Me
     if ctx.settings.sms_enabled and asked is not None and as_int(rank) < len(asked.candidates or []):
         # "Text me that": the answer's written form, to the caller's own number only.
         article_id = asked.candidates[as_int(rank)]["article_id"]
-        texting = [Choice("4", "text_me", {"what": "article", "about": article_id, "back": "feedback",
-                                           "q": q, "rank": rank}, words=TEXT_ME_WORDS, line="choice_text_me")]
+        texting = [shared(TEXT_ME, "text_me", {"what": "article", "about": article_id, "back": "feedback",
+                                               "q": q, "rank": rank})]
     return Menu(
         intro=[ctx.t("did_that_help")],
-        choices=[*texting,
-            Choice("1", "helped", {"q": q}, words=("yes", "yeah", "it did", "that helped", "thanks"),
-                   line="choice_helped"),
-            Choice("2", "next_answer", {"q": q, "rank": as_int(rank) + 1},
-                   words=("no", "another", "another answer", "next", "something else"), line="choice_next_answer"),
-            Choice("3", "ask", {"again": 1}, words=("ask", "different question", "another question"),
-                   line="choice_ask_different"),
+        choices=[
+            *listed(
+                option("helped", {"q": q}, words=("yes", "yeah", "it did", "that helped", "thanks"),
+                       line="choice_helped"),
+                option("next_answer", {"q": q, "rank": as_int(rank) + 1},
+                       words=("no", "another", "another answer", "next"), line="choice_next_answer"),
+            ),
+            *texting,
+            # Not read (the prompt after an answer is kept short): the caller can just ask, or press 6.
+            shared(ASK_ANOTHER, "ask", {"again": 1}, line=""),
         ],
         repeat=Step("answer", {"q": q, "rank": rank}),
         # Leaving a message right after an answer means it didn't help: count it as a gap.
@@ -204,9 +218,11 @@ def helped(ctx: CallContext, q: int | str = 0) -> Turn:
 
 def after_help_menu(ctx: CallContext) -> Menu:
     # Silence here means the caller is done: end the call politely.
-    return Menu(intro=[ctx.t("anything_else", main=spoken_key(MAIN_MENU_KEY))],
-                choices=[Choice("1", "menu", {"name": "main"}, words=("yes", "more", "another question"))],
-                on_silence=Step("goodbye"), announce_common=False)
+    return Menu(intro=[ctx.t("anything_else")],
+                choices=[*listed(option("menu", {"name": "main"}, words=("yes", "more", "menu"),
+                                        line="choice_main_menu")),
+                         shared(ASK_ANOTHER, "ask", {"again": 1}, line="")],
+                on_silence=Step("goodbye"))
 
 
 def next_answer(ctx: CallContext, q: int | str = 0, rank: int | str = 1) -> Turn:
@@ -221,25 +237,44 @@ def choose_menu(ctx: CallContext, q: int | str = 0) -> Menu:
     asked = ctx.session.get(QuestionAsked, as_int(q))
     first, second = (asked.candidates[:2] if asked and len(asked.candidates) >= 2
                      else [{"title": "", "article_id": ""}] * 2)
+    return choose_between(ctx, q, said_title(ctx, first), said_title(ctx, second))
+
+
+def said_title(ctx: CallContext, candidate: dict) -> str:
+    """A search hit's title as said in a sentence (the article's own spoken title when it's still loaded)."""
+    article = ctx.session.get(Article, candidate.get("article_id") or "")
+    return spoken_title(article) if article is not None else title_in_sentence(candidate.get("title", ""))
+
+
+def choose_between(ctx: CallContext, q: int | str, first_title: str, second_title: str) -> Menu:
+    first, second = {"title": first_title}, {"title": second_title}
     return Menu(
         intro=[ctx.t("choose_between")],
-        choices=[
-            Choice(CHOOSE_KEYS["choice_first"], "chosen", {"q": q, "rank": 0},
-                   words=(first["title"].lower(), "first", "the first one"),
+        choices=listed(
+            option("chosen", {"q": q, "rank": 0}, words=(first["title"].lower(), "first", "the first one"),
                    line="choice_first", values={"title": first["title"]}),
-            Choice(CHOOSE_KEYS["choice_second"], "chosen", {"q": q, "rank": 1},
-                   words=(second["title"].lower(), "second", "the second one"),
+            option("chosen", {"q": q, "rank": 1}, words=(second["title"].lower(), "second", "the second one"),
                    line="choice_second", values={"title": second["title"]}),
-            Choice(CHOOSE_KEYS["choice_neither"], "declined_choice", {"q": q},
-                   words=("neither", "none", "none of them"), line="choice_neither"),
-        ],
+            option("declined_choice", {"q": q}, words=("neither", "none", "none of them"), line="choice_neither"),
+        ),
         questions=False,
+        one_line=False,  # a sentence per article, each rendered ahead (flow/prerender.py)
     )
+
+
+def title_in_sentence(title: str) -> str:
+    """'How long you have to return an item' as it sounds inside a sentence (kb.article.spoken_title)."""
+    return in_sentence(title)
+
+
+def spoken_title(article: Article) -> str:
+    """The article's spoken title (front matter `spoken_title`, else its title as heard in a sentence)."""
+    return article.to_text().said_title
 
 
 def chosen(ctx: CallContext, q: int | str = 0, rank: int | str = 0) -> Turn:
     ctx.log(Event.CHOICE, question_id=as_int(q), rank=as_int(rank))
-    return Turn(goto("answer", q=q, rank=rank))
+    return Turn(goto("answer", q=q, rank=rank, picked=1))
 
 
 def declined_choice(ctx: CallContext, q: int | str = 0) -> Turn:
@@ -251,6 +286,7 @@ def declined_choice(ctx: CallContext, q: int | str = 0) -> Turn:
 
 def not_found_menu(ctx: CallContext, q: int | str = 0) -> Menu:
     return Menu(
-        choices=[Choice("1", "ask", {"again": 1}, words=("ask", "again", "try again", "rephrase"),
+        choices=[shared(ASK_ANOTHER, "ask", {"again": 1}, words=("ask", "again", "try again", "rephrase"),
                         line="choice_ask_again")],
+        read_universal=(MESSAGE,),
     )

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, date
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from ...calls.events import Event
+from ...hours import business_tz
 from ...kb.models import Article, Topic
 from ...tickets.activity import TicketNote
 from ...tickets.models import Ticket
@@ -15,39 +17,60 @@ from ...tts.spoken import spoken_reference
 from ..actions import Say, Step, Turn, as_int, goto
 from ..context import CallContext
 from ..menus import (
+    ASK_ANOTHER,
     INVALID_LIMIT,
-    MESSAGE_KEY,
+    LIST_KEYS,
+    MESSAGE,
+    MESSAGE_WORDS,
     NO_INPUT_LIMIT,
-    PERSON_KEY,
-    REPEAT_KEY,
+    PERSON,
+    TEXT_ME,
     Choice,
     Menu,
     all_choices,
     is_menu,
+    listed,
     match_speech,
     menu_builder,
     menu_turn,
+    option,
+    shared,
+    shared_keys_line,
     wants_main_menu,
 )
 from .desk import desk_now, spoken_day
 
-TOPICS_SHOWN = 7  # keys 1-7; 8, 9, 0 and star mean the same in every menu
-ARTICLES_PER_PAGE = 5  # keys 1-5, then 6 for more and 7 for the topics
+TOPICS_SHOWN = len(LIST_KEYS)  # the list keys; the rest of the keypad means the same in every menu
+ARTICLES_PER_PAGE = 3  # titles are long: three a page and "4 for more" stay within a menu's ten seconds
+
+
+MAIN_MENU_DOES = {"ask": "asks a question", "menu": "browses help topics", "order": "checks an order",
+                  "callback": "asks for a callback"}
+
+
+def main_choices() -> list[Choice]:
+    """The main menu's own list, most used first (the knowledge-base check reads it too)."""
+    return listed(
+        option("ask", words=("question", "ask", "ask a question", "help"), line="choice_ask"),
+        option("menu", {"name": "topics"}, words=("browse", "topics", "topic", "help topics"), line="choice_topics"),
+        option("order", words=("order", "check an order", "my order", "track", "tracking"), line="choice_order"),
+        option("callback", words=("call back", "call me back", "callback", "call me", "call you back"),
+               line="choice_callback"),
+    )
 
 
 def main_menu(ctx: CallContext, brief: int | str = 0) -> Menu:
-    """The main menu; `brief` (after "I can help with ...") offers only asking, the rest still work."""
+    """The main menu; `brief` (after "I can help with ...") offers only asking, the rest still work.
+
+    The person key is read only when someone can take the call now; otherwise the message key is.
+    """
     from .people import can_transfer
 
-    choices = [
-        Choice("1", "ask", words=("question", "ask", "ask a question", "help"), line="choice_ask"),
-        Choice("2", "menu", {"name": "topics"}, words=("browse", "topics", "topic"), line="choice_topics"),
-        Choice("3", "order", words=("order", "check an order", "my order", "track", "tracking"), line="choice_order"),
-        Choice("4", "callback", words=("call back", "call me back", "callback", "call me"), line="choice_callback"),
-    ]
+    choices = main_choices()
     if as_int(brief):
         return Menu(choices=[c if c.key == "1" else replace(c, line="") for c in choices], repeat=Step("menu"))
-    return Menu(offer_person=can_transfer(ctx), universal_lines=(MESSAGE_KEY, PERSON_KEY, REPEAT_KEY), choices=choices)
+    return Menu(read_universal=(PERSON,) if can_transfer(ctx) else (MESSAGE,), choices=choices,
+                lead="menu_say_or_press")
 
 
 def start(ctx: CallContext) -> Turn:
@@ -59,7 +82,8 @@ def start(ctx: CallContext) -> Turn:
     if ticket is not None:
         ctx.log(Event.RETURNING_CALLER, ticket_id=ticket.id)
         return menu_turn(ctx, "returning", {"ticket": ticket.id}, preface=greeting)
-    return menu_turn(ctx, "main", {}, preface=greeting)
+    # The keys every menu shares are said once, here, after the first choices.
+    return menu_turn(ctx, "main", {}, preface=greeting, coda=[shared_keys_line(ctx)])
 
 
 # --------------------------------------------------------------------------- returning callers
@@ -80,11 +104,17 @@ def open_ticket(ctx: CallContext) -> Ticket | None:
 
 def returning_menu(ctx: CallContext, ticket: int | str = 0) -> Menu:
     found = ctx.session.get(Ticket, as_int(ticket))
-    when = spoken_day(ctx, found.created_at.date()) if found is not None else ""
+    when = spoken_day(ctx, local_date(ctx, found.created_at)) if found is not None else ""
     return Menu(intro=[ctx.t("open_request", date=when)] if found is not None else [],
-                choices=[Choice("1", "request_status", {"ticket": as_int(ticket)}, words=("status", "yes"),
-                                line="choice_request_status")],
-                on_silence=Step("menu", {"name": "main"}), announce_common=False)
+                choices=listed(option("request_status", {"ticket": as_int(ticket)}, words=("status", "yes"),
+                                      line="choice_request_status")),
+                on_silence=Step("menu", {"name": "main"}))
+
+
+def local_date(ctx: CallContext, moment) -> date:
+    """The business's calendar day of a stored (UTC) moment."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(business_tz(ctx.app)).date()
 
 
 def request_status(ctx: CallContext, ticket: int | str = 0) -> Turn:
@@ -127,9 +157,9 @@ def offer_message(ctx: CallContext) -> Turn:
 
 def offer_message_menu(ctx: CallContext) -> Menu:
     return Menu(intro=[ctx.t("offer_message")],
-                choices=[Choice("1", "message", words=("yes", "yeah", "yes please", "ok", "okay"),
+                choices=[shared(MESSAGE, "message", words=("yes", "yeah", "yes please", "ok", "okay", *MESSAGE_WORDS),
                                 line="choice_leave_message_yes")],
-                on_silence=Step("goodbye"), questions=False, announce_common=False)
+                on_silence=Step("goodbye"), questions=False)
 
 
 def no_input(ctx: CallContext, menu: str = "main", attempt: int | str = 0, **params: Any) -> Turn:
@@ -176,15 +206,15 @@ def menu_input(ctx: CallContext, menu: str = "main", attempt: int | str = 0, **p
 
 def topics_menu(ctx: CallContext) -> Menu:
     topics = ctx.session.scalars(select(Topic).order_by(Topic.position)).all()
-    return Menu(intro=[ctx.t("topics_intro")], choices=[
-        Choice(str(key), "menu", {"name": "articles", "topic": topic.id, "page": 0},
+    return Menu(choices=listed(*(
+        option("menu", {"name": "articles", "topic": topic.id, "page": 0},
                words=tuple({topic.name.lower(), topic.id.replace("-", " ")}), line="topic_choice",
-               values={"name": topic.name})
-        for key, topic in enumerate(topics[:TOPICS_SHOWN], 1)
-    ])
+               values={"name": topic.name.lower()})
+        for topic in topics[:TOPICS_SHOWN])))
 
 
 def articles_menu(ctx: CallContext, topic: str = "", page: int | str = 0) -> Menu:
+    """A page of a topic's articles: up to three, and the next list key for the next page."""
     page = as_int(page)
     found = ctx.session.get(Topic, topic)
     if found is None:
@@ -192,19 +222,22 @@ def articles_menu(ctx: CallContext, topic: str = "", page: int | str = 0) -> Men
     articles = ctx.session.scalars(
         select(Article).where(Article.topic_id == topic).order_by(Article.position, Article.title)
     ).all()
-    start_at = page * ARTICLES_PER_PAGE
-    shown = articles[start_at:start_at + ARTICLES_PER_PAGE]
-    intro = [ctx.t("articles_intro" if page == 0 else "articles_more_intro", topic=found.name)]
-    if not articles:
-        intro.append(ctx.t("no_articles"))
-    choices = [Choice(str(key), "article", {"id": article.id}, words=(article.title.lower(),),
-                      line="article_choice", values={"title": article.title})
-               for key, article in enumerate(shown, 1)]
-    if start_at + ARTICLES_PER_PAGE < len(articles):
-        choices.append(Choice("6", "menu", {"name": "articles", "topic": topic, "page": page + 1},
+    more = (page + 1) * ARTICLES_PER_PAGE < len(articles)
+    shown = articles[page * ARTICLES_PER_PAGE:(page + 1) * ARTICLES_PER_PAGE]
+    intro = [] if articles else [ctx.t("no_articles")]  # the caller just picked the topic: no header
+    options = [option("article", {"id": article.id}, words=(article.title.lower(),),
+                      line="article_choice", values={"title": spoken_title(article)})
+               for article in shown]
+    if more:
+        options.append(option("menu", {"name": "articles", "topic": topic, "page": page + 1},
                               words=("more", "next"), line="choice_more_articles"))
-    choices.append(Choice("7", "menu", {"name": "topics"}, words=("back", "topics"), line="choice_back_to_topics"))
-    return Menu(intro=intro, choices=choices)
+    back = option("menu", {"name": "topics"}, words=("back", "topics", "other topics"))  # said, not keyed
+    return Menu(intro=intro, choices=[*listed(*options), back])
+
+
+def spoken_title(article: Article) -> str:
+    """A title as it sounds inside a sentence (front matter `spoken_title`, else derived)."""
+    return article.to_text().said_title
 
 
 def browsed_article(ctx: CallContext, id: str = "") -> Turn:
@@ -219,11 +252,14 @@ def browsed_article(ctx: CallContext, id: str = "") -> Turn:
 def after_article_menu(ctx: CallContext, id: str = "") -> Menu:
     article = ctx.session.get(Article, id)
     topic = article.topic_id if article else ""
+    texting = [shared(TEXT_ME, "text_me", {"what": "article", "about": id, "back": "after_article", "id": id})
+               ] if ctx.settings.sms_enabled and article is not None else []
     return Menu(
         choices=[
-            Choice("1", "menu", {"name": "articles", "topic": topic, "page": 0}, words=("other articles", "more"),
-                   line="choice_other_articles"),
-            Choice("2", "ask", words=("question", "ask"), line="choice_ask_different"),
+            *listed(option("menu", {"name": "articles", "topic": topic, "page": 0},
+                           words=("other articles", "more", "back"), line="choice_other_articles")),
+            shared(ASK_ANOTHER, "ask", {"again": 1}),
+            *texting,
         ],
         repeat=Step("article", {"id": id}),
     )

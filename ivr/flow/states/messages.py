@@ -10,7 +10,7 @@ from ...tickets.service import RecordingCallback, store_voicemail
 from ...tts.spoken import spoken_reference
 from ..actions import Hangup, Listen, Record, Say, Step, Turn, as_int, goto
 from ..context import CallContext
-from ..menus import Choice, Menu, menu_turn
+from ..menus import TEXT_ME, Menu, menu_turn, shared
 
 
 def message(ctx: CallContext, missed: int | str = 0) -> Turn:
@@ -45,9 +45,9 @@ def message_saved(ctx: CallContext, missed: int | str = 0) -> Turn:
 
 def after_reference_menu(ctx: CallContext, ref: str = "") -> Menu:
     """After the reference is read out: one key texts it to the caller; silence says goodbye."""
-    return Menu(choices=[Choice("1", "text_me", {"what": "ticket", "about": ref, "back": "after_reference", "ref": ref},
-                                words=("text", "text me", "send it", "text message", "sms"), line="choice_text_me")],
-                on_silence=Step("goodbye"), questions=False, announce_common=False)
+    return Menu(choices=[shared(TEXT_ME, "text_me", {"what": "ticket", "about": ref, "back": "after_reference",
+                                                     "ref": ref})],
+                on_silence=Step("goodbye"), questions=False)
 
 
 def may_rate(ctx: CallContext) -> bool:

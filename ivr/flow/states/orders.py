@@ -33,7 +33,18 @@ from ...spool import TRANSIENT
 from ...tts.spoken import spell_out_digits
 from ..actions import Listen, Say, Step, Turn, as_int, goto
 from ..context import CallContext
-from ..menus import NO_INPUT_LIMIT, Choice, Menu, choice_vocabulary, menu_turn, wants_main_menu
+from ..menus import (
+    MESSAGE,
+    NO_INPUT_LIMIT,
+    TEXT_ME,
+    Menu,
+    choice_vocabulary,
+    listed,
+    menu_turn,
+    option,
+    shared,
+    wants_main_menu,
+)
 
 log = logging.getLogger(__name__)
 
@@ -120,11 +131,11 @@ def order_number(ctx: CallContext, attempt: int | str = 0) -> Turn:
 
 
 def order_confirm_menu(ctx: CallContext, number: str = "") -> Menu:
-    return Menu(questions=False, announce_common=False, choices=[
-        Choice("1", "order_lookup", {"number": number}, line="choice_order_yes",
+    return Menu(questions=False, choices=listed(
+        option("order_lookup", {"number": number}, line="choice_order_yes",
                words=("yes", "yeah", "yep", "correct", "that's right", "right")),
-        Choice("2", "order", {"again": 1}, line="choice_order_reenter", words=("no", "nope", "wrong", "not right")),
-    ])
+        option("order", {"again": 1}, line="choice_order_reenter", words=("no", "nope", "wrong", "not right")),
+    ))
 
 
 def _details(ctx: CallContext, found: OrderRecord) -> Turn:
@@ -223,20 +234,21 @@ def _spoken_postcode(said: str) -> str:
 
 def after_order_menu(ctx: CallContext, number: str = "") -> Menu:
     # The repeat key reads the details again (this call has already proven it may hear them).
+    texting = [shared(TEXT_ME, "text_me", {"what": "order", "about": number, "back": "after_order", "number": number})
+               ] if ctx.settings.sms_enabled else []
     return Menu(questions=False, repeat=Step("order_lookup", {"number": number}), choices=[
-        Choice("1", "text_me", {"what": "order", "about": number, "back": "after_order", "number": number},
-               words=("text", "text me", "send it", "text message", "sms"), line="choice_text_me"),
-        Choice("2", "order", {"again": 1}, words=("another order", "another", "different order"),
-               line="choice_another_order"),
+        *listed(option("order", {"again": 1}, words=("another order", "another", "different order"),
+                       line="choice_another_order")),
+        *texting,
     ])
 
 
 def order_failed_menu(ctx: CallContext) -> Menu:
-    return Menu(questions=False, choices=[
-        Choice("1", "order", {"again": 1}, words=("another order", "try again"), line="choice_another_order"),
-    ])
+    return Menu(questions=False, read_universal=(MESSAGE,), choices=listed(
+        option("order", {"again": 1}, words=("another order", "try again"), line="choice_another_order"),
+    ))
 
 
 def order_locked_menu(ctx: CallContext) -> Menu:
-    """Only the universal keys: the message key (said in every menu's closing line), repeat, star."""
-    return Menu(questions=False, choices=[])
+    """Only the universal keys: the message key (read here), repeat, star."""
+    return Menu(questions=False, choices=[], read_universal=(MESSAGE,))

@@ -10,11 +10,11 @@ import re
 
 from ...calls.events import Event
 from ...tickets.callbacks import request_callback
-from ...tts.spoken import spell_out_digits, spoken_reference
+from ...tts.spoken import spell_out_digits, spoken_phone_number, spoken_reference
 from ..actions import Hangup, Listen, Say, Step, Transfer, Turn, as_int, goto
 from ..context import CallContext
-from ..menus import MESSAGE_KEY, REPEAT_KEY, Choice, Menu, menu_turn
-from .desk import desk_now
+from ..menus import MESSAGE, Menu, listed, menu_turn, option
+from .desk import callback_when, desk_now
 
 ANSWERED = {"completed", "answered"}
 
@@ -56,11 +56,11 @@ def transfer_done(ctx: CallContext, i: int | str = 0) -> Turn:
 
 
 def after_hours_menu(ctx: CallContext) -> Menu:
-    # The same keys as the main menu: 4 for a callback, 8 (everywhere) for a message.
-    return Menu(intro=[ctx.t("after_hours_intro")], questions=False, universal_lines=(MESSAGE_KEY, REPEAT_KEY),
-                offer_person=False, choices=[
-                    Choice("4", "callback", words=("call back", "call me back", "callback"), line="choice_callback"),
-                ])
+    # What the flow can do instead of a person: the main menu's callback (the same key) or a message.
+    from .main import main_menu
+
+    callback = next(c for c in main_menu(ctx, brief=0).choices if c.target == "callback")
+    return Menu(questions=False, read_universal=(MESSAGE,), choices=[callback])
 
 
 # --------------------------------------------------------------------------- callbacks
@@ -82,12 +82,12 @@ def callback(ctx: CallContext) -> Turn:
 
 def callback_number_menu(ctx: CallContext) -> Menu:
     return Menu(intro=[ctx.t("callback_own_number", last4=spell_out_digits(ctx.caller[-4:]))], questions=False,
-                choices=[
-                    Choice("1", "callback_confirmed", {}, words=("yes", "confirm", "that's right"),
+                choices=listed(
+                    option("callback_confirmed", {}, words=("yes", "confirm", "that's right"),
                            line="choice_callback_confirm"),
-                    Choice("2", "callback_type", {}, words=("different", "another number", "no"),
+                    option("callback_type", {}, words=("different", "another number", "no"),
                            line="choice_callback_other"),
-                ])
+                ))
 
 
 def callback_type(ctx: CallContext, attempt: int | str = 0, bad: int | str = 0) -> Turn:
@@ -113,16 +113,16 @@ def callback_typed(ctx: CallContext, attempt: int | str = 0) -> Turn:
             return offer_message(ctx)
         return Turn(goto("callback_type", attempt=attempt, bad=1 if digits else 2))
     return menu_turn(ctx, "callback_confirm", {"number": number},
-                     preface=[Say(ctx.t("callback_read_back", number=spell_out_digits(re.sub(r"\D", "", digits))),
+                     preface=[Say(ctx.t("callback_read_back", number=spoken_phone_number(number, ctx.caller)),
                                   private=True)])
 
 
 def callback_confirm_menu(ctx: CallContext, number: str = "") -> Menu:
-    return Menu(questions=False, choices=[
-        Choice("1", "callback_confirmed", {"number": number}, words=("yes", "confirm", "that's right"),
+    return Menu(questions=False, choices=listed(
+        option("callback_confirmed", {"number": number}, words=("yes", "confirm", "that's right"),
                line="choice_callback_confirm"),
-        Choice("2", "callback_type", {}, words=("no", "again", "wrong"), line="choice_callback_retype"),
-    ])
+        option("callback_type", {}, words=("no", "again", "wrong"), line="choice_callback_retype"),
+    ))
 
 
 def callback_confirmed(ctx: CallContext, number: str = "") -> Turn:
@@ -133,7 +133,7 @@ def callback_confirmed(ctx: CallContext, number: str = "") -> Turn:
         return Turn(goto("callback_type"))
     ticket = request_callback(ctx.session, ctx.call_sid, ctx.caller, number)
     ctx.log(Event.CALLBACK_TICKET, ticket_id=ticket.id, reference=ticket.reference)
-    said = ctx.t("callback_saved", number=spell_out_digits(number.lstrip("+")),
+    said = ctx.t("callback_saved", number=spoken_phone_number(number, ctx.caller), when=callback_when(ctx),
                  reference=spoken_reference(ticket.reference or ""))
     return Turn(Say(said, interruptible=False, private=True), goto("goodbye"))
 

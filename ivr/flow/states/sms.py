@@ -1,7 +1,7 @@
 """'Text me that': send the caller an answer, an order's details or a ticket reference by SMS.
 
 Any menu offers it with a choice such as
-    Choice("1", "text_me", {"what": "order", "about": number, "back": "after_order", "number": number})
+    shared(TEXT_ME, "text_me", {"what": "order", "about": number, "back": "after_order", "number": number})
 `what` (article | order | ticket) and `about` (its id, number or reference) say what to send (see
 ivr/sms/service.py: the recipient is always the call's own number); `back` is the menu to return
 to and the remaining parameters are that menu's (so a menu must not use the names what, about,
