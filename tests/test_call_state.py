@@ -21,6 +21,7 @@ from ivr.services import services
 from ivr.stream.flowrun import FlowRunner
 
 from .test_db_lock import HOLDER
+from .test_orders import heard, start_order, t
 
 
 @pytest.fixture
@@ -50,19 +51,6 @@ def lock_db(app):
         if proc.poll() is None:
             proc.stdin.close()
             proc.wait(timeout=30)
-
-
-def heard(step) -> str:
-    return " ".join(step.heard)
-
-
-def t(app, pid: str, **values) -> str:
-    return services(app).prompts.text(pid, **values)
-
-
-def start_order(driver):
-    driver.start()
-    return driver.press("3")
 
 
 def _call(app, sid: str) -> Call:
