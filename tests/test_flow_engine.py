@@ -68,3 +68,12 @@ def test_the_flow_carries_the_recognition_vocabulary_in_its_actions(app, db, mon
     record = run_state(context(app, db), Step("ask")).last
     assert isinstance(record, Record) and record.purpose == "question" and not record.vocabulary.closed
     assert record.vocabulary.phrases == tuple(kb_phrases(search_engine(app, db).articles)) != ()
+
+
+def test_the_callers_own_number_is_never_a_shared_clip(app, db):
+    """"We'll call you back on the number ending in 2 2 2 2": the caller's data, so private."""
+    ctx = context(app, db)
+    turn = run_state(ctx, Step("menu", {"name": "callback_number"}))
+    spoken = [p for p in turn.last.prompts if "2 2 2 2" in p.text]
+    assert spoken and all(p.private for p in spoken)
+    assert not any(p.private for p in turn.last.prompts if p not in spoken)  # the choices stay shared

@@ -104,6 +104,7 @@ def listed(*options: Choice) -> list[Choice]:
 class Menu:
     choices: list[Choice]
     intro: list[str] = field(default_factory=list)  # said before the choices
+    private_intro: bool = False  # the intro holds the caller's data (their number): never a shared clip
     repeat: Step | None = None  # what the repeat key replays (default: this menu)
     message: Step | None = None  # where the message key leads (default: the message state)
     on_silence: Step | None = None  # default: say "I didn't hear anything" and read it again
@@ -317,7 +318,8 @@ def menu_turn(ctx: CallContext, name: str, params: dict[str, Any], *, attempt: i
     choices = all_choices(name, built, params)
     hints = tuple(sorted({w for c in choices for w in c.words}))
     spoken = [*(preface or []), *menu_says(ctx, name, built), *(coda or [])]
-    says = [p if isinstance(p, Say) else Say(p) for p in spoken if p]
+    private = set(built.intro) if built.private_intro else set()
+    says = [p if isinstance(p, Say) else Say(p, private=p in private) for p in spoken if p]
     ctx.log(Event.MENU, menu=name, attempt=attempt, **{k: str(v) for k, v in params.items()})
     return Turn(Listen(
         prompts=tuple(says),

@@ -81,7 +81,8 @@ def callback(ctx: CallContext) -> Turn:
 
 
 def callback_number_menu(ctx: CallContext) -> Menu:
-    return Menu(intro=[ctx.t("callback_own_number", last4=spell_out_digits(ctx.caller[-4:]))], questions=False,
+    return Menu(intro=[ctx.t("callback_own_number", last4=spell_out_digits(ctx.caller[-4:]))], private_intro=True,
+                questions=False,
                 choices=listed(
                     option("callback_confirmed", {}, words=("yes", "confirm", "that's right"),
                            line="choice_callback_confirm"),
