@@ -43,6 +43,10 @@ def ids_used_in_code(root: Path = CODE_ROOT) -> tuple[set[str], set[str]]:
                 used.update(kw.value.value for kw in node.keywords
                             if kw.arg in ("line", "lead") and isinstance(kw.value, ast.Constant)
                             and isinstance(kw.value.value, str) and kw.value.value)
+            if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id == "lead"
+                    and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
+                # A field's default line (Menu.lead = "menu_press"): used by every menu that keeps it.
+                used.add(node.value.value)
             if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict)
                     and any(isinstance(t, ast.Name) and t.id.endswith("_LINES") for t in node.targets)):
                 # A table of lines by meaning (menus.SHARED_LINES): its values are prompt ids.
