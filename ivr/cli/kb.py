@@ -150,6 +150,7 @@ def cmd_eval(file: Path, show_misses: bool, as_json: bool) -> int:
 
 SIGNALS = {
     "confident": "the leading article is likely enough, and far enough ahead of the runner-up, to answer",
+    "listed": "the question is one of the leading article's own sample questions, said again",
     "close_call": "two articles are plausible and neither clearly wins: the caller picks",
     "unsure": "the question looks covered, but no article is likely enough to read out",
     "off_topic": "the question is unlike anything the knowledge base covers",
@@ -177,6 +178,7 @@ def cmd_ask(question: str, limit: int, as_json: bool) -> int:
     data = {
         "question": question,
         "heard_as": heard,
+        "asked": decision.asked,
         "outcome": outcome,
         "signal": decision.signal,
         "explanation": SIGNALS.get(decision.signal, ""),
@@ -194,6 +196,8 @@ def cmd_ask(question: str, limit: int, as_json: bool) -> int:
     print(f"question: {question}")
     if heard != question:
         print(f"heard as: {heard}")
+    if decision.asked and decision.asked != heard:
+        print(f"taken as: {decision.asked}  (fillers and wrappers dropped, or a ramble's clause)")
     if outcome == "answer":
         print(f"caller gets: the answer from {data['offered'][0]} ({decision.hits[0].title})")
     elif outcome == "choice":
