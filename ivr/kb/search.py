@@ -438,22 +438,32 @@ class SearchEngine:
         """
         views = self.views(question)
         as_said = views[1] if len(views) > 1 and views[1] == self.heard_as(question) else None
-        vectors = (self.embedder.embed(views) if self.embedder is not None and self._vectors is not None
-                   else [None] * len(views))
+        semantic = self.embedder is not None and self._vectors is not None
+        first = 2 if as_said is not None else 1  # the windows, if any, start here
+        vectors = list(self.embedder.embed(views[:first])) if semantic else [None] * len(views)
         best = None
         whole: list[int] = []
-        for k, (text, vector) in enumerate(zip(views, vectors)):
+        whole_fused, whole_scope, clear = None, 0.0, False
+        t = self.thresholds
+        for k, text in enumerate(views):
+            if k == len(vectors):
+                # Clause windows can only make the whole's leader more certain: embed them only
+                # when that can change the outcome (the whole leads clearly but isn't answered).
+                lead = self._probability(whole_fused, whole[0]) if whole else 0.0
+                if not clear or (whole_scope >= t.in_scope and lead >= t.answer):
+                    break
+                vectors += list(self.embedder.embed(views[k:]))
+            vector = vectors[k]
             sims = self._similarities(vector) if vector is not None else None
             fused = self._fused(text, vector, sims=sims)
             in_scope = self._in_scope(*sims) if sims is not None else 1.0
             order = [int(i) for i in np.argsort(-self._ranking(fused, vector))[:limit]]
             if k == 0:
-                whole = order
-                ratio = self.thresholds.lead_ratio
-                clear = len(order) < 2 or self._probability(fused, order[0]) >= ratio * self._probability(fused, order[1])
-            elif k > 1 or as_said is None:
-                if not clear or not order or order[0] != whole[0]:
-                    continue  # a clause about something else than the whole (a side remark), or no clear whole
+                whole, whole_fused, whole_scope = order, fused, in_scope
+                clear = len(order) < 2 or (self._probability(fused, order[0])
+                                           >= t.lead_ratio * self._probability(fused, order[1]))
+            elif (k > 1 or as_said is None) and (not clear or not order or order[0] != whole[0]):
+                continue  # a clause about something else than the whole (a side remark), or no clear whole
             top = self._probability(fused, order[0]) if order else 0.0
             quality = in_scope * top - (AS_SAID_GAIN if k == 1 and as_said is not None else 0.0)
             if best is None or quality > best[0]:
