@@ -8,7 +8,7 @@ import click
 from sqlalchemy import func, or_, select
 
 from ..hours.kb import HoursError, publish_configured_hours
-from ..kb.evaluate import evaluate, read_labelled_csv
+from ..kb.evaluate import evaluate_by_kind, read_labelled_kinds
 from ..kb.files import KBFormatError, add_sample_question, read_knowledge_base
 from ..kb.loader import load_knowledge_base
 from ..kb.models import QuestionAsked
@@ -122,40 +122,54 @@ def cmd_add_sample(article_id: str, question: str, path: Path | None, no_reload:
 
 
 @kb.command("eval", help="accuracy of the loaded knowledge base on a labelled CSV (text,article_id; "
-                        "an empty article_id means the question should be declined)")
+                        "an empty article_id means the question should be declined; an optional kind "
+                        "column, e.g. plain / wrapped / ramble / off-topic, adds a report per kind)")
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--misses", "show_misses", is_flag=True, help="also list the rows that went wrong")
 @click.option("--json", "as_json", is_flag=True)
 def cmd_eval(file: Path, show_misses: bool, as_json: bool) -> int:
     app = load_app()
     try:
-        rows = read_labelled_csv(file)
+        rows = read_labelled_kinds(file)
     except (OSError, ValueError) as exc:
         raise CLIError(str(exc)) from None
     with app_session(app) as session:
         engine = search_engine(app, session)
-    unknown = sorted({aid for _, aid in rows if aid} - {a.id for a in engine.articles})
+    unknown = sorted({aid for _, aid, _ in rows if aid} - {a.id for a in engine.articles})
     if unknown:
         raise CLIError(f"{file}: article id(s) not in the loaded knowledge base: {', '.join(unknown[:5])}")
     misses: list[dict] = []
-    report = evaluate(engine, rows, misses if show_misses else None)
+    report, by_kind = evaluate_by_kind(engine, rows, misses if show_misses else None)
     data = report.as_dict()
     if as_json:
-        print(json.dumps({**data, "misses": misses} if show_misses else data, indent=2))
+        out = {**data, **({"by_kind": {k: r.as_dict() for k, r in by_kind.items()}} if by_kind else {})}
+        print(json.dumps({**out, "misses": misses} if show_misses else out, indent=2))
         return 0
     for key, value in data.items():
         print(f"{key}={value:.4f}" if isinstance(value, float) else f"{key}={value}")
+    for kind, r in by_kind.items():
+        # The figures that matter per kind: right / wrong / declined for questions the knowledge
+        # base covers, answered / offered a choice for those it doesn't.
+        if r.in_scope:
+            print(f"[{kind}] n={r.in_scope} right={r.in_scope_right:.4f} wrong={r.in_scope_wrong:.4f} "
+                  f"declined={r.in_scope_declined:.4f} answered={r.answered_share:.4f} "
+                  f"choice={r.choice_share:.4f} top1={r.top1:.4f}")
+        if r.out_of_scope:
+            print(f"[{kind}] n={r.out_of_scope} off_topic_answered={r.oos_answered:.4f} "
+                  f"off_topic_choice={r.oos_choice:.4f} off_topic_declined={r.oos_declined:.4f}")
     if show_misses:
         print(f"misses ({len(misses)}):")
         for m in misses:
             want = m["expected"] or "(decline)"
             got = {"answer": "answered ", "choose": "offered "}.get(m["outcome"], "declined") + " / ".join(m["offered"])
-            print(f"  {m['text']!r}: expected {want}, {got} [{m['signal']}]")
+            kind = f" ({m['kind']})" if m.get("kind") else ""
+            print(f"  {m['text']!r}{kind}: expected {want}, {got} [{m['signal']}]")
     return 0
 
 
 SIGNALS = {
     "confident": "the leading article is likely enough, and far enough ahead of the runner-up, to answer",
+    "listed": "the question is one of the leading article's own sample questions, said again",
     "close_call": "two articles are plausible and neither clearly wins: the caller picks",
     "unsure": "the question looks covered, but no article is likely enough to read out",
     "off_topic": "the question is unlike anything the knowledge base covers",
@@ -183,6 +197,7 @@ def cmd_ask(question: str, limit: int, as_json: bool) -> int:
     data = {
         "question": question,
         "heard_as": heard,
+        "asked": decision.asked,
         "outcome": outcome,
         "signal": decision.signal,
         "explanation": SIGNALS.get(decision.signal, ""),
@@ -200,6 +215,8 @@ def cmd_ask(question: str, limit: int, as_json: bool) -> int:
     print(f"question: {question}")
     if heard != question:
         print(f"heard as: {heard}")
+    if decision.asked and decision.asked != heard:
+        print(f"taken as: {decision.asked}  (fillers and wrappers dropped, or a ramble's clause)")
     if outcome == "answer":
         print(f"caller gets: the answer from {data['offered'][0]} ({decision.hits[0].title})")
     elif outcome == "choice":

@@ -3,7 +3,9 @@
 A labelled row is (question, article_id); an empty article_id means the knowledge base does not
 cover the question and the right outcome is to decline. In-scope rows count as right when the
 caller gets the right answer, or a two-way choice that holds it; wrong when a wrong article is
-read out. Out-of-scope rows count as answered when any article is read out.
+read out. Out-of-scope rows count as answered when any article is read out. An optional third
+column, kind, groups rows (e.g. plain, wrapped, ramble, off-topic): `evaluate_by_kind` reports each
+group as well as the whole file, from one pass.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .search import SearchEngine
+from .search import Decision, SearchEngine
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,11 @@ class EvalReport:
 
 def read_labelled_csv(path: str | Path) -> list[tuple[str, str]]:
     """Rows of (question, article_id) from a CSV with columns text,article_id; '' = should decline."""
+    return [(text, aid) for text, aid, _ in read_labelled_kinds(path)]
+
+
+def read_labelled_kinds(path: str | Path) -> list[tuple[str, str, str]]:
+    """Rows of (question, article_id, kind); kind is the optional `kind` column ('' without it)."""
     path = Path(path)
     with open(path, newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
@@ -56,32 +63,63 @@ def read_labelled_csv(path: str | Path) -> list[tuple[str, str]]:
             if not text:
                 raise ValueError(f"{path}:{reader.line_num}: the text is empty "
                                  "(article_id may be empty: it means the question should be declined)")
-            rows.append((text, aid))
+            rows.append((text, aid, (row.get("kind") or "").strip()))
     if not rows:
         raise ValueError(f"{path}: no rows")
     return rows
 
 
-def evaluate(engine: SearchEngine, rows: Iterable[tuple[str, str]], misses: list[dict] | None = None) -> EvalReport:
+@dataclass(frozen=True)
+class _Asked:
+    text: str
+    expected: str
+    kind: str
+    decision: Decision
+    ms: float
+
+
+def _ask(engine: SearchEngine, rows: Iterable[tuple], misses: list[dict] | None) -> list[_Asked]:
+    asked = []
+    for row in rows:
+        text, expected = row[0], row[1]
+        kind = row[2] if len(row) > 2 else ""
+        start = time.perf_counter()
+        decision = engine.decide(text)
+        asked.append(_Asked(text, expected, kind, decision, (time.perf_counter() - start) * 1000))
+        if misses is not None:
+            ids = [h.article_id for h in decision.hits]
+            offered = ids[: {"answer": 1, "choose": 2}.get(decision.kind, 0)]
+            if bool(offered) if not expected else expected not in offered:
+                misses.append({"text": text, "expected": expected, "outcome": decision.kind,
+                               "signal": decision.signal, "offered": offered, "in_scope": decision.in_scope,
+                               "top": ids[0] if ids else None, **({"kind": kind} if kind else {})})
+    return asked
+
+
+def evaluate(engine: SearchEngine, rows: Iterable[tuple], misses: list[dict] | None = None) -> EvalReport:
     """Ask every row through `decide`; rows that went wrong are appended to `misses` if given."""
+    return _report(_ask(engine, rows, misses))
+
+
+def evaluate_by_kind(engine: SearchEngine, rows: Iterable[tuple[str, str, str]],
+                     misses: list[dict] | None = None) -> tuple[EvalReport, dict[str, EvalReport]]:
+    """The whole file's report and one per kind (rows without a kind are only in the whole)."""
+    asked = _ask(engine, rows, misses)
+    kinds = sorted({a.kind for a in asked if a.kind})
+    return _report(asked), {k: _report([a for a in asked if a.kind == k]) for k in kinds}
+
+
+def _report(asked: list[_Asked]) -> EvalReport:
     top1 = top3 = answered = answered_in = answered_right = chose = declined = 0
     right = wrong = in_declined = in_n = 0
     oos_n = oos_answered = oos_choice = oos_declined = 0
     latencies = []
     n = 0
-    for text, expected in rows:
+    for a in asked:
+        expected, decision = a.expected, a.decision
         n += 1
-        start = time.perf_counter()
-        decision = engine.decide(text)
-        latencies.append((time.perf_counter() - start) * 1000)
+        latencies.append(a.ms)
         ids = [h.article_id for h in decision.hits]
-        if misses is not None:
-            offered = ids[: {"answer": 1, "choose": 2}.get(decision.kind, 0)]
-            missed = (bool(offered) if not expected else expected not in offered)
-            if missed:
-                misses.append({"text": text, "expected": expected, "outcome": decision.kind,
-                               "signal": decision.signal, "offered": offered, "in_scope": decision.in_scope,
-                               "top": ids[0] if ids else None})
         answered += decision.kind == "answer"
         chose += decision.kind == "choose"
         declined += decision.kind == "none"

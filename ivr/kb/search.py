@@ -42,6 +42,8 @@ from . import head as article_head
 from .article import ArticleText
 from .embedding import EmbeddingUnavailable, get_embedder
 from .soundalike import SoundAlike
+from .utterance import core as utterance_core
+from .utterance import windows as utterance_windows
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,12 @@ LOO_SAMPLE = 600  # held-out questions used to fit the calibration
 NEGATIVE_COVERED = 0.7
 MIN_SCOPE_SAMPLE = 6  # held-out sample questions needed to fit the in-scope probability
 OFF_TOPIC_FILE = Path(__file__).parent / "data" / "off_topic.txt"
+# The question as said, wrappers and all, is scored instead of without them only if it is this
+# much better (in scope x top article probability); see SearchEngine._hits.
+AS_SAID_GAIN = 0.05
+# A question this close (cosine) to one of an article's sample questions is that sample question,
+# said again; it is answered by that article if no other article lists one LISTED_ALONE or closer.
+LISTED, LISTED_ALONE = 0.95, 0.9
 
 
 def stem(word: str) -> str:
@@ -94,10 +102,12 @@ class Hit:
 class Decision:
     kind: Literal["answer", "choose", "none"]
     hits: list[Hit]
-    # Which signal decided: "confident", "close_call", "unsure" (no article likely enough),
-    # "off_topic" (the question is unlike anything the knowledge base covers) or "empty".
+    # Which signal decided: "confident", "listed" (one of the article's sample questions, said
+    # again), "close_call", "unsure" (no article likely enough), "off_topic" (the question is
+    # unlike anything the knowledge base covers) or "empty".
     signal: str = ""
     in_scope: float | None = None  # probability that the knowledge base covers the question at all
+    asked: str = ""  # what was scored: the question without fillers and wrappers, or a ramble's clause
 
 
 @dataclass(frozen=True)
@@ -404,41 +414,94 @@ class SearchEngine:
         """The question with sound-alike recognition errors mapped to the knowledge base's words."""
         return self._soundalike.correct(question) if self._soundalike else question
 
-    def _hits(self, question: str, limit: int) -> tuple[np.ndarray, list[Hit], float]:
-        """The fused scores, the best `limit` articles in ranking order with confidences, and
-        the probability that the knowledge base covers the question at all."""
-        question = self.heard_as(question)
-        vector = self._embed_question(question)
-        sims = None
-        if vector is not None and self._vectors is not None:
-            sims = self._similarities(vector)
-        fused = self._fused(question, vector, sims=sims)
-        in_scope = self._in_scope(*sims) if sims is not None else 1.0
-        order = [int(i) for i in np.argsort(-self._ranking(fused, vector))[:limit]]
+    def views(self, question: str) -> list[str]:
+        """What is scored for an utterance: the question without hesitations and wrappers
+        (utterance.core); the question as said, if that differs (a knowledge base may have
+        "thanks" or "how's it going" as its question); for a ramble, its clause windows
+        (utterance.windows). Wrappers are peeled before sound-alikes are mapped, so "thanks" is
+        dropped rather than read as "things"."""
+        heard = self.heard_as(question)
+        said = utterance_core(self.heard_as(utterance_core(question)))
+        return [said, *([heard] if heard != said else []), *utterance_windows(said)]
+
+    def _hits(self, question: str, limit: int) -> tuple[np.ndarray, list[Hit], float, str, bool]:
+        """The fused scores, the best `limit` articles in ranking order with confidences, the
+        probability that the knowledge base covers the question at all, the text scored, and
+        whether that text is one of the leading article's own sample questions (near verbatim:
+        cosine LISTED+, and no other article lists anything as close, LISTED_ALONE).
+
+        Of the views, the one most likely both to be covered and to have a clear article wins (in
+        scope x the top article's probability); the question as said, wrappers and all, only if it
+        is AS_SAID_GAIN better than without them; a ramble's clause only if the whole utterance
+        already leads with its article by the answer rule's lead ratio (the clause sharpens what
+        the whole says; it does not answer a side remark, "do you accept cash? because I deposited
+        some and can't see it", nor settle a close call between two articles).
+        """
+        views = self.views(question)
+        as_said = views[1] if len(views) > 1 and views[1] == self.heard_as(question) else None
+        semantic = self.embedder is not None and self._vectors is not None
+        first = 2 if as_said is not None else 1  # the windows, if any, start here
+        vectors = list(self.embedder.embed(views[:first])) if semantic else [None] * len(views)
+        best = None
+        whole: list[int] = []
+        whole_fused, whole_scope, clear = None, 0.0, False
+        t = self.thresholds
+        for k, text in enumerate(views):
+            if k == len(vectors):
+                # Clause windows can only make the whole's leader more certain: embed them only
+                # when that can change the outcome (the whole leads clearly but isn't answered).
+                lead = self._probability(whole_fused, whole[0]) if whole else 0.0
+                if not clear or (whole_scope >= t.in_scope and lead >= t.answer):
+                    break
+                vectors += list(self.embedder.embed(views[k:]))
+            vector = vectors[k]
+            sims = self._similarities(vector) if vector is not None else None
+            fused = self._fused(text, vector, sims=sims)
+            in_scope = self._in_scope(*sims) if sims is not None else 1.0
+            order = [int(i) for i in np.argsort(-self._ranking(fused, vector))[:limit]]
+            if k == 0:
+                whole, whole_fused, whole_scope = order, fused, in_scope
+                clear = len(order) < 2 or (self._probability(fused, order[0])
+                                           >= t.lead_ratio * self._probability(fused, order[1]))
+            elif (k > 1 or as_said is None) and (not clear or not order or order[0] != whole[0]):
+                continue  # a clause about something else than the whole (a side remark), or no clear whole
+            top = self._probability(fused, order[0]) if order else 0.0
+            quality = in_scope * top - (AS_SAID_GAIN if k == 1 and as_said is not None else 0.0)
+            if best is None or quality > best[0]:
+                listed = False
+                if sims is not None and order:
+                    others = np.delete(sims[0], order[0])
+                    listed = bool(sims[0][order[0]] >= LISTED and (not len(others) or others.max() < LISTED_ALONE))
+                best = (quality, text, fused, order, in_scope, listed)
+        _, text, fused, order, in_scope, listed = best
         return fused, [Hit(self.articles[i].id, self.articles[i].title, round(self._probability(fused, i), 4))
-                       for i in order], in_scope
+                       for i in order], in_scope, text, listed
 
     def search(self, question: str, limit: int = 3) -> list[Hit]:
         if not self.articles or not question.strip():
             return []
-        fused, hits, _ = self._hits(question, limit)
+        fused, hits, _, _, _ = self._hits(question, limit)
         return hits if fused.any() else []
 
     def decide(self, question: str, limit: int = 3) -> Decision:
         """Answer, offer the caller a choice of two, or decline; `signal` says which rule decided."""
         if not self.articles or not question.strip():
             return Decision("none", [], "empty")
-        _, hits, in_scope = self._hits(question, limit)
+        _, hits, in_scope, asked, listed = self._hits(question, limit)
         t = self.thresholds
         scope = round(in_scope, 4)
         if not hits:
-            return Decision("none", hits, "unsure", scope)
+            return Decision("none", hits, "unsure", scope, asked)
         if in_scope < t.in_scope:
-            return Decision("none", hits, "off_topic", scope)
+            return Decision("none", hits, "off_topic", scope, asked)
         runner_up = hits[1].score if len(hits) > 1 else 0.0
         if hits[0].score >= t.answer and hits[0].score >= t.lead_ratio * runner_up:
-            return Decision("answer", hits, "confident", scope)
+            return Decision("answer", hits, "confident", scope, asked)
+        if listed and hits[0].score >= t.lead_ratio * runner_up:
+            # The caller said one of this article's own sample questions: the knowledge base has
+            # already said where it goes (the calibration, fitted on held-out phrasings, can't know).
+            return Decision("answer", hits, "listed", scope, asked)
         if len(hits) > 1 and runner_up >= t.choose_floor:
             # Two different articles are both plausible and neither clearly wins: let the caller pick.
-            return Decision("choose", hits, "close_call", scope)
-        return Decision("none", hits, "unsure", scope)
+            return Decision("choose", hits, "close_call", scope, asked)
+        return Decision("none", hits, "unsure", scope, asked)
