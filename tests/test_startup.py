@@ -65,11 +65,16 @@ def test_a_reload_keeps_answering_with_the_old_index_until_the_new_one_is_swappe
     assert engine.decide("can I bring my dog into the shop").hits[0].article_id == "pet-policy"
 
 
-def test_warm_up_renders_every_keys_menu_lines(app):
+def test_warm_up_renders_every_keys_menu_lines(settings_overrides):
     """Menus read their choices in one sentence built from the key map: warm-up renders each menu's, or every
     call waits (the main menu with and without the person key, the prompt after an answer with texting)."""
     from ivr.tts.service import texts_to_render
 
+    from .conftest import make_test_app
+
+    # Someone to transfer to, so the main menu can offer a person (0): warm-up renders that version too.
+    app = make_test_app({**settings_overrides, "extra": {**settings_overrides["extra"], "IVR_TRANSFER_TO": "+15005550006"}},
+                        template="loaded")
     texts = texts_to_render(app)
     assert "Say what you need, or press 1 to ask, 2 for topics, 3 for orders, 4 for a callback, or 0 for a person." in texts
     assert "Say what you need, or press 1 to ask, 2 for topics, 3 for orders, 4 for a callback, or 8 for a message." in texts
