@@ -297,7 +297,8 @@ def main() -> int:
            "IVR_INSTANCE_PATH": str(instance), "DATABASE_URL": url, "IVR_TTS": args.tts,
            "IVR_RECONCILE_SECONDS": "0", "LOG_LEVEL": "WARNING"}
     py = sys.executable
-    for cmd in (["kb", "load"], ["orders", "import", str(ROOT / "samples" / "orders.csv")]):
+    # As an operator sets up: the schema first (only db upgrade and serve migrate), then the data.
+    for cmd in (["db", "upgrade"], ["kb", "load"], ["orders", "import", str(ROOT / "samples" / "orders.csv")]):
         subprocess.run([py, "-m", "ivr", *cmd], cwd=ROOT, env=env, check=True, capture_output=True)
     if args.prerender and args.tts == "on":
         subprocess.run([py, "-m", "ivr", "prompts", "render"], cwd=ROOT, env=env, check=True, capture_output=True)

@@ -41,7 +41,8 @@ def start(tmp: Path, **env_extra: str) -> tuple[subprocess.Popen, str]:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "IVR_ENV_FILE": os.devnull, "SECRET_KEY": "s" * 32,
            "TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": TOKEN, "IVR_TTS": "off", "IVR_INSTANCE_PATH": str(tmp),
            "HOME": str(tmp), "LOG_LEVEL": "WARNING", **env_extra}
-    subprocess.run([sys.executable, "-m", "ivr", "kb", "load"], cwd=ROOT, env=env, check=True, capture_output=True)
+    for cmd in (["db", "upgrade"], ["kb", "load"]):  # the schema first: only db upgrade and serve migrate
+        subprocess.run([sys.executable, "-m", "ivr", *cmd], cwd=ROOT, env=env, check=True, capture_output=True)
     subprocess.run([sys.executable, "-m", "ivr", "users", "add", "agent@example.com", "--generate"], cwd=ROOT,
                    env=env, check=True, capture_output=True)
     proc = subprocess.Popen([sys.executable, "-m", "ivr", "serve", "--port", str(port), "--threads", "24"],

@@ -86,6 +86,7 @@ def walk_every_menu(app, caller: str = "+15005550006"):
             elif "question" in action and not asked_questions:
                 asked_questions = True
                 moves += [("say", title) for title in titles]
+                moves.append(("say", "zorblax gadget thingamajig"))  # matches nothing: the not-found menu
             else:
                 moves += [("press", key) for key in sorted(announced_keys(heard))]
                 moves.append(("press", "#"))
