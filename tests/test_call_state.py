@@ -94,6 +94,7 @@ def test_a_proven_order_is_kept_on_the_call(app, call, db):
     assert order.detail in heard(step) and t(app, "order_postcode_ask") not in heard(step)
 
 
+@pytest.mark.slow  # another process holds the database lock
 def test_a_failure_that_cannot_be_counted_locks_the_call_and_counts_once_the_database_is_back(app, call, lock_db):
     driver = call(caller="+15557654321")
     start_order(driver)
@@ -111,6 +112,7 @@ def test_a_failure_that_cannot_be_counted_locks_the_call_and_counts_once_the_dat
     assert Event.ORDER_CHECK_FAILED in kinds and Event.ORDER_LOCKED in kinds
 
 
+@pytest.mark.slow  # another process holds the database lock
 def test_an_order_whose_proof_cannot_be_kept_is_not_read(app, call, db, lock_db):
     order = db.get(Order, "1001")
     driver = call(caller=order.phone)  # its own phone: it may hear it

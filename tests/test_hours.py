@@ -167,6 +167,7 @@ def _cli(tmp_path, *args, **env):
                           env=cli_env(tmp_path / "instance", **env), timeout=120)
 
 
+@pytest.mark.slow  # runs python -m ivr in a subprocess
 def test_hours_command_says_open_now_and_next_change(tmp_path):
     path = tmp_path / "hours.yaml"
     path.write_text(yaml.safe_dump(HOURS))

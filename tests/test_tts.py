@@ -265,6 +265,7 @@ def prompts_cli(tmp_path, *args, **env_extra):
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow  # renders every menu with the real renderer
 def test_prompts_check_passes_on_the_shipped_catalogue(tmp_path):
     proc = prompts_cli(tmp_path, "check")
     assert proc.returncode == 0, proc.stdout + proc.stderr

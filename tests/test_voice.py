@@ -105,6 +105,7 @@ def walk_every_menu(app, caller: str = "+15005550006"):
             queue.append((branch, nxt, depth + 1))
 
 
+@pytest.mark.slow  # real espeak-ng or Piper renders at length
 def test_every_menu_and_article_is_played_in_our_voice_with_no_say(settings_overrides):
     """With TTS on and warm-up done, no TwiML on any path holds <Say>: every line the flow can speak
     was rendered ahead, and a caller's own sentence (an order read back, a number) within its budget."""
@@ -176,6 +177,7 @@ def test_piper_is_used_only_for_a_language_it_has_a_voice_for(tmp_path):
     assert TTSService(tmp_path, engine="espeak").engine == "espeak"
 
 
+@pytest.mark.slow  # real espeak-ng or Piper renders at length
 @needs_piper
 def test_a_real_piper_render_through_our_renderer_is_phone_format_at_espeaks_loudness(tmp_path):
     from .test_tts import wav_header
@@ -212,6 +214,7 @@ def test_a_real_piper_render_through_our_renderer_is_phone_format_at_espeaks_lou
         espeak.close()
 
 
+@pytest.mark.slow  # real espeak-ng or Piper renders at length
 @needs_piper
 def test_espeak_stands_in_when_piper_fails_and_piper_is_tried_again(tmp_path):
     broken_model = tmp_path / "voice" / "en_US-broken-medium.onnx"
