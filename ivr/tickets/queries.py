@@ -286,6 +286,29 @@ _ORDER_FAILURES = {"malformed": "not an order number", "not_found": "no such ord
                    "phone_mismatch": "calling from a phone not on the order", "postcode": "wrong postcode"}
 
 
+# Events whose sentence needs none of their details.
+FIXED_SENTENCES: dict[str, str] = {
+    Event.RETURNING_CALLER: "Called again while a ticket from an earlier call was open",
+    Event.SPEECH_FAILED: "We could not make out what the caller said",
+    Event.ORDER_LOCKED: "Too many failed order checks: no more order look-ups in this call",
+    Event.ORDER_SOURCE_ERROR: "The order system could not be reached",
+    Event.OPERATOR_REQUESTED: "Asked for a person",
+    Event.TRANSFER: "Was put through to staff",
+    Event.MISSED_TRANSFER: "Nobody answered the transfer, so the caller left a message",
+    Event.CALLBACK_REQUESTED: "Asked to be called back",
+    Event.CALLBACK_BAD_NUMBER: "Keyed a callback number we could not use",
+    Event.MESSAGE_PROMPT: "Was asked to leave a message",
+    Event.RECORDING_RECOVERED: "The message was recovered after the service stopped while it was being left",
+    Event.SMS_SENT: "The text message was delivered",
+    Event.STREAM_OFFERED: "Answered with live audio",
+    Event.STREAM_RECORDING: "Started leaving a message",
+    Event.STREAM_FAILED: "The live audio failed on our side; the call carried on",
+    Event.STREAM_LOST: "The live audio ended unexpectedly; the caller went back to the main menu",
+    Event.HANGUP: "Call ended",
+    Event.ERROR: "Something went wrong on our side",
+}
+
+
 def describe_event(kind: str, detail: dict[str, Any], titles: dict[str, str]) -> str:
     """One call-log event as staff would say it, with article titles instead of ids.
 
@@ -295,19 +318,17 @@ def describe_event(kind: str, detail: dict[str, Any], titles: dict[str, str]) ->
     def title(aid: Any) -> str:
         return f"“{titles.get(str(aid), str(aid))}”"
 
+    if kind in FIXED_SENTENCES:
+        return FIXED_SENTENCES[kind]
     d = detail or {}
     if kind == Event.CALL_STARTED:
         return f"Call started from {d.get('caller') or 'an unknown number'}"
-    if kind == Event.RETURNING_CALLER:
-        return "Called again while a ticket from an earlier call was open"
     if kind == Event.REQUEST_STATUS:
         return "Was told where their ticket stands" + _because(d, "status")
     if kind == Event.MENU:
         where = {"main": "the main menu", "topics": "the list of topics", "articles": "a topic's articles"}.get(
             str(d.get("menu")), f"the {d.get('menu', '')} menu")
         return f"Heard {where}" + (" again" if str(d.get("attempt", "0")) not in ("0", "") else "")
-    if kind == Event.SPEECH_FAILED:
-        return "We could not make out what the caller said"
     if kind == Event.DIGITS:
         return f"Pressed {d.get('digits')} in the {d.get('menu', '')} menu".replace("  ", " ")
     if kind == Event.SPEECH:
@@ -336,67 +357,35 @@ def describe_event(kind: str, detail: dict[str, Any], titles: dict[str, str]) ->
     if kind == Event.ORDER_CHECK_FAILED:
         why = _ORDER_FAILURES.get(str(d.get("reason")), str(d.get("reason") or "").replace("_", " "))
         return "An order check failed" + (f" ({why})" if why else "")
-    if kind == Event.ORDER_LOCKED:
-        return "Too many failed order checks: no more order look-ups in this call"
     if kind == Event.ORDER_VERIFIED:
         return f"Proved they may hear order {d.get('number')}" if d.get("number") else "Proved they may hear an order"
-    if kind == Event.ORDER_SOURCE_ERROR:
-        return "The order system could not be reached"
     if kind == Event.NO_INPUT:
         return f"Said nothing in the {d.get('menu', '')} menu"
     if kind == Event.INVALID:
         return f"Gave an answer the {d.get('menu', '')} menu didn't understand"
-    if kind == Event.OPERATOR_REQUESTED:
-        return "Asked for a person"
-    if kind == Event.TRANSFER:
-        return "Was put through to staff"
     if kind == Event.TRANSFER_RESULT:
         return "The transfer to staff ended" + _because(d, "status")
-    if kind == Event.MISSED_TRANSFER:
-        return "Nobody answered the transfer, so the caller left a message"
-    if kind == Event.CALLBACK_REQUESTED:
-        return "Asked to be called back"
-    if kind == Event.CALLBACK_BAD_NUMBER:
-        return "Keyed a callback number we could not use"
     if kind == Event.CALLBACK_TICKET:
         return f"Callback booked: ticket {d.get('reference')}" if d.get("reference") else "Callback booked"
-    if kind == Event.MESSAGE_PROMPT:
-        return "Was asked to leave a message"
     if kind == Event.TICKET:
         return f"Left a message: ticket {d.get('reference')}"
-    if kind == Event.RECORDING_RECOVERED:
-        return "The message was recovered after the service stopped while it was being left"
     if kind == Event.RATING:
         return f"Rated the call {d.get('rating')} out of 5" if d.get("rating") is not None else "Rated the call"
     if kind == Event.SMS_REQUESTED:
         return "Asked for a text message" + _because(d, "what")
     if kind == Event.SMS_REFUSED:
         return "A text message could not be sent" + _because(d, "reason")
-    if kind == Event.SMS_SENT:
-        return "The text message was delivered"
     if kind == Event.SMS_NOT_SENT:
         return "The text message was not delivered" + _because(d, "status")
     if kind == Event.SMS_FAILED:
         return "The text message the caller asked for could not be sent" + _because(d, "error")
-    if kind == Event.STREAM_OFFERED:
-        return "Answered with live audio"
-    if kind == Event.STREAM_RECORDING:
-        return "Started leaving a message"
     if kind == Event.BARGE_IN:
         how = {"speech": "Spoke", "dtmf": "Pressed a key"}.get(str(d.get("by")), "Cut in")
         return f"{how} before a prompt had finished"
     if kind == Event.STREAM_HANDOFF:
         return "The live audio handed the call on" + _because(d, "reason")
-    if kind == Event.STREAM_FAILED:
-        return "The live audio failed on our side; the call carried on"
-    if kind == Event.STREAM_LOST:
-        return "The live audio ended unexpectedly; the caller went back to the main menu"
-    if kind == Event.HANGUP:
-        return "Call ended"
     if kind == Event.STATUS:
         return f"Call ended ({d.get('status')})"
-    if kind == Event.ERROR:
-        return "Something went wrong on our side"
     extra = ", ".join(f"{k} {v}" for k, v in d.items() if v not in (None, "", [], {}))
     return kind.replace("_", " ").capitalize() + (f" ({extra})" if extra else "")
 
