@@ -10,6 +10,7 @@ from dataclasses import replace
 
 from sqlalchemy import func, select
 
+from ...kb.article import title_in_sentence
 from ...kb.models import Article, Topic
 from ..actions import Turn
 from ..menus import MENU_INPUT, MESSAGE, PERSON, TEXT_ME, Menu, shared
@@ -98,4 +99,4 @@ def menu_variants(ctx) -> Iterator[tuple[str, str, Menu]]:
         yield "after_article", "", main.after_article_menu(ctx, id=first)
     longest = session.scalars(select(Article.title).order_by(func.length(Article.title).desc()).limit(2)).all()
     if len(longest) == 2:
-        yield "choose", "longest titles", ask.choose_between(ctx, 0, *(ask.title_in_sentence(t) for t in longest))
+        yield "choose", "longest titles", ask.choose_between(ctx, 0, *(title_in_sentence(t) for t in longest))

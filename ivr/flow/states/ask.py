@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from ...calls.events import Event
-from ...kb.article import title_in_sentence as in_sentence
+from ...kb.article import title_in_sentence
 from ...kb.models import Article, QuestionAsked, Topic
 from ...kb.service import search_engine
 from ...recordings.fetch import fetch_recording
@@ -260,11 +260,6 @@ def choose_between(ctx: CallContext, q: int | str, first_title: str, second_titl
         questions=False,
         one_line=False,  # a sentence per article, each rendered ahead (flow/prerender.py)
     )
-
-
-def title_in_sentence(title: str) -> str:
-    """'How long you have to return an item' as it sounds inside a sentence (kb.article.spoken_title)."""
-    return in_sentence(title)
 
 
 def spoken_title(article: Article) -> str:
