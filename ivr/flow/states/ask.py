@@ -35,11 +35,22 @@ def speech_engine(ctx: CallContext):
     return services(ctx.app).speech.engine(ctx.language)
 
 
+# The vocabulary of the engine in use: computed once per knowledge-base revision, not per question.
+_vocabulary: tuple[object, Vocabulary] | None = None
+
+
 def question_vocabulary(ctx: CallContext) -> Vocabulary:
     """The words callers are likely to use in a question: the knowledge base's. `ask` puts them in
     its Record for a transport's own recogniser; `question_recorded` uses them for a recording it
     transcribes itself (a Step's parameters can't carry them there)."""
-    return Vocabulary(tuple(kb_phrases(search_engine(ctx.app, ctx.session).articles)))
+    global _vocabulary
+    engine = search_engine(ctx.app, ctx.session)
+    cached = _vocabulary
+    if cached is not None and cached[0] is engine:
+        return cached[1]
+    vocabulary = Vocabulary(tuple(kb_phrases(engine.articles)))
+    _vocabulary = (engine, vocabulary)
+    return vocabulary
 
 
 def ask(ctx: CallContext, attempt: int | str = 0, again: int | str = 0) -> Turn:
